@@ -1,0 +1,1 @@
+"""dissemination: campaigns as code for programmes that must spread their knowledge."""

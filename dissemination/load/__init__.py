@@ -1,0 +1,1 @@
+"""Load: content files to models."""

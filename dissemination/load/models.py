@@ -1,0 +1,488 @@
+"""The content model: what communications staff write, as validated types.
+
+Field names are the keys people type in front matter and YAML. Models forbid unknown keys so a
+typo is reported instead of silently ignored. Validators raise `content_error(...)` with a message
+and a hint; the readers turn those into `path:line: message (hint)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zoneinfo
+from enum import Enum
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
+
+
+def content_error(message: str, hint: str | None = None) -> PydanticCustomError:
+    # The message travels in the context, not the template, so braces in user text are safe.
+    return PydanticCustomError("content", "{message}", {"message": message, "hint": hint})
+
+
+class Content(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+# --- small value types ------------------------------------------------------------------------
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_MILESTONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_MASTODON_ACCOUNT = re.compile(r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_LINKEDIN_URN = re.compile(r"^urn:li:(person|organization):[A-Za-z0-9_-]+$")
+_HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+
+
+def _identifier(value: str) -> str:
+    if not _ID.match(value):
+        raise content_error(
+            f"'{value}' is not a valid id",
+            "use lower-case letters, digits, '-' and '_', starting with a letter or digit",
+        )
+    return value
+
+
+def _milestone_id(value: str) -> str:
+    if not _MILESTONE_ID.match(value):
+        raise content_error(f"'{value}' is not a valid milestone id", "e.g. PL3-2")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise content_error(
+            "this must name an environment variable, not hold a secret",
+            "use an upper-case name like MASTODON_TOKEN and set the secret in the environment",
+        )
+    return value
+
+
+def _http_url(value: str) -> str:
+    if not _HTTP_URL.match(value):
+        raise content_error("not a web address", "write a full address starting with https://")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise content_error(f"'{value}' is not an e-mail address", "e.g. naam@example.org")
+    return value
+
+
+def _mastodon_account(value: str) -> str:
+    if not _MASTODON_ACCOUNT.match(value):
+        raise content_error(
+            f"'{value}' is not a Mastodon account", "write the full handle, e.g. @tno@mastodon.nl"
+        )
+    return value
+
+
+def _linkedin_urn(value: str) -> str:
+    if not _LINKEDIN_URN.match(value):
+        raise content_error(
+            f"'{value}' is not a LinkedIn URN",
+            "e.g. urn:li:organization:1234567 or urn:li:person:AbC123",
+        )
+    return value
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _timezone(value: str) -> str:
+    if value not in _zones():
+        raise content_error(
+            f"'{value}' is not an IANA time zone", f"use a name like {DEFAULT_TIMEZONE}"
+        )
+    return value
+
+
+def _duration(value: Any) -> dt.timedelta:
+    """Accept `2h`, `90m`, `1h30m`, `1d` or a number of minutes."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, bool):
+        raise content_error("not a duration", "write e.g. 2h, 90m or 1h30m")
+    if isinstance(value, int) and value >= 0:
+        return dt.timedelta(minutes=value)
+    match = _DURATION.match(value) if isinstance(value, str) else None
+    if not match or not any(match.groups()):
+        raise content_error("not a duration", "write e.g. 2h, 90m or 1h30m")
+    days, hours, minutes = (int(g or 0) for g in match.groups())
+    return dt.timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def _local_time(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*([01]?\d|2[0-3])[:.]([0-5]\d)\s*", value)
+        if match:
+            return dt.time(int(match.group(1)), int(match.group(2)))
+    raise content_error("not a time of day", 'write hours and minutes, e.g. time: "09:30"')
+
+
+def _as_list(value: Any) -> Any:
+    """A single value where a list is expected is a list of one: `audiences: mkb`."""
+    return [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+IdList = Annotated[list[Identifier], BeforeValidator(_as_list)]
+MilestoneId = Annotated[str, AfterValidator(_milestone_id)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Email = Annotated[str, AfterValidator(_email)]
+MastodonAccount = Annotated[str, AfterValidator(_mastodon_account)]
+LinkedInUrn = Annotated[str, AfterValidator(_linkedin_urn)]
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
+LocalTime = Annotated[dt.time, BeforeValidator(_local_time)]
+ImpactGoal = Annotated[int, Field(ge=1, le=6)]
+ImpactGoals = Annotated[list[ImpactGoal], BeforeValidator(_as_list)]
+NonEmptyText = Annotated[str, Field(min_length=1)]
+
+
+def _hashtag(value: str) -> str:
+    tag = value.lstrip("#")
+    if not re.fullmatch(r"\w+", tag):
+        raise content_error(
+            f"'{value}' is not a hashtag", "letters, digits and '_' only, e.g. socialeinnovatie"
+        )
+    return tag
+
+
+Hashtag = Annotated[str, AfterValidator(_hashtag)]
+
+
+# --- programme --------------------------------------------------------------------------------
+
+
+class Milestone(Content):
+    id: MilestoneId
+    description: NonEmptyText
+    line: Literal["PL1", "PL2", "PL3"] | None = None
+    due: dt.date | None = None
+    impact_goals: ImpactGoals = []
+
+
+class Programme(Content):
+    """`programme.yaml`: the programme's identity, impact goals and milestones."""
+
+    name: NonEmptyText
+    impact_goals: dict[ImpactGoal, NonEmptyText] = {}
+    milestones: list[Milestone] = []
+
+
+# --- channels ---------------------------------------------------------------------------------
+
+
+class ChannelKind(str, Enum):
+    mastodon = "mastodon"
+    linkedin = "linkedin"
+    email = "email"
+    outbox = "outbox"
+
+
+class ChannelBase(Content):
+    # How far past its slot an item may still go out; later it is marked missed, not posted.
+    late_tolerance: Duration = dt.timedelta(hours=2)
+    description: str | None = None
+
+
+class MastodonChannel(ChannelBase):
+    kind: Literal["mastodon"]
+    base_url: HttpUrl
+    token_env: EnvName
+    max_characters: Annotated[int, Field(ge=1)] = 500
+    characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
+    visibility: Literal["public", "unlisted", "private"] = "public"
+    language: str = "nl"
+
+
+class LinkedInChannel(ChannelBase):
+    kind: Literal["linkedin"]
+    author: LinkedInUrn
+    api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
+    token_env: EnvName
+    max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
+
+
+class EmailChannel(ChannelBase):
+    kind: Literal["email"]
+    host: NonEmptyText
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username_env: EnvName | None = None
+    password_env: EnvName | None = None
+    from_address: Email
+    from_name: str | None = None
+    reply_to: Email | None = None
+    rate_per_minute: Annotated[int, Field(ge=1)] = 600
+
+
+class OutboxChannel(ChannelBase):
+    kind: Literal["outbox"]
+    path: str | None = None
+
+
+CHANNEL_MODELS: dict[str, type[ChannelBase]] = {
+    "mastodon": MastodonChannel,
+    "linkedin": LinkedInChannel,
+    "email": EmailChannel,
+    "outbox": OutboxChannel,
+}
+Channel = MastodonChannel | LinkedInChannel | EmailChannel | OutboxChannel
+
+# Keys that would hold a secret value; the file may only name the environment variable.
+SECRET_KEYS = {"token", "access_token", "password", "secret", "api_key", "client_secret"}
+
+
+# --- stakeholder analysis ---------------------------------------------------------------------
+
+
+class Quadrant(str, Enum):
+    """Mendelow's power/interest grid; derived from power and interest, never typed."""
+
+    manage_closely = "manage_closely"
+    keep_satisfied = "keep_satisfied"
+    keep_informed = "keep_informed"
+    monitor = "monitor"
+
+    @classmethod
+    def of(cls, power: int, interest: int) -> "Quadrant":
+        high_power, high_interest = power >= 3, interest >= 3
+        if high_power and high_interest:
+            return cls.manage_closely
+        if high_power:
+            return cls.keep_satisfied
+        if high_interest:
+            return cls.keep_informed
+        return cls.monitor
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class ContactBudget(Content):
+    """Contacts per stakeholder per calendar month, by quadrant."""
+
+    manage_closely: Annotated[int, Field(ge=0)] = 12
+    keep_satisfied: Annotated[int, Field(ge=0)] = 4
+    keep_informed: Annotated[int, Field(ge=0)] = 8
+    monitor: Annotated[int, Field(ge=0)] = 2
+
+    def for_quadrant(self, quadrant: Quadrant) -> int:
+        return int(getattr(self, quadrant.value))
+
+
+class Audience(Content):
+    id: Identifier
+    name: NonEmptyText
+    description: NonEmptyText
+    tone: NonEmptyText
+    language: Literal["nl", "en"] = "nl"
+    channels: IdList = Field(default=[], description="preferred channel ids")
+
+
+class Consent(Content):
+    source: NonEmptyText
+    date: dt.date
+
+
+class Contact(Content):
+    email: Email
+    name: str | None = None
+    role: str | None = None
+    consent: Consent | None = None
+    # Per-person click tracking only for contacts who agreed to it.
+    tracking: bool = False
+
+
+class StakeholderType(str, Enum):
+    company = "company"
+    branch_organisation = "branch_organisation"
+    employer_organisation = "employer_organisation"
+    trade_union = "trade_union"
+    government = "government"
+    knowledge_institute = "knowledge_institute"
+    education = "education"
+    funder = "funder"
+    training_fund = "training_fund"
+    network = "network"
+    coordination_body = "coordination_body"
+    media = "media"
+    other = "other"
+
+
+class Stakeholder(Content):
+    id: Identifier
+    name: NonEmptyText
+    type: StakeholderType
+    audiences: IdList
+    power: Annotated[int, Field(ge=1, le=5)]
+    interest: Annotated[int, Field(ge=1, le=5)]
+    attitude: Literal["champion", "supporter", "neutral", "critic", "unknown"] | None = None
+    website: HttpUrl | None = None
+    mastodon: MastodonAccount | None = None
+    linkedin: LinkedInUrn | None = None
+    contacts: list[Contact] = []
+    notes: str | None = None
+
+    @property
+    def quadrant(self) -> Quadrant:
+        return Quadrant.of(self.power, self.interest)
+
+
+class StakeholderMapShell(Content):
+    """The top level of a stakeholder map; entries are validated one by one."""
+
+    audiences: list[Any] = []
+    stakeholders: list[Any] = []
+    contact_budget: ContactBudget = ContactBudget()
+
+
+# --- knowledge bank ---------------------------------------------------------------------------
+
+
+class KnowledgeType(str, Enum):
+    project = "project"
+    case = "case"
+    tool = "tool"
+    publication = "publication"
+    event = "event"
+
+
+class KnowledgeMeta(Content):
+    id: Identifier
+    title: NonEmptyText
+    type: KnowledgeType
+    url: HttpUrl
+    summary: NonEmptyText
+    themes: Annotated[list[NonEmptyText], BeforeValidator(_as_list)]
+    impact_goals: ImpactGoals
+    programme_line: Literal["PL1", "PL2", "PL3"] | None = None
+    audiences: IdList = []
+    published: dt.date
+    image: str | None = None
+    image_alt: str | None = None
+    source: NonEmptyText
+    # Evergreen items may be featured again once a series has shown every item.
+    evergreen: bool = False
+
+    @model_validator(mode="after")
+    def _image_needs_alt(self) -> "KnowledgeMeta":
+        if self.image and not self.image_alt:
+            raise content_error(
+                "image without image_alt", "describe the image for screen readers in image_alt"
+            )
+        return self
+
+
+# --- campaigns --------------------------------------------------------------------------------
+
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_DAY_ALIASES = {
+    **{d: d for d in WEEKDAYS},
+    **dict(zip(["ma", "di", "wo", "do", "vr", "za", "zo"], WEEKDAYS)),
+    **dict(zip(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"], WEEKDAYS)),
+    **dict(zip(["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"], WEEKDAYS)),
+}
+
+
+def _weekday(value: Any) -> str:
+    day = _DAY_ALIASES.get(str(value).strip().lower()) if isinstance(value, str) else None
+    if day is None:
+        raise content_error(f"'{value}' is not a day of the week", "use mon, tue, wed, thu, fri, sat or sun")
+    return day
+
+
+Weekday = Annotated[str, BeforeValidator(_weekday)]
+
+
+class Cadence(Content):
+    """A series: one post section repeated on fixed weekdays, featuring knowledge items in order."""
+
+    post: Identifier
+    days: Annotated[list[Weekday], BeforeValidator(_as_list), Field(min_length=1)]
+    time: LocalTime
+    every_weeks: Annotated[int, Field(ge=1, le=52)] = 1
+    start: dt.date | None = None
+    end: dt.date | None = None
+    repeat_evergreen: bool = False
+
+
+class Event(Content):
+    name: NonEmptyText
+    starts: dt.datetime
+    ends: dt.datetime | None = None
+    place: NonEmptyText
+    registration_url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "Event":
+        if self.ends and self.ends <= self.starts:
+            raise content_error("the event ends before it starts", "check starts and ends")
+        return self
+
+
+class CampaignStatus(str, Enum):
+    draft = "draft"
+    approved = "approved"
+    paused = "paused"
+    archived = "archived"
+
+
+class CampaignMeta(Content):
+    id: Identifier
+    title: NonEmptyText
+    status: CampaignStatus = CampaignStatus.draft
+    approved_by: str | None = None
+    approved_at: dt.datetime | dt.date | None = None
+    approval_digest: str | None = None
+    owner: NonEmptyText
+    goal: NonEmptyText
+    milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
+    impact_goals: ImpactGoals = []
+    audiences: Annotated[IdList, Field(min_length=1)]
+    channels: Annotated[IdList, Field(min_length=1)]
+    timezone: TimeZoneName = DEFAULT_TIMEZONE
+    start: dt.date
+    end: dt.date
+    utm_campaign: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    hashtags: Annotated[list[Hashtag], BeforeValidator(_as_list)] = []
+    knowledge: IdList = []
+    cadence: Cadence | None = None
+    event: Event | None = None
+    # Saying why a campaign may contact stakeholders more often than their budget allows.
+    over_budget: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CampaignMeta":
+        if self.end < self.start:
+            raise content_error("end is before start", "check the campaign's start and end dates")
+        return self
+
+
+# Per-post keys, written as `key: value` lines directly under the post's `##` heading.
+class PostMeta(Content):
+    id: Identifier | None = None
+    slot: dt.datetime | None = None
+    slots: list[dt.datetime] = []
+    audiences: IdList = []
+    channels: IdList = []
+    knowledge: IdList = []
+
+
+POST_KEYS = frozenset(PostMeta.model_fields)

@@ -1,0 +1,199 @@
+"""YAML that remembers where every value was written, and that types values as people expect.
+
+PyYAML implements YAML 1.1, whose implicit typing surprises people who write by hand: `no` and
+`on` become booleans, `10:30` becomes the integer 630 and `0930` an octal error. Content files
+use the YAML 1.2 core schema instead: only `true`/`false` are booleans, integers are decimal,
+and a time like `10:30` stays text. Duplicate keys, which PyYAML silently collapses, are reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from dissemination.problems import Problem
+
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_BOOL = "tag:yaml.org,2002:bool"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _ContentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        # id(container) -> line of each key (dict) or item (list), 1-based within the YAML text
+        self.value_lines: dict[int, dict[Any, int] | list[int]] = {}
+        self.duplicates: list[tuple[Any, int, int]] = []
+
+
+_ContentLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT, _FLOAT)]
+    for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+}
+_ContentLoader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_ContentLoader.add_implicit_resolver(_INT, re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
+_ContentLoader.add_implicit_resolver(
+    _FLOAT,
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?[0-9]+[eE][-+]?[0-9]+"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def _construct_bool(loader: _ContentLoader, node: yaml.ScalarNode) -> bool:
+    return node.value.lower() == "true"
+
+
+def _construct_int(loader: _ContentLoader, node: yaml.ScalarNode) -> int | str:
+    try:
+        return int(node.value, 10)
+    except ValueError:  # an explicit !!int tag on something that is not a number
+        return node.value
+
+
+def _construct_timestamp(loader: _ContentLoader, node: yaml.ScalarNode) -> Any:
+    # `2026-02-30` matches the timestamp pattern but is no date; keep the text so that
+    # validation reports it at its line instead of the parser crashing.
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except (ValueError, OverflowError):
+        return node.value
+
+
+def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
+    data: dict[Any, Any] = {}
+    yield data
+    own_keys = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
+    loader.flatten_mapping(node)
+    lines: dict[Any, int] = {}
+    first_seen: dict[Any, int] = {}
+    for key_node in own_keys:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
+            ) from None
+        line = key_node.start_mark.line + 1
+        if key in first_seen:
+            loader.duplicates.append((key, line, first_seen[key]))
+        else:
+            first_seen[key] = line
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
+            ) from None
+        data[key] = loader.construct_object(value_node, deep=False)
+        lines[key] = key_node.start_mark.line + 1
+    loader.value_lines[id(data)] = lines
+
+
+def _construct_seq(loader: _ContentLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
+    data: list[Any] = []
+    yield data
+    data.extend(loader.construct_sequence(node))
+    loader.value_lines[id(data)] = [n.start_mark.line + 1 for n in node.value]
+
+
+_ContentLoader.add_constructor(_BOOL, _construct_bool)
+_ContentLoader.add_constructor(_INT, _construct_int)
+_ContentLoader.add_constructor(_TIMESTAMP, _construct_timestamp)
+_ContentLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
+_ContentLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+
+
+@dataclass
+class YamlDoc:
+    """Parsed YAML plus the file line of every key and list item in it."""
+
+    data: Any
+    first_line: int
+    value_lines: dict[int, dict[Any, int] | list[int]] = field(repr=False, default_factory=dict)
+
+    def line_of(self, loc: tuple[Any, ...] | list[Any]) -> int:
+        """File line of the deepest part of `loc` that exists in the document."""
+        line = self.first_line
+        container = self.data
+        for part in loc:
+            lines = self.value_lines.get(id(container))
+            if isinstance(container, dict) and isinstance(lines, dict) and part in lines:
+                line = lines[part] + self.first_line - 1
+                container = container[part]
+            elif (
+                isinstance(container, list)
+                and isinstance(lines, list)
+                and isinstance(part, int)
+                and 0 <= part < len(lines)
+            ):
+                line = lines[part] + self.first_line - 1
+                container = container[part]
+            else:
+                break
+        return line
+
+
+def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse one YAML document; `first_line` is the file line where `text` starts."""
+    loader = _ContentLoader(text)
+    try:
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = first_line + (mark.line if mark else 0)
+        what = exc.problem or exc.context or "not valid YAML"
+        return None, [Problem(path, line, f"YAML syntax error: {what}", _yaml_hint(exc))]
+    except yaml.YAMLError as exc:
+        position = getattr(exc, "position", None)
+        line = first_line + (text.count("\n", 0, position) if isinstance(position, int) else 0)
+        reason = getattr(exc, "reason", None) or "the text cannot be read as YAML"
+        return None, [
+            Problem(path, line, f"YAML error: {reason}", "remove control characters from the file")
+        ]
+    except RecursionError:
+        return None, [Problem(path, first_line, "YAML is nested too deeply", "flatten the structure")]
+
+    doc = YamlDoc(data, first_line, loader.value_lines)
+    problems = [
+        Problem(
+            path,
+            line + first_line - 1,
+            f"duplicate key '{key}' (first written at line {first + first_line - 1})",
+            "each key may appear once; remove or rename one of them",
+        )
+        for key, line, first in loader.duplicates
+    ]
+    return doc, problems
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+    problem = (exc.problem or "") + " " + (exc.context or "")
+    if "mapping values are not allowed" in problem:
+        return "a value that contains ': ' must be quoted, e.g. title: \"Let op: dit\""
+    if "found character '\\t'" in problem or "tab" in problem:
+        return "indent with spaces, not tabs"
+    if "could not find expected ':'" in problem:
+        return "every line needs 'key: value'; check the line above for a missing colon"
+    if "found undefined alias" in problem or "found unhashable key" in problem:
+        return "check the anchors (&name) and aliases (*name)"
+    if "could not determine a constructor" in problem:
+        return "tags like !!python/... are not allowed in content files"
+    return "check the indentation and quoting on this line and the one above"
