@@ -112,7 +112,17 @@ def validate(model: type[M], data: Any, doc: YamlDoc, path: str, loc: tuple[Any,
         return model.model_validate(data), []
     except ValidationError as exc:
         problems = []
-        for err in exc.errors(include_url=False, include_input=False):
+        errors = exc.errors(include_url=False, include_input=False)
+        # A misspelt key shows up twice: unknown 'titel' and missing 'title'. Report it once.
+        typo_targets = set()
+        for err in errors:
+            if err["type"] == "extra_forbidden":
+                owner = _model_at(model, tuple(err["loc"])[:-1])
+                close = difflib.get_close_matches(str(err["loc"][-1]), sorted(owner.model_fields) if owner else [], n=1)
+                typo_targets.update(tuple(err["loc"])[:-1] + (c,) for c in close)
+        for err in errors:
+            if err["type"] == "missing" and tuple(err["loc"]) in typo_targets:
+                continue
             where = loc + tuple(err["loc"])
             message, hint = _describe(err, model)
             problems.append(Problem(path, doc.line_of(where), message, hint))

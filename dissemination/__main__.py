@@ -1,0 +1,3 @@
+from dissemination.cli import main
+
+main()

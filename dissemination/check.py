@@ -1,0 +1,51 @@
+"""`dissemination check`: load everything, expand every schedule, report every problem at once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from dissemination.load import Project, load_project
+from dissemination.plan.budget import budget_problems
+from dissemination.plan.schedule import Slot, campaign_slots
+from dissemination.problems import Problems
+
+
+@dataclass
+class CheckResult:
+    project: Project
+    problems: Problems
+    slots: dict[str, list[Slot]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems.errors
+
+    def summary(self) -> str:
+        p = self.project
+        statuses = Counter(c.meta.status.value for c in p.campaigns.values())
+        status_text = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+        posts = sum(len(c.posts) for c in p.campaigns.values())
+        slots = sum(len(s) for s in self.slots.values())
+        contacts = sum(len(s.contacts) for s in p.stakeholders.values())
+        parts = [
+            f"{len(p.campaigns)} campaigns ({status_text or 'none'}; {posts} posts, {slots} slots)",
+            f"{len(p.knowledge)} knowledge items",
+            f"{len(p.maps)} stakeholder maps ({len(p.audiences)} audiences, {len(p.stakeholders)} "
+            f"stakeholders, {contacts} e-mail contacts)",
+            f"{len(p.channels)} channels",
+            f"{len(p.milestones)} milestones",
+        ]
+        return "\n".join(parts)
+
+
+def run_check(root: Path) -> CheckResult:
+    project, problems = load_project(root)
+    slots: dict[str, list[Slot]] = {}
+    for campaign in project.campaigns.values():
+        found, trouble = campaign_slots(campaign, project.knowledge)
+        slots[campaign.id] = found
+        problems.extend(trouble)
+    problems.extend(budget_problems(project, slots))
+    return CheckResult(project, problems, slots)

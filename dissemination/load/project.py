@@ -1,0 +1,339 @@
+"""A whole content root: every file read, then every reference between files checked.
+
+Layout under the root (all optional except what campaigns refer to):
+    programme.yaml          the programme, its impact goals and milestones
+    channels.yaml           channel id -> kind and settings (secrets by env variable name)
+    stakeholder_maps/*.yaml audiences and stakeholders
+    knowledge/**/*.md       the knowledge bank
+    campaigns/**/*.md       campaigns, one post per `##` section
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from dissemination.load import models as m
+from dissemination.load.readers import (
+    Campaign,
+    ChannelsFile,
+    KnowledgeItem,
+    ProgrammeFile,
+    StakeholderMapFile,
+    read_campaign,
+    read_channels,
+    read_knowledge,
+    read_programme,
+    read_stakeholder_map,
+)
+from dissemination.problems import Problem, Problems
+
+PROGRAMME_FILE = "programme.yaml"
+CHANNELS_FILE = "channels.yaml"
+
+
+@dataclass
+class Project:
+    root: Path
+    programme: ProgrammeFile | None = None
+    channels_file: ChannelsFile | None = None
+    maps: list[StakeholderMapFile] = field(default_factory=list)
+    knowledge: dict[str, KnowledgeItem] = field(default_factory=dict)
+    campaigns: dict[str, Campaign] = field(default_factory=dict)
+    # ids of files that exist but did not load: references to them are not reported again
+    broken_knowledge: set[str] = field(default_factory=set)
+    declared_channels: set[str] = field(default_factory=set)
+    # False when a file that declares ids could not be parsed: then references to those ids
+    # cannot be judged, and reporting them all as unknown would bury the real error.
+    channels_known: bool = True
+    audiences_known: bool = True
+    milestones_known: bool = True
+
+    @cached_property
+    def channels(self) -> dict[str, m.Channel]:
+        return dict(self.channels_file.channels) if self.channels_file else {}
+
+    @cached_property
+    def audiences(self) -> dict[str, m.Audience]:
+        return {a.id: a for mp in self.maps for a in mp.audiences}
+
+    @cached_property
+    def stakeholders(self) -> dict[str, m.Stakeholder]:
+        return {s.id: s for mp in self.maps for s in mp.stakeholders}
+
+    @cached_property
+    def declared_audiences(self) -> set[str]:
+        return {a for mp in self.maps for a in mp.declared_audience_ids}
+
+    @cached_property
+    def milestones(self) -> dict[str, m.Milestone]:
+        return {ms.id: ms for ms in self.programme.programme.milestones} if self.programme else {}
+
+    def contact_budget(self, stakeholder_id: str) -> int:
+        for mp in self.maps:
+            for s in mp.stakeholders:
+                if s.id == stakeholder_id:
+                    return mp.contact_budget.for_quadrant(s.quadrant)
+        raise KeyError(stakeholder_id)
+
+
+def _read_text(root: Path, file: Path, problems: Problems) -> str | None:
+    rel = file.relative_to(root).as_posix()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        problems.add(rel, 1, f"cannot read the file: {exc.strerror}")
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        problems.add(rel, line, "the file is not UTF-8 text", "save it with UTF-8 encoding")
+        return None
+
+
+def _files(root: Path, folder: str, patterns: tuple[str, ...]) -> list[Path]:
+    base = root / folder
+    if not base.is_dir():
+        return []
+    found = {p for pattern in patterns for p in base.rglob(pattern) if p.is_file()}
+    return sorted(found)
+
+
+def load_project(root: Path) -> tuple[Project, Problems]:
+    """Read every content file under `root` and check all cross-references."""
+    root = root.resolve()
+    problems = Problems()
+    project = Project(root)
+
+    def read(file: Path, reader):  # type: ignore[no-untyped-def]
+        text = _read_text(root, file, problems)
+        if text is None:
+            return None
+        parsed, found = reader(file.relative_to(root).as_posix(), text)
+        problems.extend(found)
+        return parsed
+
+    if (root / PROGRAMME_FILE).is_file():
+        project.programme = read(root / PROGRAMME_FILE, read_programme)
+        project.milestones_known = project.programme is not None
+    if (root / CHANNELS_FILE).is_file():
+        project.channels_file = read(root / CHANNELS_FILE, read_channels)
+        if project.channels_file is not None:
+            project.declared_channels = {str(k) for k in project.channels_file.doc.data}
+        project.channels_known = project.channels_file is not None
+    for file in _files(root, "stakeholder_maps", ("*.yaml", "*.yml")):
+        parsed = read(file, read_stakeholder_map)
+        if parsed is not None:
+            project.maps.append(parsed)
+        else:
+            project.audiences_known = False
+
+    first_path: dict[str, str] = {}
+    for file in _files(root, "knowledge", ("*.md",)):
+        item = read(file, read_knowledge)
+        rel = file.relative_to(root).as_posix()
+        if item is None:
+            project.broken_knowledge.add(file.stem)
+            continue
+        if item.id != file.stem:
+            problems.add(
+                rel, item.doc.line_of(("id",)),
+                f"id '{item.id}' does not match the file name '{file.name}'",
+                f"rename the file to {item.id}.md or change the id",
+            )
+        if item.id in first_path:
+            problems.add(rel, item.doc.line_of(("id",)), f"duplicate knowledge id '{item.id}'",
+                         f"already used by {first_path[item.id]}")
+            continue
+        first_path[item.id] = rel
+        project.knowledge[item.id] = item
+
+    first_path = {}
+    for file in _files(root, "campaigns", ("*.md",)):
+        campaign = read(file, read_campaign)
+        if campaign is None:
+            continue
+        rel = campaign.path
+        if campaign.id != file.stem:
+            problems.add(
+                rel, campaign.doc.line_of(("id",)),
+                f"id '{campaign.id}' does not match the file name '{file.name}'",
+                f"rename the file to {campaign.id}.md or change the id",
+            )
+        if campaign.id in first_path:
+            problems.add(rel, campaign.doc.line_of(("id",)), f"duplicate campaign id '{campaign.id}'",
+                         f"already used by {first_path[campaign.id]}")
+            continue
+        first_path[campaign.id] = rel
+        project.campaigns[campaign.id] = campaign
+
+    if not any([project.programme, project.channels_file, project.maps, project.knowledge,
+                project.campaigns]) and not problems.items:
+        problems.add(
+            ".", 1, f"no content found in {root}",
+            "run in a content root with campaigns/, knowledge/, stakeholder_maps/ and channels.yaml, "
+            "or pass --root DIR",
+        )
+    problems.extend(check_references(project))
+    return project, problems
+
+
+# --- references between files ------------------------------------------------------------------
+
+
+def check_references(project: Project) -> list[Problem]:
+    out: list[Problem] = []
+    out += _check_stakeholder_maps(project)
+    out += _check_knowledge(project)
+    for campaign in project.campaigns.values():
+        out += _check_campaign(project, campaign)
+    return out
+
+
+def _unknown(kind: str, value: str, known: set[str] | dict) -> tuple[str, str]:  # type: ignore[type-arg]
+    import difflib
+
+    close = difflib.get_close_matches(value, sorted(known), n=1)
+    if close:
+        hint = f"did you mean '{close[0]}'?"
+    elif known:
+        hint = f"known {kind}s: {', '.join(sorted(known)[:12])}" + (" ..." if len(known) > 12 else "")
+    else:
+        hint = f"no {kind}s are declared yet"
+    return f"unknown {kind} '{value}'", hint
+
+
+def _check_stakeholder_maps(project: Project) -> list[Problem]:
+    out: list[Problem] = []
+    seen_audience: dict[str, str] = {}
+    seen_stakeholder: dict[str, str] = {}
+    for mp in project.maps:
+        for i, audience in enumerate(mp.audiences):
+            line = mp.doc.line_of(("audiences", i, "id"))
+            if audience.id in seen_audience:
+                out.append(Problem(mp.path, line, f"duplicate audience id '{audience.id}'",
+                                   f"already declared in {seen_audience[audience.id]}"))
+            seen_audience.setdefault(audience.id, f"{mp.path}:{line}")
+            for j, channel in enumerate(audience.channels):
+                if project.channels_known and channel not in project.declared_channels:
+                    msg, hint = _unknown("channel", channel, project.declared_channels)
+                    out.append(Problem(mp.path, mp.doc.line_of(("audiences", i, "channels", j)), msg, hint))
+    for mp in project.maps:
+        raw_stakeholders = mp.doc.data.get("stakeholders") or []
+        for i, raw in enumerate(raw_stakeholders):
+            if not isinstance(raw, dict):
+                continue
+            sid = raw.get("id")
+            stakeholder = next((s for s in mp.stakeholders if s.id == sid), None)
+            if stakeholder is None:
+                continue
+            line = mp.doc.line_of(("stakeholders", i, "id"))
+            if sid in seen_stakeholder:
+                out.append(Problem(mp.path, line, f"duplicate stakeholder id '{sid}'",
+                                   f"already declared at {seen_stakeholder[sid]}"))
+                continue
+            seen_stakeholder[sid] = f"{mp.path}:{line}"
+            for j, audience_id in enumerate(stakeholder.audiences):
+                if project.audiences_known and audience_id not in project.declared_audiences:
+                    msg, hint = _unknown("audience", audience_id, project.declared_audiences)
+                    out.append(Problem(mp.path, mp.doc.line_of(("stakeholders", i, "audiences", j)), msg, hint))
+            seen_email: set[str] = set()
+            for j, contact in enumerate(stakeholder.contacts):
+                where = ("stakeholders", i, "contacts", j)
+                if contact.consent is None:
+                    out.append(Problem(
+                        mp.path, mp.doc.line_of(where + ("email",)),
+                        f"e-mail contact {contact.email} has no consent record",
+                        "add consent: {source: ..., date: YYYY-MM-DD}, or remove the contact: "
+                        "we never mail without consent",
+                    ))
+                if contact.email.lower() in seen_email:
+                    out.append(Problem(mp.path, mp.doc.line_of(where + ("email",)),
+                                       f"contact {contact.email} is listed twice for '{sid}'"))
+                seen_email.add(contact.email.lower())
+    return out
+
+
+def _check_knowledge(project: Project) -> list[Problem]:
+    out: list[Problem] = []
+    for item in project.knowledge.values():
+        for j, audience_id in enumerate(item.meta.audiences):
+            if project.audiences_known and audience_id not in project.declared_audiences:
+                msg, hint = _unknown("audience", audience_id, project.declared_audiences)
+                out.append(Problem(item.path, item.doc.line_of(("audiences", j)), msg, hint))
+        image = item.meta.image
+        if image and not image.lower().startswith(("http://", "https://")):
+            if not (project.root / image).is_file():
+                out.append(Problem(item.path, item.doc.line_of(("image",)), f"image file '{image}' not found",
+                                   "give a path relative to the content root, or a https:// address"))
+    return out
+
+
+def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
+    out: list[Problem] = []
+    meta, doc, path = campaign.meta, campaign.doc, campaign.path
+
+    def ref(kind: str, values: list[str], key: str, known, skip=frozenset()) -> bool:  # type: ignore[no-untyped-def]
+        """Report unknown references; True when all of them are known."""
+        all_known = True
+        for j, value in enumerate(values):
+            if value not in known and value not in skip:
+                msg, hint = _unknown(kind, value, known)
+                out.append(Problem(path, doc.line_of((key, j)), msg, hint))
+                all_known = False
+        return all_known
+
+    audiences_ok = not project.audiences_known or ref(
+        "audience", meta.audiences, "audiences", project.declared_audiences)
+    channels_ok = not project.channels_known or ref(
+        "channel", meta.channels, "channels", project.declared_channels)
+    ref("knowledge item", meta.knowledge, "knowledge", set(project.knowledge), project.broken_knowledge)
+    if meta.milestones and project.programme is None and project.milestones_known:
+        out.append(Problem(path, doc.line_of(("milestones",)), "milestones are referenced but there is no "
+                           "programme.yaml", "declare the milestones in programme.yaml"))
+    elif project.programme is not None:
+        ref("milestone", meta.milestones, "milestones", set(project.milestones))
+
+    if meta.status == m.CampaignStatus.approved:
+        for key in ("approved_by", "approved_at"):
+            if not getattr(meta, key):
+                out.append(Problem(path, doc.line_of(("status",)), f"approved campaign without {key}",
+                                   "approve it with: dissemination approve " + path + " --by NAME"))
+
+    audiences, channels = set(meta.audiences), set(meta.channels)
+    seen_posts: dict[str, int] = {}
+    for post in campaign.posts:
+        if post.id in seen_posts:
+            out.append(Problem(path, post.line, f"duplicate post id '{post.id}' (first at line "
+                               f"{seen_posts[post.id]})", "give the post another title or an 'id:'"))
+        seen_posts.setdefault(post.id, post.line)
+        # When the campaign's own list has a typo, comparing posts against it only adds noise.
+        subsets = [("audiences", audiences, "audience")] if audiences_ok else []
+        subsets += [("channels", channels, "channel")] if channels_ok else []
+        for key, allowed, kind in subsets:
+            for j, value in enumerate(getattr(post.meta, key)):
+                if value not in allowed:
+                    out.append(Problem(path, post.line_of((key, j)),
+                                       f"post targets {kind} '{value}', which is not one of the campaign's {key}",
+                                       f"add it to the campaign's {key} or remove it here"))
+        for j, value in enumerate(post.meta.knowledge):
+            if value not in project.knowledge and value not in project.broken_knowledge:
+                msg, hint = _unknown("knowledge item", value, set(project.knowledge))
+                out.append(Problem(path, post.line_of(("knowledge", j)), msg, hint))
+        post_channels = set(post.meta.channels or meta.channels)
+        post_audiences = set(post.meta.audiences or meta.audiences)
+        for variant in post.variants if audiences_ok and channels_ok else ():
+            targets = list(variant.targets)
+            unknown = [t for t in targets if t not in post_channels | post_audiences]
+            if unknown:
+                out.append(Problem(path, variant.line, f"variant for '{unknown[0]}', which is not a channel or "
+                                   "audience of this post", f"use one of: {', '.join(sorted(post_channels | post_audiences))}"))
+            elif sum(t in post_channels for t in targets) > 1 or sum(t in post_audiences for t in targets) > 1:
+                out.append(Problem(path, variant.line, "a variant names at most one channel and one audience",
+                                   "e.g. '### variant: linkedin mkb'"))
+    if meta.cadence is not None and meta.cadence.post not in seen_posts:
+        msg, hint = _unknown("post", meta.cadence.post, set(seen_posts))
+        out.append(Problem(path, doc.line_of(("cadence", "post")), f"cadence uses {msg}", hint))
+    return out

@@ -1,0 +1,1 @@
+"""Plan: turn campaigns into dated slots, within the stakeholders' contact budgets."""

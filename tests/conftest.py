@@ -1,0 +1,36 @@
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dissemination.cli import app
+
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+VALID = TESTS / "fixtures" / "valid"
+BROKEN = TESTS / "fixtures" / "broken"
+
+
+@pytest.fixture
+def content_root(tmp_path):
+    """A copy of the valid mini project, optionally overlaid with a broken fixture."""
+
+    def make(overlay: str | None = None) -> Path:
+        root = tmp_path / "content"
+        shutil.copytree(VALID, root)
+        if overlay:
+            shutil.copytree(BROKEN / overlay, root, dirs_exist_ok=True)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict | None = None):
+        return runner.invoke(app, list(args), env=env, catch_exceptions=False)
+
+    return invoke

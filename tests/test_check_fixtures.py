@@ -1,0 +1,146 @@
+"""`dissemination check` on one broken fixture per kind of content error.
+
+Each fixture under tests/fixtures/broken/<case>/ overlays the valid mini project with one or more
+files; the check must exit 1 and print exactly these `path:line: message (hint)` lines.
+"""
+
+import pytest
+
+from conftest import BROKEN
+
+EXPECTED = {
+    "approved_without_approver": [
+        'campaigns/reeks.md:4: approved campaign without approved_by (approve it with: dissemination approve campaigns/reeks.md --by NAME)',
+    ],
+    "bad_timezone": [
+        "campaigns/reeks.md:15: 'Europe/Amsterdm' is not an IANA time zone (use a name like Europe/Amsterdam)",
+    ],
+    "bad_variant": [
+        "campaigns/reeks.md:36: variant for 'facebook', which is not a channel or audience of this post (use one of: linkedin, mastodon, mkb)",
+    ],
+    "contact_without_consent": [
+        'stakeholder_maps/test.yaml:22: e-mail contact test.persoon@example.org has no consent record (add consent: {source: ..., date: YYYY-MM-DD}, or remove the contact: we never mail without consent)',
+    ],
+    "duplicate_key": [
+        "channels.yaml:10: duplicate key 'author' (first written at line 7) (each key may appear once; remove or rename one of them)",
+    ],
+    "duplicate_knowledge_id": [
+        "knowledge/den-hartogh.md:2: duplicate knowledge id 'den-hartogh' (already used by knowledge/cases/den-hartogh.md)",
+    ],
+    "duplicate_stakeholder_id": [
+        "stakeholder_maps/test.yaml:26: duplicate stakeholder id 'tln' (already declared at stakeholder_maps/test.yaml:14)",
+    ],
+    "errors_in_many_files": [
+        "campaigns/reeks.md:11: unknown audience 'mbk' (did you mean 'mkb'?)",
+        "knowledge/sharehouse.md:4: 'type' must be one of: project, case, tool, publication or event",
+        "stakeholder_maps/test.yaml:30: 'power' must be at most 5",
+    ],
+    "front_matter_syntax": [
+        "knowledge/den-hartogh.md:8: YAML syntax error: did not find expected ',' or ']' (check the indentation and quoting on this line and the one above)",
+    ],
+    "id_not_file_name": [
+        "campaigns/reeks.md:17: unknown knowledge item 'den-hartogh' (did you mean 'hartogh'?)",
+        "knowledge/den-hartogh.md:2: id 'hartogh' does not match the file name 'den-hartogh.md' (rename the file to hartogh.md or change the id)",
+    ],
+    "impact_goal_range": [
+        "knowledge/den-hartogh.md:8: 'impact_goals' must be at most 6",
+    ],
+    "missing_front_matter": [
+        "knowledge/den-hartogh.md:1: missing front matter (start the file with a line '---', then 'key: value' lines, then '---')",
+    ],
+    "missing_key": [
+        "knowledge/den-hartogh.md:2: missing required key 'summary' (add a line 'summary: ...')",
+    ],
+    "not_utf8": [
+        'knowledge/den-hartogh.md:3: the file is not UTF-8 text (save it with UTF-8 encoding)',
+    ],
+    "over_budget": [
+        "campaigns/extra.md:11: 22 contacts with 'ienw' in 2027-04, over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
+        "campaigns/extra.md:11: 25 contacts with 'ienw' in 2027-03 (extra: 23, reeks: 2), over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
+        "campaigns/reeks.md:11: 25 contacts with 'ienw' in 2027-03 (extra: 23, reeks: 2), over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
+    ],
+    "post_without_slot": [
+        "campaigns/reeks.md:30: post 'aftrap' has no slot (add 'slot: YYYY-MM-DD HH:MM' under its heading, or make it the campaign's cadence post)",
+    ],
+    "secret_in_channels": [
+        "channels.yaml:4: 'token' would put a secret in the repository (remove it and name the environment variable instead, e.g. token_env: MASTODON_TOKEN)",
+    ],
+    "slot_outside_period": [
+        'campaigns/reeks.md:31: slot 2027-06-01 10:00 is outside the campaign (2027-03-01 to 2027-04-30) (move the slot or widen start/end)',
+    ],
+    "slot_skipped_by_dst": [
+        'campaigns/reeks.md:31: 2027-03-28 02:30 does not exist in Europe/Amsterdam (the clocks go forward) (pick another time, e.g. an hour later)',
+    ],
+    "three_errors": [
+        "campaigns/reeks.md:4: 'status' must be one of: draft, approved, paused or archived",
+        "campaigns/reeks.md:10: 'impact_goals' must be at least 1",
+        "campaigns/reeks.md:13: 'start' must be a date (write it as YYYY-MM-DD, e.g. 2026-03-01)",
+    ],
+    "unclosed_front_matter": [
+        "knowledge/den-hartogh.md:1: front matter is not closed (add a line '---' after the last key)",
+    ],
+    "unknown_audience": [
+        "campaigns/reeks.md:11: unknown audience 'mbk' (did you mean 'mkb'?)",
+    ],
+    "unknown_channel": [
+        "campaigns/reeks.md:12: unknown channel 'linkedn' (did you mean 'linkedin'?)",
+    ],
+    "unknown_channel_kind": [
+        "channels.yaml:11: channel 'nieuwsbrief' has unknown kind 'smtp' (kind is one of: mastodon, linkedin, email, outbox)",
+    ],
+    "unknown_key": [
+        "knowledge/den-hartogh.md:3: unknown key 'titel' (did you mean 'title'?)",
+    ],
+    "unknown_knowledge": [
+        "campaigns/reeks.md:17: unknown knowledge item 'aldowa' (known knowledge items: den-hartogh, sharehouse)",
+    ],
+    "unknown_milestone": [
+        "campaigns/reeks.md:9: unknown milestone 'PL3-9' (did you mean 'PL3-2'?)",
+    ],
+    "yaml_syntax": [
+        'stakeholder_maps/test.yaml:9: YAML syntax error: mapping values are not allowed in this context (a value that contains \': \' must be quoted, e.g. title: "Let op: dit")',
+    ],
+}
+
+
+def test_every_fixture_has_an_expectation():
+    assert sorted(p.name for p in BROKEN.iterdir()) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED))
+def test_broken_fixture_reports_exact_problems(case, content_root, cli):
+    result = cli("--root", str(content_root(case)), "check")
+    lines = result.output.splitlines()
+    assert result.exit_code == 1
+    assert lines[:-1] == EXPECTED[case]
+    files = len({line.split(":")[0] for line in EXPECTED[case]})
+    assert lines[-1] == f"{len(EXPECTED[case])} error(s) in {files} file(s), 0 warning(s)"
+    assert "Traceback" not in result.output
+
+
+def test_a_file_with_three_errors_reports_three(content_root, cli):
+    result = cli("--root", str(content_root("three_errors")), "check")
+    reeks = [line for line in result.output.splitlines() if line.startswith("campaigns/reeks.md:")]
+    assert len(reeks) == 3
+
+
+def test_errors_in_several_files_are_all_reported(content_root, cli):
+    result = cli("--root", str(content_root("errors_in_many_files")), "check")
+    paths = {line.split(":")[0] for line in result.output.splitlines()[:-1]}
+    assert paths == {"campaigns/reeks.md", "knowledge/sharehouse.md", "stakeholder_maps/test.yaml"}
+
+
+def test_a_secret_written_in_channels_is_never_echoed(content_root, cli):
+    result = cli("--root", str(content_root("secret_in_channels")), "check")
+    assert result.exit_code == 1
+    assert "s3cr3t-value-never-printed" not in result.output
+
+
+def test_valid_project_passes_with_summary(content_root, cli):
+    result = cli("--root", str(content_root()), "check")
+    assert result.exit_code == 0, result.output
+    assert "1 campaigns (1 approved; 2 posts, 3 slots)" in result.output
+    assert "2 knowledge items" in result.output
+    assert "1 stakeholder maps (2 audiences, 2 stakeholders, 1 e-mail contacts)" in result.output
+    assert "3 channels" in result.output
+    assert result.output.splitlines()[-1] == "OK: no errors, 0 warning(s)"
