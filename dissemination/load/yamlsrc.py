@@ -8,6 +8,7 @@ and a time like `10:30` stays text. Duplicate keys, which PyYAML silently collap
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +26,14 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
 class _ContentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    def line(self, mark: yaml.Mark) -> int:
+        """1-based line of a mark within the parsed text, counting '\n' only."""
+        return bisect.bisect_right(self.newlines, mark.index - 1) + 1
+
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
+        # YAML also breaks lines at NEL, U+2028 and U+2029; editors and people count '\n' only.
+        self.newlines = [i for i, ch in enumerate(stream) if ch == "\n"]
         # id(container) -> line of each key (dict) or item (list), 1-based within the YAML text
         self.value_lines: dict[int, dict[Any, int] | list[int]] = {}
         self.duplicates: list[tuple[Any, int, int]] = []
@@ -86,7 +93,7 @@ def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ign
             raise yaml.constructor.ConstructorError(
                 None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
             ) from None
-        line = key_node.start_mark.line + 1
+        line = loader.line(key_node.start_mark)
         if key in first_seen:
             loader.duplicates.append((key, line, first_seen[key]))
         else:
@@ -100,7 +107,7 @@ def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ign
                 None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
             ) from None
         data[key] = loader.construct_object(value_node, deep=False)
-        lines[key] = key_node.start_mark.line + 1
+        lines[key] = loader.line(key_node.start_mark)
     loader.value_lines[id(data)] = lines
 
 
@@ -108,7 +115,7 @@ def _construct_seq(loader: _ContentLoader, node: yaml.SequenceNode):  # type: ig
     data: list[Any] = []
     yield data
     data.extend(loader.construct_sequence(node))
-    loader.value_lines[id(data)] = [n.start_mark.line + 1 for n in node.value]
+    loader.value_lines[id(data)] = [loader.line(n.start_mark) for n in node.value]
 
 
 _ContentLoader.add_constructor(_BOOL, _construct_bool)
@@ -158,7 +165,7 @@ def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | Non
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = first_line + (mark.line if mark else 0)
+        line = first_line + (loader.line(mark) - 1 if mark else 0)
         what = exc.problem or exc.context or "not valid YAML"
         return None, [Problem(path, line, f"YAML syntax error: {what}", _yaml_hint(exc))]
     except yaml.YAMLError as exc:
@@ -179,7 +186,7 @@ def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | Non
             f"duplicate key '{key}' (first written at line {first + first_line - 1})",
             "each key may appear once; remove or rename one of them",
         )
-        for key, line, first in loader.duplicates
+        for key, line, first in sorted(loader.duplicates, key=lambda d: d[1])
     ]
     return doc, problems
 
