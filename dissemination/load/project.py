@@ -78,8 +78,7 @@ class Project:
         raise KeyError(stakeholder_id)
 
 
-def _read_text(root: Path, file: Path, problems: Problems) -> str | None:
-    rel = file.relative_to(root).as_posix()
+def _read_text(rel: str, file: Path, problems: Problems) -> str | None:
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -108,10 +107,11 @@ def load_project(root: Path) -> tuple[Project, Problems]:
     project = Project(root)
 
     def read(file: Path, reader):  # type: ignore[no-untyped-def]
-        text = _read_text(root, file, problems)
+        rel = file.relative_to(root).as_posix()
+        text = _read_text(rel, file, problems)
         if text is None:
             return None
-        parsed, found = reader(file.relative_to(root).as_posix(), text)
+        parsed, found = reader(rel, text)
         problems.extend(found)
         return parsed
 

@@ -17,6 +17,7 @@ import yaml
 
 from dissemination.problems import Problem
 
+_NEWLINE = re.compile("\n")
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _BOOL = "tag:yaml.org,2002:bool"
@@ -33,7 +34,7 @@ class _ContentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         # YAML also breaks lines at NEL, U+2028 and U+2029; editors and people count '\n' only.
-        self.newlines = [i for i, ch in enumerate(stream) if ch == "\n"]
+        self.newlines = [m.start() for m in _NEWLINE.finditer(stream)]
         # id(container) -> line of each key (dict) or item (list), 1-based within the YAML text
         self.value_lines: dict[int, dict[Any, int] | list[int]] = {}
         self.duplicates: list[tuple[Any, int, int]] = []
@@ -81,23 +82,10 @@ def _construct_timestamp(loader: _ContentLoader, node: yaml.ScalarNode) -> Any:
 def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
     data: dict[Any, Any] = {}
     yield data
-    own_keys = [k for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"]
-    loader.flatten_mapping(node)
+    merged = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value)
+    if merged:
+        loader.flatten_mapping(node)  # merged keys come first; a key written here overrides them
     lines: dict[Any, int] = {}
-    first_seen: dict[Any, int] = {}
-    for key_node in own_keys:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
-            raise yaml.constructor.ConstructorError(
-                None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
-            ) from None
-        line = loader.line(key_node.start_mark)
-        if key in first_seen:
-            loader.duplicates.append((key, line, first_seen[key]))
-        else:
-            first_seen[key] = line
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         try:
@@ -106,8 +94,12 @@ def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ign
             raise yaml.constructor.ConstructorError(
                 None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
             ) from None
+        line = loader.line(key_node.start_mark)
+        if key in lines and not merged:
+            loader.duplicates.append((key, line, lines[key]))
+        else:
+            lines[key] = line
         data[key] = loader.construct_object(value_node, deep=False)
-        lines[key] = loader.line(key_node.start_mark)
     loader.value_lines[id(data)] = lines
 
 

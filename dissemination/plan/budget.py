@@ -8,7 +8,7 @@ may exceed budgets and is not counted; all other campaigns together must fit.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from dissemination.load.models import CampaignStatus
 from dissemination.load.project import Project
@@ -30,12 +30,14 @@ def budget_problems(project: Project, slots: dict[str, list[Slot]]) -> list[Prob
         campaign = project.campaigns[campaign_id]
         if campaign.meta.status not in COUNTED or campaign.meta.over_budget:
             continue
-        for slot in campaign_slots:
-            post = campaign.post(slot.post)
-            audiences = (post.meta.audiences if post else []) or campaign.meta.audiences
-            reached = set().union(*(members[a] for a in audiences)) if audiences else set()
-            for stakeholder_id in reached:
-                counts[(stakeholder_id, f"{slot.local:%Y-%m}")][campaign_id] += 1
+        per_post_month = Counter((slot.post, slot.local.strftime("%Y-%m")) for slot in campaign_slots)
+        reach: dict[str, set[str]] = {}
+        for post in campaign.posts:
+            audiences = post.meta.audiences or campaign.meta.audiences
+            reach[post.id] = set().union(*(members[a] for a in audiences))
+        for (post_id, month), n in per_post_month.items():
+            for stakeholder_id in reach.get(post_id, ()):
+                counts[(stakeholder_id, month)][campaign_id] += n
 
     # one problem per campaign and month, naming the most over-budget stakeholder
     worst: dict[tuple[str, str], tuple[int, str, int, dict[str, int], int]] = {}
