@@ -1,0 +1,53 @@
+"""The real entry point, the sample content, and the two-command quick start."""
+
+import os
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def _run(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "dissemination", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=REPO)
+
+
+def test_sample_content_passes_check():
+    done = _run("--root", str(REPO), "check")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1].startswith("OK: no errors")
+
+
+def test_sample_content_meets_the_brief():
+    from dissemination.check import run_check
+
+    result = run_check(REPO)
+    project = result.project
+    assert len(project.stakeholders) >= 25 and len(project.audiences) >= 6
+    assert len(project.knowledge) >= 15
+    assert len(project.campaigns) >= 3
+    kinds = {project.channels[c].kind for camp in project.campaigns.values() for c in camp.meta.channels}
+    assert kinds == {"mastodon", "linkedin", "email"}
+    assert any(c.meta.cadence for c in project.campaigns.values())
+    assert any(c.meta.event for c in project.campaigns.values())
+    emails = [c.email for s in project.stakeholders.values() for c in s.contacts]
+    assert emails and all(e.endswith("@example.org") for e in emails)
+
+
+def test_root_from_environment_and_exit_codes(tmp_path):
+    done = _run("check", env={"DISSEMINATION_ROOT": str(REPO / "tests" / "fixtures" / "valid")})
+    assert done.returncode == 0, done.stdout
+    done = _run("check", env={"DISSEMINATION_ROOT": str(tmp_path)})
+    assert done.returncode == 1
+    assert "no content found" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
+    readme = (REPO / "README.md").read_text()
+    block = re.search(r"## Quick start.*?```sh\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
+    assert commands == ["scripts/dev run", "scripts/dev test"]
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith(("#", "set ", "cd "))]
+    assert ci == ["exec scripts/dev test"]
