@@ -6,7 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from dissemination.approval import hold_reason
 from dissemination.load import Project, load_project
+from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
 from dissemination.problems import Problems
@@ -48,4 +50,10 @@ def run_check(root: Path) -> CheckResult:
         slots[campaign.id] = found
         problems.extend(trouble)
     problems.extend(budget_problems(project, slots))
+    for campaign in project.campaigns.values():
+        if campaign.meta.status == CampaignStatus.approved and campaign.meta.approved_by:
+            reason = hold_reason(campaign)
+            if reason:
+                problems.warn(campaign.path, campaign.doc.line_of(("status",)),
+                              f"items are held: {reason.split(';')[0]}", reason.split("; ", 1)[-1])
     return CheckResult(project, problems, slots)

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(
-    help="Campaigns as code: check, plan, render, publish and report on programme dissemination.",
+    help="Campaigns as code: check, plan, publish and report on programme dissemination.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+UTC = dt.timezone.utc
 
 
 class State:
@@ -33,13 +38,50 @@ def main_options(
     ] = Path("."),
 ) -> None:
     State.root = root
+    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def _print_problems(result) -> None:  # type: ignore[no-untyped-def]
-    for problem in result.problems.errors:
+NowOption = Annotated[
+    Optional[str],
+    typer.Option("--now", help="Act as if it were this moment (ISO-8601, e.g. 2027-03-02T09:31+01:00)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the items as a JSON array.")]
+
+
+def _now(value: str | None) -> dt.datetime:
+    if not value:
+        return dt.datetime.now(UTC)
+    try:
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        err.print(f"--now: '{value}' is not an ISO-8601 date-time (e.g. 2027-03-02T09:31+01:00)", markup=False)
+        raise typer.Exit(2) from None
+    if moment.tzinfo is None:
+        err.print("--now needs a UTC offset or Z, e.g. 2027-03-02T09:31+01:00", markup=False)
+        raise typer.Exit(2)
+    return moment
+
+
+def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
+    for problem in problems.errors:
         out.print(str(problem), markup=False)
-    for problem in result.problems.warnings:
+    for problem in problems.warnings:
         out.print(str(problem), markup=False, style="yellow")
+
+
+def _content_errors(exc) -> None:  # type: ignore[no-untyped-def]
+    for problem in exc.problems:
+        out.print(str(problem), markup=False)
+    out.print(f"[bold red]{len(exc.problems)} error(s)[/]: nothing was planned or published; "
+              "fix them and run again (dissemination check lists them)")
+    raise typer.Exit(1)
+
+
+def _ledger():  # type: ignore[no-untyped-def]
+    from dissemination.ledger import Ledger
+
+    return Ledger.for_root(State.root.resolve())
 
 
 @app.command()
@@ -48,7 +90,7 @@ def check() -> None:
     from dissemination.check import run_check
 
     result = run_check(State.root)
-    _print_problems(result)
+    _print_problems(result.problems)
     errors, warnings = len(result.problems.errors), len(result.problems.warnings)
     if errors:
         files = len({p.path for p in result.problems.errors})
@@ -56,6 +98,144 @@ def check() -> None:
         raise typer.Exit(1)
     out.print(result.summary(), markup=False)
     out.print(f"[bold green]OK[/]: no errors, {warnings} warning(s)")
+
+
+def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    from zoneinfo import ZoneInfo
+
+    table = Table("state", "slot (local)", "channel", "campaign / post", "audience", "id", "note")
+    for row in rows:
+        local = dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00")).astimezone(ZoneInfo(row["timezone"]))
+        state = ("[bold red]overdue " if row["overdue"] else "") + row["state"]
+        table.add_row(state, local.strftime("%a %Y-%m-%d %H:%M %Z"), row["channel"],
+                      f"{row['campaign']} / {row['post']}", row["audience"], row["id"], row["reason"] or "")
+    out.print(table)
+
+
+@app.command()
+def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Expand approved campaigns into publication items in the ledger (idempotent)."""
+    from dissemination.pipeline import ContentErrors, plan as run_plan, status_rows
+
+    moment = _now(now)
+    ledger = _ledger()
+    try:
+        report = run_plan(State.root, ledger, moment)
+    except ContentErrors as exc:
+        _content_errors(exc)
+    if as_json:
+        _print_items(status_rows(ledger, moment), True)
+        return
+    s = report.stats
+    out.print(f"plan: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, {s.cancelled} cancelled")
+    for held in report.held:
+        out.print(f"[yellow]held[/]: campaign '{held.campaign}': {held.reason}", markup=True)
+    for path in report.calendars:
+        out.print(f"event calendar: {path.relative_to(State.root.resolve())}", markup=False)
+
+
+def _publish(moment: dt.datetime | None) -> None:
+    from dissemination.pipeline import ContentErrors, publish_due
+
+    try:
+        report = publish_due(State.root.resolve(), _ledger(), moment)
+    except ContentErrors as exc:
+        _content_errors(exc)
+    for note in report.notes:
+        out.print(f"[yellow]outbox[/]: {note}")
+    out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
+              f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)")
+
+
+@app.command()
+def publish(now: NowOption = None) -> None:
+    """Publish every item that is due, exactly once. Safe to run in parallel."""
+    _publish(_now(now) if now else None)
+
+
+@app.command()
+def status(now: NowOption = None, as_json: JsonOption = False) -> None:
+    """Items by state, overdue and held first. Exits 2 when something is overdue."""
+    from dissemination.pipeline import status_rows
+
+    rows = status_rows(_ledger(), _now(now))
+    _print_items(rows, as_json)
+    if not as_json:
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
+    if any(row["overdue"] for row in rows):
+        raise typer.Exit(2)
+
+
+@app.command()
+def approve(
+    campaign: Annotated[Path, typer.Argument(help="The campaign file, e.g. campaigns/kennisreeks.md")],
+    by: Annotated[str, typer.Option("--by", help="Who approves.")],
+    now: NowOption = None,
+) -> None:
+    """Approve a campaign: record approver, time and a digest of the approved content."""
+    from dissemination.approval import approve_text, content_digest, write_atomically
+    from dissemination.check import run_check
+
+    path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)
+    if not path.is_file():
+        path = State.root / campaign
+    if not path.is_file():
+        err.print(f"{campaign}: no such campaign file", markup=False)
+        raise typer.Exit(1)
+    if not by.strip():
+        err.print("--by: say who approves", markup=False)
+        raise typer.Exit(2)
+    result = run_check(State.root)
+    rel = path.resolve().relative_to(State.root.resolve()).as_posix()
+    own = [p for p in result.problems.errors if p.path == rel]
+    if own:
+        for problem in own:
+            out.print(str(problem), markup=False)
+        out.print(f"[bold red]not approved[/]: {rel} has {len(own)} error(s)")
+        raise typer.Exit(1)
+    loaded = next((c for c in result.project.campaigns.values() if c.path == rel), None)
+    if loaded is None:
+        err.print(f"{rel} is not a campaign under {State.root}/campaigns", markup=False)
+        raise typer.Exit(1)
+    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone)
+    write_atomically(path, text)
+    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)})", markup=False)
+
+
+@app.command()
+def run(now: NowOption = None) -> None:
+    """The main job, once: check, plan, publish what is due."""
+    from dissemination.check import run_check
+
+    result = run_check(State.root)
+    _print_problems(result.problems)
+    if result.problems.errors:
+        out.print(f"[bold red]{len(result.problems.errors)} error(s)[/]: nothing planned or published")
+        raise typer.Exit(1)
+    out.print(result.summary(), markup=False)
+    plan(now=now, as_json=False)
+    _publish(_now(now) if now else None)
+    root = State.root.resolve()
+    out.print(f"ledger: {_ledger().url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+
+
+@app.command()
+def serve(
+    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 60,
+    plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.")] = 300,
+    ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).")] = None,
+) -> None:
+    """Run plan and publish on a loop, without a Prefect server. Stops cleanly on Ctrl-C/SIGTERM."""
+    from dissemination.serve import serve as run_serve
+
+    logging.getLogger().setLevel(os.environ.get("DISSEMINATION_LOG", "INFO"))
+    run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks)
 
 
 def main() -> None:

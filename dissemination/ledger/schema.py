@@ -1,0 +1,65 @@
+"""The ledger's tables. Every publication passes through `items`; nothing is sent without a row.
+
+All times are stored as naive UTC: SQLite has no time zones, and one rule for both backends avoids
+mixed comparisons. The slot's own zone is kept beside it for display and for re-planning.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+STATES = ("planned", "claimed", "published", "failed", "unknown", "missed", "held", "cancelled")
+# Items in these states are never touched by re-planning: the outside world has seen them.
+SETTLED = ("published", "failed", "missed")
+IN_FLIGHT = ("claimed", "unknown")
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("campaign", String(64), nullable=False),
+    Column("post", String(64), nullable=False),
+    Column("audience", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("occurrence", Integer, nullable=False),
+    Column("slot_utc", DateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("knowledge", String(64)),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("payload", Text, nullable=False),
+    Column("payload_digest", String(64), nullable=False),
+    Column("lease_owner", String(128)),
+    Column("lease_expires", DateTime),
+    Column("first_claimed_at", DateTime),
+    Column("attempt_count", Integer, nullable=False, default=0),
+    Column("planned_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("published_at", DateTime),
+    Index("ix_items_state_slot", "state", "slot_utc"),
+    Index("ix_items_campaign", "campaign"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False, index=True),
+    Column("worker", String(128), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("outcome", String(16), nullable=False),  # started | published | retry | failed | unknown
+    Column("detail", Text),
+)
+
+receipts = Table(
+    "receipts",
+    metadata,
+    Column("item_id", String(32), ForeignKey("items.id"), primary_key=True),
+    Column("remote_id", String(255), nullable=False),
+    Column("url", Text),
+    Column("published_at", DateTime, nullable=False),
+)

@@ -1,0 +1,162 @@
+"""The steps as jobs: plan, publish what is due, report status. The CLI, the embedded scheduler
+(`serve`) and the Prefect flows all call these; none of them adds logic of its own."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dissemination.check import CheckResult, run_check
+from dissemination.ledger import Ledger, PlanStats
+from dissemination.load import load_project
+from dissemination.plan.planner import Held, PlainRenderer, plan_items, write_event_calendar
+from dissemination.problems import Problem
+from dissemination.publish.channels import PublishError, open_channel
+
+log = logging.getLogger("dissemination")
+UTC = dt.timezone.utc
+MAX_ATTEMPTS = 8
+FAULT_ENV = "DISSEMINATION_FAULT"  # crash tests only: kill this process at a named point
+
+
+class ContentErrors(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} content error(s)")
+        self.problems = problems
+
+
+def _fault(point: str) -> None:
+    if os.environ.get(FAULT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def renderer_for(project):  # type: ignore[no-untyped-def]
+    return PlainRenderer(project)
+
+
+@dataclass
+class PlanReport:
+    check: CheckResult
+    stats: PlanStats
+    held: list[Held]
+    calendars: list[Path]
+
+
+def plan(root: Path, ledger: Ledger, now: dt.datetime) -> PlanReport:
+    """Check the content, expand approved campaigns into items, and make the ledger match."""
+    result = run_check(root)
+    if result.problems.errors:
+        raise ContentErrors(result.problems.errors)
+    items, held, problems = plan_items(result.project, result.slots, renderer_for(result.project))
+    if [p for p in problems if p.severity == "error"]:
+        raise ContentErrors([p for p in problems if p.severity == "error"])
+    stats = ledger.apply_plan(items, now)
+    calendars = [path for c in result.project.campaigns.values()
+                 if c.meta.event and (path := write_event_calendar(c, root / "events"))]
+    log.info("plan: %d added, %d updated, %d unchanged, %d cancelled, %d held",
+             stats.added, stats.updated, stats.unchanged, stats.cancelled, stats.held)
+    return PlanReport(result, stats, held, calendars)
+
+
+@dataclass
+class PublishReport:
+    published: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _backoff(attempt: int) -> dt.timedelta:
+    return dt.timedelta(minutes=min(2 ** attempt, 60))
+
+
+def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
+                batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5)) -> PublishReport:
+    """Publish every due item once. Safe to run in several processes at the same time."""
+    project, problems = load_project(root)
+    if project.channels_file is None:
+        raise ContentErrors(problems.errors or [Problem("channels.yaml", 1, "no channels.yaml")])
+    worker = worker or worker_id()
+    fixed_now = now
+    report = PublishReport()
+    channels = {}
+    for channel_id, config in project.channels.items():
+        opened = open_channel(channel_id, config, root)
+        channels[channel_id] = opened.channel
+        if opened.note:
+            report.notes.append(opened.note)
+    clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
+    report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in project.channels.items()})
+    for item in report.missed:
+        log.warning("missed: item %s is past its late tolerance; not posted late", item)
+    while True:
+        claims = ledger.claim_due(worker, clock(), limit=batch, lease=lease)
+        if not claims:
+            break
+        _fault("after_claim")
+        for claim in claims:
+            channel = channels.get(claim.channel)
+            if channel is None:
+                ledger.record_failed(claim, clock(), f"channel '{claim.channel}' is no longer configured")
+                report.failed.append(claim.id)
+                continue
+            try:
+                _fault("before_remote")
+                receipt = channel.publish(claim)
+                _fault("after_remote")
+            except PublishError as exc:
+                if exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
+                    reason = exc.reason if exc.permanent else f"gave up after {claim.attempt_count} attempts: {exc.reason}"
+                    ledger.record_failed(claim, clock(), reason)
+                    report.failed.append(claim.id)
+                    log.error("failed: %s on %s: %s", claim.id, claim.channel, reason)
+                else:
+                    ledger.record_retry(claim, clock(), exc.reason, exc.retry_after or _backoff(claim.attempt_count),
+                                        outcome_unknown=exc.outcome_unknown)
+                    report.retried.append(claim.id)
+                    log.warning("retry later: %s on %s: %s", claim.id, claim.channel, exc.reason)
+                continue
+            except Exception as exc:  # unforeseen: the request may have gone out
+                detail = f"{type(exc).__name__}: {exc}"
+                ledger.record_retry(claim, clock(), detail, _backoff(claim.attempt_count), outcome_unknown=True)
+                report.retried.append(claim.id)
+                log.warning("outcome unknown, will retry with the same key: %s: %s", claim.id, detail)
+                continue
+            if ledger.record_published(claim, receipt, clock()):
+                report.published.append(claim.id)
+                log.info("published %s on %s (%s)", claim.id, claim.channel, receipt.remote_id)
+            _fault("after_record")
+    return report
+
+
+OVERDUE_AFTER = dt.timedelta(minutes=10)
+
+
+def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore[type-arg]
+    """Items for `status`: overdue first, then held, then the rest by slot."""
+    rows = []
+    for row in ledger.items():
+        slot = row["slot_utc"].replace(tzinfo=UTC)
+        lease = row["lease_expires"].replace(tzinfo=UTC) if row["lease_expires"] else None
+        overdue = (row["state"] in ("planned", "unknown") and slot + OVERDUE_AFTER < now) or (
+            row["state"] == "claimed" and lease is not None and lease < now)
+        rows.append({
+            "id": row["id"], "campaign": row["campaign"], "post": row["post"], "audience": row["audience"],
+            "channel": row["channel"], "slot": slot.isoformat().replace("+00:00", "Z"),
+            "timezone": row["timezone"], "state": row["state"], "overdue": overdue, "reason": row["reason"],
+            "attempts": row["attempt_count"], "remote_id": row["remote_id"], "url": row["url"],
+        })
+    order = {"held": 1}
+    rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
+    return rows

@@ -1,0 +1,150 @@
+"""The planner: approved campaigns become publication items for the ledger.
+
+An item is (campaign, post, audience, channel, occurrence) with its slot. Its idempotency key is
+derived from that identity alone, never from the time of planning, the slot or the text: a post
+that is rescheduled or edited keeps its key, so it can never go out twice.
+
+Audiences and channels: a newsletter is an item per audience (each audience gets its own
+edition). On a social channel every follower sees every status, so the audiences of a post share
+one item (audience `*`) unless an audience has text of its own there (a variant naming it, or an
+audience template for that channel); then it gets its own item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from dissemination.approval import hold_reason
+from dissemination.ledger import PlannedItem
+from dissemination.load import models as m
+from dissemination.load.project import Project
+from dissemination.load.readers import Campaign, Post
+from dissemination.plan.schedule import Slot
+from dissemination.problems import Problem
+
+SHARED_AUDIENCE = "*"
+
+
+class Renderer(Protocol):
+    def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
+               slot: Slot) -> tuple[Any, list[Problem]]: ...
+
+
+@dataclass(frozen=True)
+class Held:
+    campaign: str
+    reason: str
+
+
+def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id: str) -> list[tuple[str, list[str]]]:
+    audiences = list(post.meta.audiences or campaign.meta.audiences)
+    channel = project.channels.get(channel_id)
+    if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
+        return [(a, [a]) for a in audiences]
+    kind = channel.kind if channel else channel_id
+    own = [a for a in audiences
+           if any(a in v.targets and (len(v.targets) == 1 or channel_id in v.targets) for v in post.variants)
+           or (project.root / "templates" / kind / f"post.{a}.j2").is_file()]
+    shared = [a for a in audiences if a not in own]
+    groups = [(a, [a]) for a in own]
+    if shared:
+        groups.append((shared[0], shared) if len(shared) == 1 else (SHARED_AUDIENCE, shared))
+    return groups
+
+
+def _payload(rendered: Any) -> dict[str, Any]:
+    return {key: getattr(rendered, key, None) for key in ("text", "html", "subject", "link")}
+
+
+def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+    planned: list[PlannedItem] = []
+    held: list[Held] = []
+    problems: list[Problem] = []
+    for campaign in project.campaigns.values():
+        if campaign.meta.status != m.CampaignStatus.approved:
+            continue  # drafts are never published; paused and archived campaigns are not planned
+        reason = hold_reason(campaign)
+        if reason:
+            held.append(Held(campaign.id, reason))
+        occurrence: dict[str, int] = {}
+        for slot in sorted(slots.get(campaign.id, []), key=lambda s: (s.post, s.utc)):
+            post = campaign.post(slot.post)
+            if post is None:
+                continue
+            n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
+            occurrence[post.id] = n + 1
+            for channel_id in post.meta.channels or campaign.meta.channels:
+                for audience_id, members in audience_groups(project, campaign, post, channel_id):
+                    rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot)
+                    problems += trouble
+                    if rendered is None:
+                        continue
+                    payload = _payload(rendered) | {"audiences": members}
+                    planned.append(PlannedItem(
+                        campaign=campaign.id, post=post.id, audience=audience_id, channel=channel_id,
+                        occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,
+                        knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason))
+    return planned, held, problems
+
+
+@dataclass(frozen=True)
+class PlainText:
+    """Post text as written, with hashtags; newsletters as text with a minimal HTML part.
+    Stands in behind the renderer interface where no templates are configured."""
+
+    text: str
+    html: str | None = None
+    subject: str | None = None
+    link: str | None = None
+
+
+class PlainRenderer:
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
+               slot: Slot) -> tuple[PlainText, list[Problem]]:
+        import html
+
+        text = post.text_for(channel_id, audience_id)
+        channel = self.project.channels.get(channel_id)
+        if isinstance(channel, m.EmailChannel):
+            body = "\n\n".join(part for part in (campaign.intro, text) if part)
+            markup = "".join(f"<p>{html.escape(p)}</p>" for p in body.split("\n\n"))
+            return PlainText(body, f"<!doctype html><html><body>{markup}</body></html>", post.title), []
+        tags = " ".join(f"#{t}" for t in campaign.meta.hashtags)
+        return PlainText(f"{text}\n\n{tags}".strip()), []
+
+
+def write_event_calendar(campaign: Campaign, folder: Path) -> Path | None:
+    """An .ics file for a campaign's event, so it can be linked from posts and newsletters."""
+    event = campaign.meta.event
+    if event is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(campaign.meta.timezone)
+
+    def stamp(moment) -> str:  # type: ignore[no-untyped-def]
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+        return aware.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
+
+    def escape(value: str) -> str:
+        return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+    ends = event.ends or event.starts.replace(hour=min(event.starts.hour + 2, 23))
+    lines = [
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dissemination//campaigns as code//NL", "CALSCALE:GREGORIAN",
+        "BEGIN:VEVENT", f"UID:{campaign.id}@dissemination", f"DTSTAMP:{stamp(event.starts)}",
+        f"DTSTART:{stamp(event.starts)}", f"DTEND:{stamp(ends)}", f"SUMMARY:{escape(event.name)}",
+        f"LOCATION:{escape(event.place)}",
+    ]
+    if event.registration_url:
+        lines.append(f"URL:{event.registration_url}")
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{campaign.id}.ics"
+    target.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
+    return target

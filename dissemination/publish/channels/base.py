@@ -1,0 +1,58 @@
+"""The channel contract, one plugin class per channel kind (in the manner of Apprise).
+
+Every channel declares what it can do (`Capabilities`) and implements `preflight()` and
+`publish(claim) -> Receipt`. A channel raises `PublishError` to say how a failure must be
+treated; anything else it raises is treated as an outcome-unknown retry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Protocol
+
+from dissemination.ledger import Claim, Receipt
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    max_length: int | None  # in the channel's own unit of counting
+    url_weight: int | None  # characters a URL counts for, where the channel fixes it
+    media: bool
+    rate_per_minute: int | None
+    idempotent: bool  # a repeat with the same key cannot create a second publication
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    message: str
+    credential_broken: bool = False
+    expires_at: dt.datetime | None = None
+
+
+class PublishError(Exception):
+    """How a failed publication must be treated.
+
+    permanent: never retry (e.g. 422: the text is rejected); the item is failed with `reason`.
+    outcome_unknown: the request may have been carried out (timeout, 5xx after sending).
+    retry_after: when to try again (rate limits).
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False, outcome_unknown: bool = False,
+                 retry_after: dt.timedelta | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.outcome_unknown = outcome_unknown
+        self.retry_after = retry_after
+
+
+class Channel(Protocol):
+    id: str
+    kind: str
+    capabilities: Capabilities
+
+    def preflight(self) -> Health: ...
+
+    def publish(self, claim: Claim) -> Receipt: ...

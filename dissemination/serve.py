@@ -1,0 +1,66 @@
+"""`dissemination serve`: the embedded scheduler. The same steps as the Prefect deployments, on a
+loop driven by the `schedule` package, for a single machine without a Prefect server."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import schedule
+
+from dissemination.ledger import Ledger
+from dissemination.pipeline import ContentErrors, plan, publish_due
+
+log = logging.getLogger("dissemination.serve")
+
+
+def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int = 300,
+          ticks: int | None = None) -> None:
+    stop = threading.Event()
+    done_ticks = 0
+
+    def on_signal(signum, _frame):  # type: ignore[no-untyped-def]
+        log.info("received %s, stopping after the current step", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def plan_tick() -> None:
+        import datetime as dt
+
+        try:
+            report = plan(root, ledger, dt.datetime.now(dt.timezone.utc))
+            log.info("tick plan: %d added, %d updated, %d cancelled", report.stats.added,
+                     report.stats.updated, report.stats.cancelled)
+        except ContentErrors as exc:
+            log.error("tick plan: %d content error(s), keeping the previous plan: %s",
+                      len(exc.problems), "; ".join(str(p) for p in exc.problems[:3]))
+
+    def publish_tick() -> None:
+        nonlocal done_ticks
+        try:
+            report = publish_due(root, ledger)
+            log.info("tick publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
+                     len(report.retried), len(report.failed), len(report.missed))
+        except ContentErrors as exc:
+            log.error("tick publish: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
+        done_ticks += 1
+        if ticks is not None and done_ticks >= ticks:
+            stop.set()
+
+    scheduler = schedule.Scheduler()
+    scheduler.every(plan_every).seconds.do(plan_tick)
+    scheduler.every(publish_every).seconds.do(publish_tick)
+    log.info("serving %s: publish every %ss, plan every %ss", root, publish_every, plan_every)
+    try:
+        plan_tick()
+        publish_tick()
+        while not stop.is_set():
+            scheduler.run_pending()
+            stop.wait(min(1.0, scheduler.idle_seconds or 1.0) if scheduler.idle_seconds and scheduler.idle_seconds > 0 else 0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        log.info("stopped")
