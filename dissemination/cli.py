@@ -137,11 +137,11 @@ def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
         out.print(f"event calendar: {path.relative_to(State.root.resolve())}", markup=False)
 
 
-def _publish(moment: dt.datetime | None) -> None:
+def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     from dissemination.pipeline import ContentErrors, publish_due
 
     try:
-        report = publish_due(State.root.resolve(), _ledger(), moment)
+        report = publish_due(State.root.resolve(), _ledger(), moment, batch=batch)
     except ContentErrors as exc:
         _content_errors(exc)
     for note in report.notes:
@@ -151,9 +151,12 @@ def _publish(moment: dt.datetime | None) -> None:
 
 
 @app.command()
-def publish(now: NowOption = None) -> None:
+def publish(
+    now: NowOption = None,
+    batch: Annotated[int, typer.Option(min=1, help="Items claimed per transaction.")] = 50,
+) -> None:
     """Publish every item that is due, exactly once. Safe to run in parallel."""
-    _publish(_now(now) if now else None)
+    _publish(_now(now) if now else None, batch)
 
 
 @app.command()

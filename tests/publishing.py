@@ -1,0 +1,105 @@
+"""Helpers for ledger and publishing tests: an approved project with many due items, a
+PostgreSQL schema of its own per test, and a look at what the outbox holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from conftest import VALID
+from typer.testing import CliRunner
+
+from dissemination.cli import app
+
+BASE_NOW = "2027-03-01T09:00:00+00:00"  # 10:00 in Amsterdam: the first daily slot is due
+PG_URL = os.environ.get("DISSEMINATION_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+DAILY = """---
+id: dagelijks
+title: Dagelijkse reeks
+status: draft
+owner: Test
+goal: Veel items tegelijk.
+audiences: [mkb, beleid]
+channels: [mastodon, linkedin]
+start: 2027-01-01
+end: 2027-02-28
+over_budget: test van gelijktijdige publicatie
+cadence:
+  post: dag
+  days: [mon, tue, wed, thu, fri, sat, sun]
+  time: "08:00"
+---
+## Dag
+id: dag
+
+Bericht van de dag.
+"""
+
+
+def cli(root: Path, *args: str, env: dict | None = None):
+    result = CliRunner().invoke(app, ["--root", str(root), *args], env=env, catch_exceptions=False)
+    return result
+
+
+def make_project(tmp: Path, daily: bool = False, tolerance: str = "2h") -> Path:
+    root = tmp / "content"
+    shutil.copytree(VALID, root)
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("kind: mastodon", f"kind: mastodon\n  late_tolerance: {tolerance}")
+                        .replace("kind: linkedin", f"kind: linkedin\n  late_tolerance: {tolerance}"))
+    if daily:
+        (root / "campaigns" / "dagelijks.md").write_text(DAILY)
+        assert cli(root, "approve", "campaigns/dagelijks.md", "--by", "Test").exit_code == 0
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
+    return root
+
+
+def subprocess_cli(root: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dissemination", "--root", str(root), *args],
+                            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def outbox_keys(root: Path) -> list[str]:
+    keys = []
+    for path in (root / "outbox").rglob("*"):
+        if path.is_file():
+            assert not path.name.startswith(".tmp-"), f"temporary file left behind: {path}"
+            if path.suffix == ".json":
+                assert json.loads(path.read_text())["idempotency_key"] == path.stem
+            keys.append(path.stem)
+    return keys
+
+
+def pg_available() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_URL, connect_timeout=2):
+            return True
+    except Exception:
+        return False
+
+
+class PgSchema:
+    """A schema of its own in the `test` database, so tests never see each other's rows."""
+
+    def __init__(self) -> None:
+        import psycopg
+
+        self.name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {self.name}")
+        self.url = f"{PG_URL}?options=-csearch_path%3D{self.name}"
+
+    def drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {self.name} CASCADE")

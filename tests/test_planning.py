@@ -1,0 +1,145 @@
+"""Planning into the ledger: idempotent, approval that survives edits, late policy, status."""
+
+import json
+
+from publishing import BASE_NOW, cli, make_project
+
+from dissemination.ledger import Ledger
+
+
+def _items(root):
+    return json.loads(cli(root, "status", "--json", "--now", "2027-01-01T00:00Z").output)
+
+
+def test_plan_twice_changes_nothing(tmp_path):
+    root = make_project(tmp_path)
+    first = cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert first.output.startswith("plan: 6 added, 0 updated, 0 unchanged, 0 cancelled")
+    before = Ledger.for_root(root).items()
+    second = cli(root, "plan", "--now", "2027-02-02T00:00Z")
+    assert second.output.startswith("plan: 0 added, 0 updated, 6 unchanged, 0 cancelled")
+    assert Ledger.for_root(root).items() == before  # not even updated_at moved
+
+
+def test_json_items_have_the_documented_fields(tmp_path):
+    root = make_project(tmp_path)
+    result = cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json")
+    items = json.loads(result.output)
+    assert len(items) == 6  # aftrap on 2 channels, 2 series occurrences on 2 channels
+    assert {"id", "campaign", "post", "audience", "channel", "slot", "state"} <= set(items[0])
+    aftrap = [i for i in items if i["post"] == "aftrap"]
+    assert {i["slot"] for i in aftrap} == {"2027-03-01T09:00:00Z"}  # 10:00 Amsterdam (CET) in UTC
+    assert {i["state"] for i in items} == {"planned"}
+
+
+def test_weekly_series_in_the_ledger_keeps_0930_local_across_dst(tmp_path):
+    root = make_project(tmp_path)
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("end: 2027-04-30", "end: 2027-11-30")
+                     .replace("knowledge: [den-hartogh, sharehouse]", "knowledge: []")
+                     .replace("audiences: [mkb, beleid]", "audiences: [mkb]")
+                     .replace("cadence:", "over_budget: lange reeks\ncadence:"))
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    items = json.loads(cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json").output)
+    slots = sorted({i["slot"] for i in items if i["post"] == "uitgelicht"})
+    assert "2027-03-23T08:30:00Z" in slots and "2027-03-30T07:30:00Z" in slots  # last Sunday of March
+    assert "2027-10-26T07:30:00Z" in slots and "2027-11-02T08:30:00Z" in slots  # last Sunday of October
+    assert len(slots) == 40
+
+
+def test_editing_an_approved_campaign_holds_its_items_until_approved_again(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("Vandaag start de reeks.", "Vandaag begint de reeks!"))
+    planned = cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert "held: campaign 'reeks': changed since approval" in planned.output
+    items = _items(root)
+    assert {i["state"] for i in items} == {"held"}
+    assert all("changed since approval" in i["reason"] for i in items)
+    checked = cli(root, "check")
+    assert "campaigns/reeks.md:4: warning: items are held: changed since approval" in checked.output
+    # held items are not published, even when due
+    published = cli(root, "publish", "--now", BASE_NOW)
+    assert "0 published" in published.output and not (root / "outbox").exists()
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert {i["state"] for i in _items(root)} == {"planned"}
+
+
+def test_drafts_are_never_planned(tmp_path):
+    root = make_project(tmp_path)
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("status: approved", "status: draft"))
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").output.startswith("plan: 0 added")
+    assert _items(root) == []
+
+
+def test_removed_post_is_cancelled_but_a_published_one_stays_published(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert "2 published" in cli(root, "publish", "--now", BASE_NOW).output  # aftrap on both channels
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("knowledge: [den-hartogh, sharehouse]", "knowledge: [den-hartogh]"))
+    cli(root, "approve", "campaigns/reeks.md", "--by", "Test")
+    result = cli(root, "plan", "--now", "2027-03-01T10:00Z")
+    assert "2 cancelled" in result.output  # the second series occurrence, on two channels
+    states = {(i["post"], i["state"]) for i in _items(root)}
+    assert states == {("aftrap", "published"), ("uitgelicht", "planned"), ("uitgelicht", "cancelled")}
+
+
+def test_rescheduling_a_published_post_never_sends_it_again(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    cli(root, "publish", "--now", BASE_NOW)
+    files = sorted(p.name for p in (root / "outbox").rglob("*.json"))
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("slot: 2027-03-01 10:00", "slot: 2027-03-03 10:00"))
+    cli(root, "approve", "campaigns/reeks.md", "--by", "Test")
+    cli(root, "plan", "--now", "2027-03-02T00:00Z")
+    cli(root, "publish", "--now", "2027-03-03T09:05Z")
+    assert sorted(p.name for p in (root / "outbox").rglob("*.json")) == files
+    aftrap = [i for i in _items(root) if i["post"] == "aftrap"]
+    assert {i["state"] for i in aftrap} == {"published"} and all(i["attempts"] == 1 for i in aftrap)
+
+
+def test_late_items_are_missed_not_posted_late(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    result = cli(root, "publish", "--now", "2027-03-01T11:01Z")  # slot 09:00Z + 2h tolerance passed
+    assert "0 published" in result.output and "2 missed" in result.output
+    assert not (root / "outbox").exists()
+    assert {i["state"] for i in _items(root) if i["post"] == "aftrap"} == {"missed"}
+
+
+def test_status_exits_2_when_something_is_overdue_and_lists_it_first(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert cli(root, "status", "--now", "2027-02-01T00:00Z").exit_code == 0
+    late = cli(root, "status", "--json", "--now", "2027-03-01T09:30Z")
+    assert late.exit_code == 2
+    items = json.loads(late.output)
+    assert [i["overdue"] for i in items] == [True, True, False, False, False, False]
+
+
+def test_outbox_says_plainly_that_nothing_is_published(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    result = cli(root, "publish", "--now", BASE_NOW, env={"TEST_MASTODON_TOKEN": ""})
+    assert "mastodon: TEST_MASTODON_TOKEN not set, so nothing is published to mastodon; writing what would " \
+           "be sent to outbox/mastodon/" in result.output
+    document = json.loads(next((root / "outbox" / "mastodon").glob("*.json")).read_text())
+    assert document["request"]["headers"]["Idempotency-Key"] == document["idempotency_key"]
+    assert document["request"]["json"]["status"].startswith("Vandaag start de reeks.")
+
+
+def test_event_campaign_exports_an_ics_calendar(tmp_path):
+    root = make_project(tmp_path)
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("cadence:", "event:\n  name: Slotsymposium, deel 2\n"
+                                               "  starts: 2027-04-15 13:00\n  ends: 2027-04-15 17:30\n"
+                                               "  place: Rotterdam\ncadence:"))
+    cli(root, "approve", "campaigns/reeks.md", "--by", "Test")
+    assert "event calendar: events/reeks.ics" in cli(root, "plan", "--now", "2027-02-01T00:00Z").output
+    ics = (root / "events" / "reeks.ics").read_text()
+    assert "DTSTART:20270415T110000Z" in ics and "SUMMARY:Slotsymposium\\, deel 2" in ics
