@@ -230,7 +230,7 @@ def run(now: NowOption = None) -> None:
 
 @app.command()
 def serve(
-    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 60,
+    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 30,
     plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.")] = 300,
     ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).")] = None,
 ) -> None:

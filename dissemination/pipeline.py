@@ -91,17 +91,25 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     fixed_now = now
     report = PublishReport()
     channels = {}
+    unhealthy = set()
     for channel_id, config in project.channels.items():
         opened = open_channel(channel_id, config, root)
         channels[channel_id] = opened.channel
         if opened.note:
             report.notes.append(opened.note)
+        health = opened.channel.preflight()
+        if not health.ok:
+            # Its items stay planned (and may become missed): better than sending into a failure.
+            unhealthy.add(channel_id)
+            report.notes.append(f"{channel_id}: not publishing: {health.message}")
+            log.error("preflight failed for %s: %s", channel_id, health.message)
     clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in project.channels.items()})
     for item in report.missed:
         log.warning("missed: item %s is past its late tolerance; not posted late", item)
     while True:
-        claims = ledger.claim_due(worker, clock(), limit=batch, lease=lease)
+        claims = ledger.claim_due(worker, clock(), limit=batch, lease=lease,
+                                  channels=[c for c in channels if c not in unhealthy] if unhealthy else None)
         if not claims:
             break
         _fault("after_claim")

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, and_, create_engine, event, func, insert, or_, select, text, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, items, receipts
@@ -220,25 +220,32 @@ class Ledger:
             query = query.with_for_update(skip_locked=True)
         claims: list[Claim] = []
         with self.engine.begin() as conn:
-            for row in conn.execute(query).all():
-                result = conn.execute(update(items).where(items.c.id == row.id, due).values(
-                    state="claimed", lease_owner=worker, lease_expires=stamp + lease,
-                    first_claimed_at=func.coalesce(items.c.first_claimed_at, stamp),
-                    attempt_count=items.c.attempt_count + 1, updated_at=stamp))
-                if result.rowcount != 1:
-                    continue
-                attempt = conn.execute(insert(attempts).values(
-                    item_id=row.id, worker=worker, started_at=stamp, outcome="started"))
+            rows = conn.execute(query).all()
+            if not rows:
+                return claims
+            ids = [row.id for row in rows]
+            # The rows are ours for this transaction (SKIP LOCKED on PostgreSQL, the write lock
+            # of BEGIN IMMEDIATE on SQLite); `due` is repeated as a belt-and-braces guard.
+            claimed = conn.execute(update(items).where(items.c.id.in_(ids), due).values(
+                state="claimed", lease_owner=worker, lease_expires=stamp + lease,
+                first_claimed_at=func.coalesce(items.c.first_claimed_at, stamp),
+                attempt_count=items.c.attempt_count + 1, updated_at=stamp)).rowcount
+            if claimed != len(ids):
+                raise RuntimeError(f"claimed {claimed} of {len(ids)} locked rows; refusing to continue")
+            attempt_ids = {r.item_id: r.id for r in conn.execute(
+                insert(attempts).returning(attempts.c.id, attempts.c.item_id, sort_by_parameter_order=True),
+                [{"item_id": i, "worker": worker, "started_at": stamp, "outcome": "started"} for i in ids])}
+            for row in rows:
                 claims.append(Claim(
                     id=row.id, idempotency_key=row.idempotency_key, campaign=row.campaign, post=row.post,
                     audience=row.audience, channel=row.channel, slot_utc=as_utc(row.slot_utc),
-                    payload=json.loads(row.payload), attempt_id=attempt.inserted_primary_key[0],
+                    payload=json.loads(row.payload), attempt_id=attempt_ids[row.id],
                     attempt_count=row.attempt_count + 1, worker=worker))
         return claims
 
     def _finish(self, conn: Connection, claim: Claim, now: dt.datetime, outcome: str, detail: str | None) -> None:
-        conn.execute(update(attempts).where(attempts.c.id == claim.attempt_id).values(
-            finished_at=utc_naive(now), outcome=outcome, detail=detail))
+        conn.execute(_FINISH_ATTEMPT, {"b_attempt": claim.attempt_id, "b_now": utc_naive(now),
+                                       "b_outcome": outcome, "b_detail": detail})
 
     def _mine(self, claim: Claim):  # type: ignore[no-untyped-def]
         return and_(items.c.id == claim.id, items.c.state == "claimed", items.c.lease_owner == claim.worker)
@@ -246,13 +253,12 @@ class Ledger:
     def record_published(self, claim: Claim, receipt: Receipt, now: dt.datetime) -> bool:
         """Record success. False when the lease was lost meanwhile (another worker reclaimed
         the item; it retries with the same key, so the channel returns the same receipt)."""
+        stamp = utc_naive(now)
         with self.engine.begin() as conn:
-            done = conn.execute(update(items).where(self._mine(claim)).values(
-                state="published", published_at=utc_naive(now), lease_owner=None, lease_expires=None,
-                reason=None, updated_at=utc_naive(now))).rowcount == 1
+            done = conn.execute(_MARK_PUBLISHED, {"b_id": claim.id, "b_worker": claim.worker, "b_now": stamp}).rowcount == 1
             if done:
-                conn.execute(insert(receipts).values(item_id=claim.id, remote_id=receipt.remote_id,
-                                                     url=receipt.url, published_at=utc_naive(now)))
+                conn.execute(_ADD_RECEIPT, {"item_id": claim.id, "remote_id": receipt.remote_id,
+                                            "url": receipt.url, "published_at": stamp})
             self._finish(conn, claim, now, "published" if done else "lease-lost", receipt.remote_id)
         return done
 
@@ -291,6 +297,17 @@ class Ledger:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(attempts).where(attempts.c.item_id == item_id).order_by(attempts.c.id))]
+
+
+# The per-item statements of the publish path, built once: constructing SQLAlchemy expressions
+# per call cost more than the database work itself.
+_MARK_PUBLISHED = update(items).where(
+    items.c.id == bindparam("b_id"), items.c.state == "claimed", items.c.lease_owner == bindparam("b_worker")
+).values(state="published", published_at=bindparam("b_now"), lease_owner=None, lease_expires=None, reason=None,
+         updated_at=bindparam("b_now"))
+_ADD_RECEIPT = insert(receipts)
+_FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
+    finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
 
 
 def _driver_url(url: str) -> str:

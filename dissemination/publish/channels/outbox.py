@@ -35,7 +35,19 @@ class OutboxChannel:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return Health(False, f"cannot create {self.folder}: {exc.strerror}")
+        self._remove_orphans()
         return Health(True, f"writing to {self.folder}")
+
+    def _remove_orphans(self) -> None:
+        """Temporary files of writers that died before renaming (e.g. killed mid-write)."""
+        for tmp in self.folder.glob(".tmp-*"):
+            try:
+                pid = int(tmp.name.split("-")[1])
+                os.kill(pid, 0)
+            except (ValueError, IndexError, ProcessLookupError):
+                tmp.unlink(missing_ok=True)
+            except PermissionError:
+                pass  # alive, owned by someone else
 
     def file_for(self, key: str) -> Path:
         suffix = ".eml" if isinstance(self.config, m.EmailChannel) else ".json"
@@ -45,7 +57,7 @@ class OutboxChannel:
         target = self.file_for(claim.idempotency_key)
         data = self._render(claim)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-")
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".tmp-{os.getpid()}-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
