@@ -110,11 +110,12 @@ def test_every_fixture_has_an_expectation():
 @pytest.mark.parametrize("case", sorted(EXPECTED))
 def test_broken_fixture_reports_exact_problems(case, content_root, cli):
     result = cli("--root", str(content_root(case)), "check")
-    lines = result.output.splitlines()
+    # Warnings (e.g. "changed since approval" for an edited approved campaign) are not the subject
+    lines = [line for line in result.output.splitlines() if ": warning: " not in line]
     assert result.exit_code == 1
     assert lines[:-1] == EXPECTED[case]
     files = len({line.split(":")[0] for line in EXPECTED[case]})
-    assert lines[-1] == f"{len(EXPECTED[case])} error(s) in {files} file(s), 0 warning(s)"
+    assert lines[-1].startswith(f"{len(EXPECTED[case])} error(s) in {files} file(s), ")
     assert "Traceback" not in result.output
 
 

@@ -2,7 +2,7 @@
 
 import json
 
-from publishing import BASE_NOW, cli, make_project
+from publishing import BASE_NOW, cli, make_project, outbox_keys
 
 from dissemination.ledger import Ledger
 
@@ -61,7 +61,7 @@ def test_editing_an_approved_campaign_holds_its_items_until_approved_again(tmp_p
     assert "campaigns/reeks.md:4: warning: items are held: changed since approval" in checked.output
     # held items are not published, even when due
     published = cli(root, "publish", "--now", BASE_NOW)
-    assert "0 published" in published.output and not (root / "outbox").exists()
+    assert "0 published" in published.output and outbox_keys(root) == []
     assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
     cli(root, "plan", "--now", "2027-02-01T00:00Z")
     assert {i["state"] for i in _items(root)} == {"planned"}
@@ -108,7 +108,7 @@ def test_late_items_are_missed_not_posted_late(tmp_path):
     cli(root, "plan", "--now", "2027-02-01T00:00Z")
     result = cli(root, "publish", "--now", "2027-03-01T11:01Z")  # slot 09:00Z + 2h tolerance passed
     assert "0 published" in result.output and "2 missed" in result.output
-    assert not (root / "outbox").exists()
+    assert outbox_keys(root) == []
     assert {i["state"] for i in _items(root) if i["post"] == "aftrap"} == {"missed"}
 
 
