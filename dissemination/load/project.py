@@ -130,44 +130,27 @@ def load_project(root: Path) -> tuple[Project, Problems]:
         else:
             project.audiences_known = False
 
-    first_path: dict[str, str] = {}
-    for file in _files(root, "knowledge", ("*.md",)):
-        item = read(file, read_knowledge)
-        rel = file.relative_to(root).as_posix()
-        if item is None:
-            project.broken_knowledge.add(file.stem)
-            continue
-        if item.id != file.stem:
-            problems.add(
-                rel, item.doc.line_of(("id",)),
-                f"id '{item.id}' does not match the file name '{file.name}'",
-                f"rename the file to {item.id}.md or change the id",
-            )
-        if item.id in first_path:
-            problems.add(rel, item.doc.line_of(("id",)), f"duplicate knowledge id '{item.id}'",
-                         f"already used by {first_path[item.id]}")
-            continue
-        first_path[item.id] = rel
-        project.knowledge[item.id] = item
+    def read_folder(folder: str, reader, kind: str, into: dict, broken: set[str]) -> None:  # type: ignore[no-untyped-def]
+        """Markdown files whose id must match the file name and be unique across sub-folders."""
+        first_path: dict[str, str] = {}
+        for file in _files(root, folder, ("*.md",)):
+            loaded = read(file, reader)
+            if loaded is None:
+                broken.add(file.stem)
+                continue
+            line = loaded.doc.line_of(("id",))
+            if loaded.id != file.stem:
+                problems.add(loaded.path, line, f"id '{loaded.id}' does not match the file name '{file.name}'",
+                             f"rename the file to {loaded.id}.md or change the id")
+            if loaded.id in first_path:
+                problems.add(loaded.path, line, f"duplicate {kind} id '{loaded.id}'",
+                             f"already used by {first_path[loaded.id]}")
+                continue
+            first_path[loaded.id] = loaded.path
+            into[loaded.id] = loaded
 
-    first_path = {}
-    for file in _files(root, "campaigns", ("*.md",)):
-        campaign = read(file, read_campaign)
-        if campaign is None:
-            continue
-        rel = campaign.path
-        if campaign.id != file.stem:
-            problems.add(
-                rel, campaign.doc.line_of(("id",)),
-                f"id '{campaign.id}' does not match the file name '{file.name}'",
-                f"rename the file to {campaign.id}.md or change the id",
-            )
-        if campaign.id in first_path:
-            problems.add(rel, campaign.doc.line_of(("id",)), f"duplicate campaign id '{campaign.id}'",
-                         f"already used by {first_path[campaign.id]}")
-            continue
-        first_path[campaign.id] = rel
-        project.campaigns[campaign.id] = campaign
+    read_folder("knowledge", read_knowledge, "knowledge", project.knowledge, project.broken_knowledge)
+    read_folder("campaigns", read_campaign, "campaign", project.campaigns, set())
 
     if not any([project.programme, project.channels_file, project.maps, project.knowledge,
                 project.campaigns]) and not problems.items:
