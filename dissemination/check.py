@@ -1,4 +1,5 @@
-"""`dissemination check`: load everything, expand every schedule, report every problem at once."""
+"""`dissemination check`: load everything, expand every schedule, render every variant, report every
+problem at once."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dissemination.load import Project, load_project
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
 from dissemination.problems import Problems
+from dissemination.render.variants import render_problems
 
 
 @dataclass
@@ -48,4 +50,6 @@ def run_check(root: Path) -> CheckResult:
         slots[campaign.id] = found
         problems.extend(trouble)
     problems.extend(budget_problems(project, slots))
+    # Render every variant: template errors and posts over their channel's limit.
+    problems.extend(render_problems(project, slots))
     return CheckResult(project, problems, slots)

@@ -113,6 +113,8 @@ class Renderer:
         self.owned_domains = tuple(programme.owned_domains) if programme else ()
         self._caps: dict[str, Capabilities] = {}
         self._campaigns: dict[str, CampaignView] = {}
+        self._audiences: dict[str, AudienceView] = {}
+        self._channels: dict[str, ChannelView] = {}
 
     def capabilities(self, channel_id: str) -> Capabilities | None:
         caps = self._caps.get(channel_id)
@@ -144,12 +146,13 @@ class Renderer:
         item = self._item(item_id, utm) if item_id in knowledge else None
         event = campaign.meta.event
         link = item.link if item else (utm.tag(event.registration_url) if event and event.registration_url else None)
-        return {
+        return self.templates.context({
             "campaign": view,
             "intro": campaign.intro,
             "post": PostView(post.id, post.title),
             "audience": self._audience(audience_id),
-            "channel": ChannelView.of(channel_id, caps),
+            "channel": self._channels.get(channel_id) or self._channels.setdefault(
+                channel_id, ChannelView.of(channel_id, caps)),
             "item": item,
             "event": event,
             "slot": slot.local,
@@ -157,14 +160,17 @@ class Renderer:
             "hashtags": view.hashtags,
             "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
             "_bound": Bound(utm, caps.kind, self.project.stakeholders),
-        }
+        })
 
     def _item(self, item_id: str, utm: Utm) -> ItemView:
         item = self.project.knowledge[item_id]
         return ItemView.of(item, utm, image_source(self.project.root, item.meta.image, self.inline_images))
 
     def _audience(self, audience_id: str) -> AudienceView:
-        return audience_view(audience_id, self.project.audiences.get(audience_id))
+        view = self._audiences.get(audience_id)
+        if view is None:
+            view = self._audiences[audience_id] = audience_view(audience_id, self.project.audiences.get(audience_id))
+        return view
 
     def _body(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
               context: dict[str, Any]) -> str:

@@ -25,6 +25,8 @@ class Utm:
     content: str
 
     def owns(self, url: str) -> bool:
+        if not self.owned_domains:
+            return False
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").lower()

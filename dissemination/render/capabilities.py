@@ -14,12 +14,14 @@ functions below implement the counting and escaping each platform does on its si
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Literal
 
 import regex
-from mastodon._url_regex import url_regex as _MASTODON_URL  # the server's (twitter-text) URL rule
 
 from dissemination.load import models as m
 
@@ -78,6 +80,22 @@ def grapheme_length(text: str) -> int:
 
 # --- Mastodon ------------------------------------------------------------------------------------
 
+@cache
+def _mastodon_url_rule() -> re.Pattern[str]:
+    """The URL rule Mastodon's server uses (twitter-text's), as shipped in Mastodon.py.
+
+    Loaded from its module file on its own: importing the `mastodon` package would pull in
+    `requests` and half a second of imports that `check` does not need."""
+    spec = importlib.util.find_spec("mastodon")
+    assert spec is not None and spec.submodule_search_locations
+    file = Path(next(iter(spec.submodule_search_locations))) / "_url_regex.py"
+    module_spec = importlib.util.spec_from_file_location("dissemination_mastodon_url_regex", file)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.url_regex  # type: ignore[no-any-return]
+
+
 _HAS_URL = re.compile(r"\S*://\S*")
 _REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)", re.IGNORECASE)
 
@@ -85,7 +103,7 @@ _REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)",
 def mastodon_length(text: str, url_weight: int = 23, spoiler_text: str = "") -> int:
     """The length Mastodon's server computes for a status."""
     def urls(token: re.Match[str]) -> str:
-        return _MASTODON_URL.sub(lambda u: u.group(2) + "x" * url_weight, token.group(0))
+        return _mastodon_url_rule().sub(lambda u: u.group(2) + "x" * url_weight, token.group(0))
 
     if "://" in text:  # URLs never contain white space: run the big URL rule on candidates only
         text = _HAS_URL.sub(urls, text)

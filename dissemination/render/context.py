@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from jinja2 import pass_context
 from jinja2.runtime import Context
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from dissemination.load import models as m
@@ -60,12 +60,16 @@ def hashtags(tags: list[str] | tuple[str, ...]) -> str:
     return " ".join(f"#{t.lstrip('#')}" for t in tags)
 
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+@cache
+def _markdown_parser() -> Any:
+    from markdown_it import MarkdownIt  # only newsletters need it; keep `check` quick to start
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
 
 
 def markdown(text: str) -> Markup:
     """Markdown to HTML; raw HTML in the text is escaped, never passed through."""
-    return Markup(_MARKDOWN.render(str(text)))
+    return Markup(_markdown_parser().render(str(text)))
 
 
 @dataclass(frozen=True)

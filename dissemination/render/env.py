@@ -98,6 +98,7 @@ class Templates:
         own = root / TEMPLATES
         self.search_path = [p for p in (own, default_templates_dir()) if p.is_dir()]
         self.env = make_environment(self.search_path)
+        self._globals = dict(self.env.globals)
         self._chosen: dict[tuple[str, ...], Template] = {}
         self._strings: dict[str, Template] = {}
 
@@ -127,9 +128,22 @@ class Templates:
         self._chosen[key] = found
         return found
 
+    def _run(self, template: Template, context: dict) -> str:  # type: ignore[type-arg]
+        """`template.render(context)` without copying the globals into every context: the context
+        already holds them (see `context`). On an error, render again the ordinary way, which
+        maps the traceback to template lines."""
+        try:
+            return self.env.concat(template.root_render_func(template.new_context(context, shared=True)))  # type: ignore[attr-defined]
+        except Exception:  # noqa: BLE001
+            return template.render(context)
+
+    def context(self, values: dict) -> dict:  # type: ignore[type-arg]
+        """A render context: the environment's globals (range, dict, ...) plus `values`."""
+        return {**self._globals, **values}
+
     def render(self, template: Template, context: dict) -> str:  # type: ignore[type-arg]
         try:
-            return template.render(context)
+            return self._run(template, context)
         except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
             name = template.name or ""
             raise TemplateFailure(locate(exc, template.filename or name, self.path_of(name))) from None
@@ -147,6 +161,6 @@ class Templates:
 
     def render_text(self, template: Template, context: dict, path: str, first_line: int) -> str:  # type: ignore[type-arg]
         try:
-            return template.render(context)
+            return self._run(template, context)
         except Exception as exc:  # noqa: BLE001
             raise TemplateFailure(locate(exc, "<template>", path, first_line)) from None
