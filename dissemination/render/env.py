@@ -1,7 +1,7 @@
 """Templates: one sandboxed Jinja2 environment per project, lookup with fallbacks, errors as problems.
 
 Templates come from the content root's `templates/` first, then from the defaults shipped with
-dissemination (the repository's `templates/`). For a channel `mastodon` of kind `mastodon` and
+dissemination (the repository's `templates/`); the project's own templates win at every level. For a channel `mastodon` of kind `mastodon` and
 audience `beleid`, `post.j2` is looked up as
 
     mastodon/post.beleid.j2   (channel id + audience)
@@ -96,6 +96,7 @@ class Templates:
 
     def __init__(self, root: Path) -> None:
         own = root / TEMPLATES
+        self.own = own if own.is_dir() else None
         self.search_path = [p for p in (own, default_templates_dir()) if p.is_dir()]
         self.env = make_environment(self.search_path)
         self._globals = dict(self.env.globals)
@@ -115,8 +116,11 @@ class Templates:
         stem, dot, ext = name.partition(".")
         folders = [channel_id] if channel_id == kind else [channel_id, kind]
         candidates = [f"{d}/{stem}.{audience}.{ext}" for d in folders] + [f"{d}/{name}" for d in folders]
+        # The project's own templates win over the defaults at every level: its `mastodon/post.j2`
+        # beats a default `mastodon/post.beleid.j2`.
+        own = [c for c in candidates if self.own is not None and (self.own / c).is_file()]
         try:
-            found = self.env.select_template(candidates)
+            found = self.env.select_template(own or candidates)
         except TemplateNotFound:
             raise TemplateFailure(Problem(
                 self.path_of(f"{kind}/{name}"), 1, f"no template for {kind} {name}",
