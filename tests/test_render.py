@@ -311,3 +311,30 @@ def test_owned_domains_must_be_domains(content_root, cli):
     programme.write_text(programme.read_text() + "owned_domains: [https://example.org/]\n")
     result = cli("--root", str(root), "check")
     assert "programme.yaml:11: 'https://example.org/' is not a domain name" in result.output
+
+
+def test_renderer_says_which_audiences_have_their_own_template(content_root):
+    root = content_root()
+    renderer = Renderer(run_check(root).project)
+    assert renderer.audience_specific("mastodon", "beleid")  # the default mastodon/post.beleid.j2
+    assert not renderer.audience_specific("mastodon", "mkb")
+    assert not renderer.audience_specific("linkedin", "beleid")
+    assert not renderer.audience_specific("onbekend", "mkb")
+
+
+def test_post_text_rendered_once_per_slot_only_when_it_is_the_same_everywhere(content_root):
+    root = content_root()
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace(
+        "Praktijkvoorbeeld van de week.",
+        "Voor {{ audience.name }} op {{ channel.id }}: {{ item.title }} {{ item.link }}"))
+    maps = root / "programme.yaml"
+    maps.write_text(maps.read_text() + "owned_domains: [kennisbanksocialeinnovatie.nl]\n")
+    _, out = render_all(root)
+    mastodon = out[("uitgelicht", "mastodon", "mkb", "den-hartogh")][0].text
+    linkedin = out[("uitgelicht", "linkedin", "beleid", "den-hartogh")][0].plain
+    assert mastodon.startswith("Voor Mkb-ondernemers op mastodon: Den Hartogh – vier dagen rijden "
+                               "https://www.kennisbanksocialeinnovatie.nl/?utm_source=mastodon")
+    assert "utm_content=mkb" in mastodon
+    assert linkedin.startswith("Voor Beleidsmakers op linkedin: Den Hartogh")
+    assert "utm_source=linkedin" in linkedin and "utm_content=beleid" in linkedin

@@ -99,7 +99,11 @@ _TEMPLATE_SYNTAX = ("{{", "{%", "{#")
 
 def tidy(text: str) -> str:
     """Templates leave stray blank lines; a post has at most one blank line between paragraphs."""
-    return _BLANK_LINES.sub("\n\n", _TRAILING_SPACE.sub("\n", text)).strip()
+    if " \n" in text or "\t\n" in text:
+        text = _TRAILING_SPACE.sub("\n", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 class Renderer:
@@ -115,12 +119,27 @@ class Renderer:
         self._campaigns: dict[str, CampaignView] = {}
         self._audiences: dict[str, AudienceView] = {}
         self._channels: dict[str, ChannelView] = {}
+        self._utms: dict[tuple[str, str, str], Utm] = {}
+        self._bodies: dict[tuple[Any, ...], str] = {}  # post text that is the same on every channel
 
     def capabilities(self, channel_id: str) -> Capabilities | None:
         caps = self._caps.get(channel_id)
         if caps is None and channel_id in self.project.channels:
             caps = self._caps[channel_id] = capabilities_for(self.project.channels[channel_id])
         return caps
+
+    def audience_specific(self, channel_id: str, audience_id: str) -> bool:
+        """Whether this audience has its own template on this channel (e.g. `mastodon/post.beleid.j2`),
+        so a planner that shares one rendering between audiences knows not to share it."""
+        caps = self.capabilities(channel_id)
+        if caps is None:
+            return False
+        name = "newsletter.html.j2" if caps.is_email else "post.j2"
+        try:
+            chosen = self.templates.select(channel_id, caps.kind, audience_id, name).name or ""
+        except TemplateFailure:
+            return False
+        return f".{audience_id}." in chosen.rsplit("/", 1)[-1]
 
     def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
                slot: Slot) -> tuple[Rendered | None, list[Problem]]:
@@ -172,7 +191,7 @@ class Renderer:
             view = self._audiences[audience_id] = audience_view(audience_id, self.project.audiences.get(audience_id))
         return view
 
-    def _body(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
+    def _body(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str, slot: Slot,
               context: dict[str, Any]) -> str:
         text = post.text_for(channel_id, audience_id)
         if not any(mark in text for mark in _TEMPLATE_SYNTAX):
@@ -182,14 +201,25 @@ class Renderer:
             if variant.text is text:
                 first_line = variant.line + 1
         template = self.templates.from_text(text, campaign.path, first_line)
-        return self.templates.render_text(template, context, campaign.path, first_line).strip()
+        shared = self.templates.same_for_every_channel(text)
+        key = (text, campaign.id, post.id, slot.knowledge, slot.local)
+        if shared and key in self._bodies:
+            return self._bodies[key]
+        body = self.templates.render_text(template, context, campaign.path, first_line).strip()
+        if shared:
+            if len(self._bodies) > 50_000:
+                self._bodies.clear()
+            self._bodies[key] = body
+        return body
 
     def _render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str, slot: Slot,
                 caps: Capabilities) -> Rendered:
-        utm = Utm(self.owned_domains, channel_id, caps.medium, campaign.meta.utm_campaign or campaign.id,
-                  audience_id)
+        key = (channel_id, campaign.meta.utm_campaign or campaign.id, audience_id)
+        utm = self._utms.get(key)
+        if utm is None:
+            utm = self._utms[key] = Utm(self.owned_domains, channel_id, caps.medium, key[1], audience_id)
         context = self._context(campaign, post, channel_id, audience_id, slot, caps, utm)
-        context["body"] = self._body(campaign, post, channel_id, audience_id, context)
+        context["body"] = self._body(campaign, post, channel_id, audience_id, slot, context)
         if caps.is_email:
             return self._newsletter(campaign, post, channel_id, audience_id, slot, caps, utm, context)
         template = self.templates.select(channel_id, caps.kind, audience_id, "post.j2")

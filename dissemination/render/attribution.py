@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from functools import cached_property
+from urllib.parse import quote_plus, urlencode
 
 from dissemination.render.capabilities import find_urls
 
@@ -25,30 +26,46 @@ class Utm:
     content: str
 
     def owns(self, url: str) -> bool:
-        if not self.owned_domains:
+        match = _HOST.match(url) if self.owned_domains else None
+        if match is None:
             return False
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").lower()
-        except ValueError:
-            return False
-        if parts.scheme.lower() not in ("http", "https") or not host:
-            return False
+        host = match.group(1).lower()
         return any(host == d or host.endswith("." + d) for d in self.owned_domains)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tagged", {})  # url -> tagged url, and tagged url -> itself
 
     def tag(self, url: str) -> str:
         """`url` with the UTM parameters added, if it points to an owned domain."""
+        found = self._tagged.get(url)  # type: ignore[attr-defined]
+        if found is None:
+            found = self._tag(url)
+            self._tagged[url] = self._tagged[found] = found  # type: ignore[attr-defined]
+        return found  # type: ignore[no-any-return]
+
+    def _tag(self, url: str) -> str:
         if not self.owns(url):
             return url
-        scheme, netloc, path, query, fragment = urlsplit(url)
-        present = {pair.split("=", 1)[0] for pair in query.split("&") if pair}
-        wanted = [("utm_source", self.source), ("utm_medium", self.medium),
-                  ("utm_campaign", self.campaign), ("utm_content", self.content)]
-        extra = urlencode([(k, v) for k, v in wanted if k not in present])
-        if not extra:
-            return url
-        query = f"{query}&{extra}" if query else extra
-        return urlunsplit((scheme, netloc, path, query, fragment))
+        # String surgery rather than urlsplit/urlunsplit: the rest of the URL stays byte for byte.
+        base, hash_mark, fragment = url.partition("#")
+        _, question_mark, query = base.partition("?")
+        present = {pair.split("=", 1)[0] for pair in query.split("&") if pair} if query else set()
+        if present.isdisjoint(_UTM_KEYS):
+            extra = self._all_parameters
+        else:  # some are set already: those stay as they are
+            extra = urlencode([(k, v) for k, v in self._wanted() if k not in present])
+            if not extra:
+                return url
+        joiner = "?" if not question_mark else ("&" if query and not query.endswith("&") else "")
+        return f"{base}{joiner}{extra}{hash_mark}{fragment}"
+
+    def _wanted(self) -> list[tuple[str, str]]:
+        return [("utm_source", self.source), ("utm_medium", self.medium),
+                ("utm_campaign", self.campaign), ("utm_content", self.content)]
+
+    @cached_property
+    def _all_parameters(self) -> str:
+        return "&".join(f"{k}={quote_plus(v)}" for k, v in self._wanted())
 
     def tag_text(self, text: str) -> str:
         """Tag every owned link in plain text."""
@@ -73,4 +90,6 @@ class Utm:
         return _HREF.sub(attribute, markup)
 
 
+_HOST = re.compile(r"https?://(?:[^/?#@\s]*@)?([^/?#:\s]+)", re.IGNORECASE)
+_UTM_KEYS = frozenset({"utm_source", "utm_medium", "utm_campaign", "utm_content"})
 _HREF = re.compile(r'(\bhref=)"([^"]*)"', re.IGNORECASE)

@@ -71,11 +71,19 @@ _JOINS = regex.compile(
 )
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+@cache
+def _joins(char: str) -> bool:
+    return _JOINS.match(char) is not None
+
+
 def grapheme_length(text: str) -> int:
     """User-perceived characters: 'f\\u0301' and a family emoji each count as one."""
-    if text.isascii() or not _JOINS.search(text):
-        return len(text) - text.count("\r\n")
-    return len(_CLUSTER.findall(text))
+    if not text.isascii() and any(_joins(c) for c in set(_NON_ASCII.findall(text))):
+        return len(_CLUSTER.findall(text))
+    return len(text) - text.count("\r\n")
 
 
 # --- Mastodon ------------------------------------------------------------------------------------
@@ -96,14 +104,22 @@ def _mastodon_url_rule() -> re.Pattern[str]:
     return module.url_regex  # type: ignore[no-any-return]
 
 
-_HAS_URL = re.compile(r"\S*://\S*")
+_HAS_URL = re.compile(r"(?<!\S)\S*://\S*")
+_COUNTED_TOKENS: dict[tuple[str, int], str] = {}  # the URL rule is slow; tokens repeat across renders
 _REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)", re.IGNORECASE)
 
 
 def mastodon_length(text: str, url_weight: int = 23, spoiler_text: str = "") -> int:
     """The length Mastodon's server computes for a status."""
     def urls(token: re.Match[str]) -> str:
-        return _mastodon_url_rule().sub(lambda u: u.group(2) + "x" * url_weight, token.group(0))
+        key = (token.group(0), url_weight)
+        found = _COUNTED_TOKENS.get(key)
+        if found is None:
+            if len(_COUNTED_TOKENS) > 20_000:
+                _COUNTED_TOKENS.clear()
+            found = _COUNTED_TOKENS[key] = _mastodon_url_rule().sub(
+                lambda u: u.group(2) + "x" * url_weight, token.group(0))
+        return found
 
     if "://" in text:  # URLs never contain white space: run the big URL rule on candidates only
         text = _HAS_URL.sub(urls, text)
@@ -133,8 +149,16 @@ def find_urls(text: str) -> list[tuple[int, int]]:
 
 # --- LinkedIn "little" text ----------------------------------------------------------------------
 
-LITTLE_RESERVED = r"\|{}@[]()<>#*_~"
-_LITTLE_ESCAPE = re.compile(r"([\\|{}@\[\]()<>#*_~])")
+LITTLE_RESERVED = "\\|{}@[]()<>#*_~"
+
+
+def _escape_reserved(text: str) -> str:
+    # '\\' first, so the backslashes added for the others are not escaped again
+    for char in LITTLE_RESERVED:
+        if char in text:
+            text = text.replace(char, "\\" + char)
+    return text
+
 # Tokens kept as they are: mentions `@[Name](urn:li:organization:1)` and hashtags `#word`.
 _LITTLE_KEEP = re.compile(
     r"@\[[^\[\]()\\]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)"
@@ -144,18 +168,17 @@ _LITTLE_KEEP = re.compile(
 
 def escape_little(text: str) -> str:
     """Escape LinkedIn's reserved characters, keeping URLs, hashtags and mentions working."""
-    keep = [(s, e) for s, e in find_urls(text)]
-    keep += [mt.span() for mt in _LITTLE_KEEP.finditer(text)
-             if not any(s <= mt.start() < e for s, e in keep)]
-    keep.sort()
+    keep = find_urls(text) if "://" in text else []
+    if "#" in text or "@" in text:
+        keep = sorted(keep + [mt.span() for mt in _LITTLE_KEEP.finditer(text)])
     out, pos = [], 0
     for start, end in keep:
         if start < pos:
-            continue
-        out.append(_LITTLE_ESCAPE.sub(r"\\\1", text[pos:start]))
+            continue  # a hashtag inside a URL's fragment: the URL is kept whole
+        out.append(_escape_reserved(text[pos:start]))
         out.append(text[start:end])
         pos = end
-    out.append(_LITTLE_ESCAPE.sub(r"\\\1", text[pos:]))
+    out.append(_escape_reserved(text[pos:]))
     return "".join(out)
 
 

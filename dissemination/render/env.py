@@ -22,6 +22,8 @@ from pathlib import Path
 
 from jinja2 import (
     FileSystemLoader,
+    meta,
+    nodes,
     StrictUndefined,
     Template,
     TemplateError,
@@ -56,6 +58,22 @@ def make_environment(search_path: list[Path]) -> SandboxedEnvironment:
     )
     env.filters.update(FILTERS)
     return env
+
+
+# What differs between the renderings of one slot: the channel, the audience, the UTM-tagged link,
+# and the filters bound to them. Post text that uses none of these is rendered once per slot.
+_PER_CHANNEL_NAMES = frozenset({"channel", "audience", "link", "items", "body", "subject", "_bound"})
+_PER_CHANNEL_FILTERS = frozenset({"utm", "mention"})
+
+
+def _uses_channel_or_audience(ast: nodes.Template) -> bool:
+    if meta.find_undeclared_variables(ast) & _PER_CHANNEL_NAMES:
+        return True
+    if any(f.name in _PER_CHANNEL_FILTERS for f in ast.find_all(nodes.Filter)):
+        return True
+    # item.link is UTM-tagged per channel and audience
+    return any(a.attr == "link" for a in ast.find_all(nodes.Getattr)) or any(
+        isinstance(g.arg, nodes.Const) and g.arg.value == "link" for g in ast.find_all(nodes.Getitem))
 
 
 class TemplateFailure(Exception):
@@ -102,6 +120,7 @@ class Templates:
         self._globals = dict(self.env.globals)
         self._chosen: dict[tuple[str, ...], Template] = {}
         self._strings: dict[str, Template] = {}
+        self._per_channel: dict[str, bool] = {}
 
     def path_of(self, name: str) -> str:
         """The template's path as the user sees it, relative to the content root."""
@@ -158,10 +177,16 @@ class Templates:
         if found is None:
             try:
                 found = self.env.from_string(text)
+                self._per_channel[text] = _uses_channel_or_audience(self.env.parse(text))
             except TemplateSyntaxError as exc:
                 raise TemplateFailure(locate(exc, "<template>", path, first_line)) from None
             self._strings[text] = found
         return found
+
+    def same_for_every_channel(self, text: str) -> bool:
+        """Whether post text (compiled by `from_text`) renders the same for every channel and
+        audience of one slot, so it can be rendered once per slot."""
+        return not self._per_channel.get(text, True)
 
     def render_text(self, template: Template, context: dict, path: str, first_line: int) -> str:  # type: ignore[type-arg]
         try:
