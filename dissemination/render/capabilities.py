@@ -19,9 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
-
-import regex
+from typing import Any, Literal
 
 from dissemination.load import models as m
 
@@ -59,16 +57,20 @@ def capabilities_for(channel: m.Channel) -> Capabilities:
 
 # --- grapheme clusters ---------------------------------------------------------------------------
 
-_CLUSTER = regex.compile(r"\X")
-# Characters that can make a cluster longer than one code point (UAX #29). Text without any of
-# them has one cluster per code point, except CR LF; that fast path avoids a slow `\X` scan.
-_JOINS = regex.compile(
-    r"[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}"
-    r"\p{Grapheme_Cluster_Break=SpacingMark}\p{Grapheme_Cluster_Break=Prepend}"
-    r"\p{Grapheme_Cluster_Break=Regional_Indicator}\p{Grapheme_Cluster_Break=L}"
-    r"\p{Grapheme_Cluster_Break=V}\p{Grapheme_Cluster_Break=T}\p{Grapheme_Cluster_Break=LV}"
-    r"\p{Grapheme_Cluster_Break=LVT}]"
-)
+@cache
+def _segmentation() -> tuple[Any, Any]:
+    """`\\X` (a grapheme cluster) and the characters that can make a cluster longer than one code
+    point (UAX #29). Compiled on first use: most posts never need them."""
+    import regex
+
+    joins = regex.compile(
+        r"[\p{Grapheme_Cluster_Break=Extend}\p{Grapheme_Cluster_Break=ZWJ}"
+        r"\p{Grapheme_Cluster_Break=SpacingMark}\p{Grapheme_Cluster_Break=Prepend}"
+        r"\p{Grapheme_Cluster_Break=Regional_Indicator}\p{Grapheme_Cluster_Break=L}"
+        r"\p{Grapheme_Cluster_Break=V}\p{Grapheme_Cluster_Break=T}\p{Grapheme_Cluster_Break=LV}"
+        r"\p{Grapheme_Cluster_Break=LVT}]"
+    )
+    return regex.compile(r"\X"), joins
 
 
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -76,13 +78,16 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 @cache
 def _joins(char: str) -> bool:
-    return _JOINS.match(char) is not None
+    return _segmentation()[1].match(char) is not None
 
 
 def grapheme_length(text: str) -> int:
-    """User-perceived characters: 'f\\u0301' and a family emoji each count as one."""
+    """User-perceived characters: 'f\\u0301' and a family emoji each count as one.
+
+    Text without a character that joins clusters has one cluster per code point (CR LF aside),
+    so the slow `\\X` scan runs only when such a character is present."""
     if not text.isascii() and any(_joins(c) for c in set(_NON_ASCII.findall(text))):
-        return len(_CLUSTER.findall(text))
+        return len(_segmentation()[0].findall(text))
     return len(text) - text.count("\r\n")
 
 
