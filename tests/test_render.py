@@ -19,6 +19,7 @@ from dissemination.render.capabilities import (
     mastodon_length,
 )
 from dissemination.render.context import datum, datumtijd
+from dissemination.render.variants import planned_variants
 
 ZWJ = "\u200d"
 
@@ -167,14 +168,8 @@ def render_all(root: Path, **kwargs):
     result = run_check(root)
     renderer = Renderer(result.project, **kwargs)
     out = {}
-    for campaign_id, slots in result.slots.items():
-        campaign = result.project.campaigns[campaign_id]
-        for slot in slots:
-            post = campaign.post(slot.post)
-            for channel in post.meta.channels or campaign.meta.channels:
-                for audience in post.meta.audiences or campaign.meta.audiences:
-                    rendered, problems = renderer.render(campaign, post, channel, audience, slot)
-                    out[(post.id, channel, audience, slot.knowledge)] = (rendered, problems)
+    for campaign, post, channel, audience, slot in planned_variants(result.project, result.slots):
+        out[(post.id, channel, audience, slot.knowledge)] = renderer.render(campaign, post, channel, audience, slot)
     return result, out
 
 
