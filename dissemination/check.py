@@ -1,4 +1,5 @@
-"""`dissemination check`: load everything, expand every schedule, report every problem at once."""
+"""`dissemination check`: load everything, expand every schedule, render every variant, report every
+problem at once."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
 from dissemination.problems import Problems
+from dissemination.render.variants import render_problems
 
 
 @dataclass
@@ -56,4 +58,6 @@ def run_check(root: Path) -> CheckResult:
             if reason:
                 problems.warn(campaign.path, campaign.doc.line_of(("status",)),
                               f"items are held: {reason.split(';')[0]}", reason.split("; ", 1)[-1])
+    # Render every variant: template errors and posts over their channel's limit.
+    problems.extend(render_problems(project, slots))
     return CheckResult(project, problems, slots)

@@ -241,6 +241,28 @@ def serve(
     run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks)
 
 
+@app.command()
+def preview(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the static preview site to.",
+                                          file_okay=False)] = Path("preview"),
+) -> None:
+    """Render every planned post and newsletter into a static site (open DIR/index.html)."""
+    from dissemination.check import run_check
+    from dissemination.render.preview import build_preview
+
+    result = run_check(State.root)
+    if result.problems.errors:
+        _print_problems(result.problems)
+        errors = len(result.problems.errors)
+        out.print(f"[bold red]{errors} error(s)[/]: fix them first; nothing was written")
+        raise typer.Exit(1)
+    for problem in result.problems.warnings:
+        out.print(str(problem), markup=False, style="yellow")
+    summary = build_preview(result, out_dir)
+    out.print(f"wrote {summary.posts} planned posts ({summary.newsletters} newsletters) to {summary.index}",
+              markup=False)
+
+
 def main() -> None:
     try:
         app()

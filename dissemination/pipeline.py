@@ -15,7 +15,7 @@ from pathlib import Path
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats
 from dissemination.load import load_project
-from dissemination.plan.planner import Held, PlainRenderer, plan_items, write_event_calendar
+from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import Problem
 from dissemination.publish.channels import PublishError, open_channel
 
@@ -40,10 +40,6 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def renderer_for(project):  # type: ignore[no-untyped-def]
-    return PlainRenderer(project)
-
-
 @dataclass
 class PlanReport:
     check: CheckResult
@@ -57,7 +53,9 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime) -> PlanReport:
     result = run_check(root)
     if result.problems.errors:
         raise ContentErrors(result.problems.errors)
-    items, held, problems = plan_items(result.project, result.slots, renderer_for(result.project))
+    from dissemination.render import Renderer
+
+    items, held, problems = plan_items(result.project, result.slots, Renderer(result.project))
     if [p for p in problems if p.severity == "error"]:
         raise ContentErrors([p for p in problems if p.severity == "error"])
     stats = ledger.apply_plan(items, now)

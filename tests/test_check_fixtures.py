@@ -12,6 +12,9 @@ EXPECTED = {
     "approved_without_approver": [
         'campaigns/reeks.md:4: approved campaign without approved_by (approve it with: dissemination approve campaigns/reeks.md --by NAME)',
     ],
+    "bad_template": [
+        "templates/mastodon/post.j2:3: template error: access to attribute '__class__' of 'str' object is unsafe. (see the templates section of docs/writing-campaigns.md)",
+    ],
     "bad_timezone": [
         "campaigns/reeks.md:15: 'Europe/Amsterdm' is not an IANA time zone (use a name like Europe/Amsterdam)",
     ],
@@ -58,6 +61,9 @@ EXPECTED = {
         "campaigns/extra.md:11: 22 contacts with 'ienw' in 2027-04, over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
         "campaigns/extra.md:11: 25 contacts with 'ienw' in 2027-03 (extra: 23, reeks: 2), over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
         "campaigns/reeks.md:11: 25 contacts with 'ienw' in 2027-03 (extra: 23, reeks: 2), over its budget of 4 per month (keep satisfied); 1 more stakeholder(s) over budget that month (spread the posts out, or say why with 'over_budget: <reason>')",
+    ],
+    "over_limit": [
+        "campaigns/reeks.md:30: mastodon post for mkb is 614 characters, over the limit of 500 (shorten the text, or write a shorter '### variant: mastodon' or '### variant: mastodon mkb')",
     ],
     "post_without_slot": [
         "campaigns/reeks.md:30: post 'aftrap' has no slot (add 'slot: YYYY-MM-DD HH:MM' under its heading, or make it the campaign's cadence post)",

@@ -53,8 +53,8 @@ def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch
 
     assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
     planned = plan_flow(root=str(root))
-    assert planned["added"] == 6 and planned["held"] == 0
-    assert plan_flow(root=str(root))["unchanged"] == 6  # idempotent under Prefect too
+    assert planned["added"] == 8 and planned["held"] == 0
+    assert plan_flow(root=str(root))["unchanged"] == 8  # idempotent under Prefect too
     result = publish_due_flow(root=str(root))
     assert len(result["published"]) == 2 and result["failed"] == []
     assert len(outbox_keys(root)) == 2
@@ -72,9 +72,9 @@ def test_serve_runs_ticks_and_stops_cleanly_on_sigterm(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "tick plan: 6 added" in err and "tick publish" in err
+    assert "tick plan: 8 added" in err and "tick publish" in err
     assert "received SIGTERM, stopping" in err and err.rstrip().endswith("stopped")
-    assert len(Ledger.for_root(root).items(["planned"])) == 6  # 2027 slots: nothing due yet
+    assert len(Ledger.for_root(root).items(["planned"])) == 8  # 2027 slots: nothing due yet
 
 
 def test_serve_with_ticks_exits_by_itself(tmp_path):

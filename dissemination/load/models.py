@@ -176,12 +176,29 @@ class Milestone(Content):
     impact_goals: ImpactGoals = []
 
 
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower()
+    if not _DOMAIN.match(domain):
+        raise content_error(
+            f"'{value}' is not a domain name", "write only the domain, e.g. topsectorlogistiek.nl"
+        )
+    return domain
+
+
+Domain = Annotated[str, AfterValidator(_domain)]
+
+
 class Programme(Content):
     """`programme.yaml`: the programme's identity, impact goals and milestones."""
 
     name: NonEmptyText
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
+    # Links to these domains (and their sub-domains) get UTM parameters when rendered.
+    owned_domains: Annotated[list[Domain], BeforeValidator(_as_list)] = []
 
 
 # --- channels ---------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ class Renderer(Protocol):
     def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
                slot: Slot) -> tuple[Any, list[Problem]]: ...
 
+    def audience_specific(self, channel_id: str, audience_id: str) -> bool: ...
+
 
 @dataclass(frozen=True)
 class Held:
@@ -38,15 +40,15 @@ class Held:
     reason: str
 
 
-def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id: str) -> list[tuple[str, list[str]]]:
+def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id: str,
+                    renderer: Renderer) -> list[tuple[str, list[str]]]:
     audiences = list(post.meta.audiences or campaign.meta.audiences)
     channel = project.channels.get(channel_id)
     if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
         return [(a, [a]) for a in audiences]
-    kind = channel.kind if channel else channel_id
     own = [a for a in audiences
            if any(a in v.targets and (len(v.targets) == 1 or channel_id in v.targets) for v in post.variants)
-           or (project.root / "templates" / kind / f"post.{a}.j2").is_file()]
+           or renderer.audience_specific(channel_id, a)]
     shared = [a for a in audiences if a not in own]
     groups = [(a, [a]) for a in own]
     if shared:
@@ -76,7 +78,7 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
             n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
             occurrence[post.id] = n + 1
             for channel_id in post.meta.channels or campaign.meta.channels:
-                for audience_id, members in audience_groups(project, campaign, post, channel_id):
+                for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
                     rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot)
                     problems += trouble
                     if rendered is None:
@@ -87,35 +89,6 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
                         occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,
                         knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason))
     return planned, held, problems
-
-
-@dataclass(frozen=True)
-class PlainText:
-    """Post text as written, with hashtags; newsletters as text with a minimal HTML part.
-    Stands in behind the renderer interface where no templates are configured."""
-
-    text: str
-    html: str | None = None
-    subject: str | None = None
-    link: str | None = None
-
-
-class PlainRenderer:
-    def __init__(self, project: Project) -> None:
-        self.project = project
-
-    def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
-               slot: Slot) -> tuple[PlainText, list[Problem]]:
-        import html
-
-        text = post.text_for(channel_id, audience_id)
-        channel = self.project.channels.get(channel_id)
-        if isinstance(channel, m.EmailChannel):
-            body = "\n\n".join(part for part in (campaign.intro, text) if part)
-            markup = "".join(f"<p>{html.escape(p)}</p>" for p in body.split("\n\n"))
-            return PlainText(body, f"<!doctype html><html><body>{markup}</body></html>", post.title), []
-        tags = " ".join(f"#{t}" for t in campaign.meta.hashtags)
-        return PlainText(f"{text}\n\n{tags}".strip()), []
 
 
 def write_event_calendar(campaign: Campaign, folder: Path) -> Path | None:

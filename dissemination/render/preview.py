@@ -1,0 +1,98 @@
+"""Preview: a static site in which comms staff see every variant before anything goes out.
+
+`DIR/index.html` is a timeline of every planned post: date and time in the campaign's time zone,
+channel, audience, the rendered text, its length against the channel's limit and any warnings,
+with a link to each newsletter rendering under `DIR/newsletters/`. Everything is escaped and
+self-contained (inline CSS, no scripts, local images inlined), so it opens from disk in any browser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+from dissemination.check import CheckResult
+from dissemination.render import Rendered, Renderer
+from dissemination.render.context import datum, tijd
+from dissemination.render.variants import planned_variants
+
+_HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Entry:
+    when: dt.datetime  # local, in the campaign's time zone
+    timezone: str
+    campaign: str
+    campaign_title: str
+    post_title: str
+    audience_name: str
+    rendered: Rendered
+    newsletter: str | None  # relative link to the HTML rendering
+    plain_text: str | None  # relative link to the text part
+
+    @property
+    def percent(self) -> int:
+        limit = self.rendered.limit
+        return min(100, round(100 * self.rendered.length / limit)) if limit else 0
+
+
+@dataclass(frozen=True)
+class PreviewSummary:
+    index: Path
+    posts: int
+    newsletters: int
+    over_limit: int
+    warnings: int
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(loader=FileSystemLoader(str(_HERE)), autoescape=True,
+                               undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update({"datum": datum, "tijd": tijd})
+    return env
+
+
+def build_preview(result: CheckResult, out: Path) -> PreviewSummary:
+    project = result.project
+    renderer = Renderer(project, inline_images=True)
+    out.mkdir(parents=True, exist_ok=True)
+    entries: list[Entry] = []
+    newsletters = 0
+    for campaign, post, channel, audience, slot in planned_variants(project, result.slots):
+        rendered, _problems = renderer.render(campaign, post, channel, audience, slot)
+        if rendered is None:
+            continue  # `preview` runs only when check found no errors
+        html_link = text_link = None
+        if rendered.html is not None:
+            stem = f"{post.id}-{slot.local:%Y%m%d-%H%M}-{channel}-{audience}"
+            folder = out / "newsletters" / campaign.id
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+            (folder / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
+            html_link = f"newsletters/{campaign.id}/{stem}.html"
+            text_link = f"newsletters/{campaign.id}/{stem}.txt"
+            newsletters += 1
+        audience_model = project.audiences.get(audience)
+        entries.append(Entry(slot.local, slot.timezone, campaign.id, campaign.meta.title, post.title,
+                             audience_model.name if audience_model else audience, rendered, html_link, text_link))
+    entries.sort(key=lambda e: (e.when.astimezone(dt.timezone.utc), e.campaign, e.rendered.post,
+                                e.rendered.channel, e.rendered.audience))
+    days: dict[dt.date, list[Entry]] = {}
+    for entry in entries:
+        days.setdefault(entry.when.date(), []).append(entry)
+    programme = project.programme.programme.name if project.programme else "Campagnes"
+    counts = Counter(e.rendered.kind for e in entries)
+    summary = PreviewSummary(out / "index.html", len(entries), newsletters,
+                             sum(e.rendered.over_limit for e in entries),
+                             sum(bool(e.rendered.warnings) for e in entries))
+    page = _environment().get_template("preview.html.j2").render(
+        programme=programme, days=days, counts=counts, summary=summary,
+        campaigns=len(project.campaigns))
+    summary.index.write_text(page, encoding="utf-8")
+    return summary
