@@ -15,6 +15,7 @@ from pathlib import Path
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats
 from dissemination.load import load_project
+from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import Problem
 from dissemination.publish.channels import PublishError, open_channel
@@ -50,6 +51,7 @@ class PlanReport:
 
 def plan(root: Path, ledger: Ledger, now: dt.datetime) -> PlanReport:
     """Check the content, expand approved campaigns into items, and make the ledger match."""
+    root = root.resolve()
     result = run_check(root)
     if result.problems.errors:
         raise ContentErrors(result.problems.errors)
@@ -60,7 +62,8 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime) -> PlanReport:
         raise ContentErrors([p for p in problems if p.severity == "error"])
     stats = ledger.apply_plan(items, now)
     calendars = [path for c in result.project.campaigns.values()
-                 if c.meta.event and (path := write_event_calendar(c, root / "events"))]
+                 if c.meta.event and c.meta.status == CampaignStatus.approved
+                 and (path := write_event_calendar(c, root / "events"))]
     log.info("plan: %d added, %d updated, %d unchanged, %d cancelled, %d held",
              stats.added, stats.updated, stats.unchanged, stats.cancelled, stats.held)
     return PlanReport(result, stats, held, calendars)

@@ -51,3 +51,20 @@ def test_readme_quick_start_is_two_commands_and_ci_runs_the_test_one():
     ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith(("#", "set ", "cd "))]
     assert ci == ["exec scripts/dev test"]
+
+
+def test_main_job_runs_on_the_sample_content_with_a_relative_root(tmp_path):
+    import shutil
+
+    root = tmp_path / "repo"
+    for name in ("campaigns", "knowledge", "stakeholder_maps", "templates"):
+        shutil.copytree(REPO / name, root / name)
+    for name in ("channels.yaml", "programme.yaml"):
+        shutil.copy(REPO / name, root / name)
+    done = subprocess.run([sys.executable, "-m", "dissemination", "--root", ".", "run", "--now", "2027-01-12T09:00Z"],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "event calendar: events/slotsymposium-2027.ics" in done.stdout
+    assert not (root / "events" / "masterclass-leiderschap-voorjaar-2027.ics").exists()  # a draft
+    assert "DISSEMINATION_MASTODON_TOKEN not set, so nothing is published to mastodon" in done.stdout
+    assert re.search(r"publish: [1-9]\d* published", done.stdout), done.stdout
