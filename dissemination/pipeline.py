@@ -106,8 +106,9 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
             log.error("preflight failed for %s: %s", channel_id, health.message)
     clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in project.channels.items()})
-    for item in report.missed:
-        log.warning("missed: item %s is past its late tolerance; not posted late", item)
+    if report.missed:
+        log.warning("%d item(s) missed: past their late tolerance, not posted late (see `dissemination status`)",
+                    len(report.missed))
     while True:
         claims = ledger.claim_due(worker, clock(), limit=batch, lease=lease,
                                   channels=[c for c in channels if c not in unhealthy] if unhealthy else None)

@@ -52,7 +52,13 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
 
     scheduler = schedule.Scheduler()
     scheduler.every(plan_every).seconds.do(plan_tick)
-    scheduler.every(publish_every).seconds.do(publish_tick)
+    if 60 % publish_every == 0:
+        # Slots fall on whole minutes: ticking on the wall clock's :00 (and :30, ...) publishes an
+        # item within moments of its slot, instead of up to one interval late.
+        for second in range(0, 60, publish_every):
+            scheduler.every().minute.at(f":{second:02d}").do(publish_tick)
+    else:
+        scheduler.every(publish_every).seconds.do(publish_tick)
     log.info("serving %s: publish every %ss, plan every %ss", root, publish_every, plan_every)
     try:
         plan_tick()
