@@ -46,8 +46,8 @@ def main() -> None:
         assert len(lags) == len(rows) == len(slots), [r["state"] for r in rows]
         lags.sort()
         p99 = lags[min(len(lags) - 1, int(round(0.99 * (len(lags) - 1))))]
-        print(f"{len(lags)} items, slot-to-published latency: median {statistics.median(lags):.1f} s, "
-              f"p99 {p99:.1f} s, max {lags[-1]:.1f} s (goal p99 <= 60 s; serve publishes every 30 s)")
+        print(f"{len(lags)} items, slot-to-published latency: median {statistics.median(lags):.2f} s, "
+              f"p99 {p99:.2f} s, max {lags[-1]:.2f} s (goal p99 <= 60 s; serve publishes every 30 s)")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,13 @@ _ContentLoader.add_implicit_resolver(
 )
 
 
-def _construct_bool(loader: _ContentLoader, node: yaml.ScalarNode) -> bool:
-    return node.value.lower() == "true"
+_MERGE = "tag:yaml.org,2002:merge"
+_SCALARS = {
+    "tag:yaml.org,2002:str": lambda loader, node: node.value,
+    "tag:yaml.org,2002:null": lambda loader, node: None,
+    _BOOL: lambda loader, node: node.value.lower() == "true",
+    _FLOAT: lambda loader, node: yaml.constructor.SafeConstructor.construct_yaml_float(loader, node),
+}
 
 
 def _construct_int(loader: _ContentLoader, node: yaml.ScalarNode) -> int | str:
@@ -79,42 +84,72 @@ def _construct_timestamp(loader: _ContentLoader, node: yaml.ScalarNode) -> Any:
         return node.value
 
 
-def _construct_map(loader: _ContentLoader, node: yaml.MappingNode):  # type: ignore[no-untyped-def]
-    data: dict[Any, Any] = {}
-    yield data
-    merged = any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value)
-    if merged:
-        loader.flatten_mapping(node)  # merged keys come first; a key written here overrides them
-    lines: dict[Any, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        try:
-            hash(key)
-        except TypeError:
+_SCALARS[_INT] = _construct_int
+_SCALARS[_TIMESTAMP] = _construct_timestamp
+
+
+class _Builder:
+    """Turns composed YAML nodes into plain Python values, recording the line of every key and
+    list item. Written for the few types content files use; much faster than PyYAML's general
+    constructor, and any other tag (!!python/..., !!binary, ...) is refused."""
+
+    def __init__(self, loader: _ContentLoader) -> None:
+        self.loader = loader
+        self.done: dict[int, Any] = {}  # an anchored node is built once, however often it is used
+        self.active: set[int] = set()
+
+    def build(self, node: yaml.Node) -> Any:
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        if key in self.active:
             raise yaml.constructor.ConstructorError(
-                None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
-            ) from None
-        line = loader.line(key_node.start_mark)
-        if key in lines and not merged:
-            loader.duplicates.append((key, line, lines[key]))
+                None, None, "the YAML refers to itself (an anchor used inside itself)", node.start_mark)
+        if isinstance(node, yaml.ScalarNode):
+            make = _SCALARS.get(node.tag)
+            if make is None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
+            value = make(self.loader, node)
         else:
-            lines[key] = line
-        data[key] = loader.construct_object(value_node, deep=False)
-    loader.value_lines[id(data)] = lines
+            self.active.add(key)
+            try:
+                if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
+                    value = [self.build(item) for item in node.value]
+                    self.loader.value_lines[id(value)] = [self.loader.line(n.start_mark) for n in node.value]
+                elif isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
+                    value = self._mapping(node)
+                else:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"could not determine a constructor for the tag {node.tag!r}", node.start_mark)
+            finally:
+                self.active.discard(key)
+        self.done[key] = value
+        return value
 
-
-def _construct_seq(loader: _ContentLoader, node: yaml.SequenceNode):  # type: ignore[no-untyped-def]
-    data: list[Any] = []
-    yield data
-    data.extend(loader.construct_sequence(node))
-    loader.value_lines[id(data)] = [loader.line(n.start_mark) for n in node.value]
-
-
-_ContentLoader.add_constructor(_BOOL, _construct_bool)
-_ContentLoader.add_constructor(_INT, _construct_int)
-_ContentLoader.add_constructor(_TIMESTAMP, _construct_timestamp)
-_ContentLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_ContentLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+    def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
+        loader = self.loader
+        merged = any(k.tag == _MERGE for k, _ in node.value)
+        if merged:
+            loader.flatten_mapping(node)  # merged keys come first; a key written here overrides them
+        data: dict[Any, Any] = {}
+        lines: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
+                ) from None
+            line = loader.line(key_node.start_mark)
+            if key in lines and not merged:
+                loader.duplicates.append((key, line, lines[key]))
+            else:
+                lines[key] = line
+            data[key] = self.build(value_node)
+        loader.value_lines[id(data)] = lines
+        return data
 
 
 @dataclass
@@ -152,7 +187,8 @@ def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | Non
     loader = _ContentLoader(text)
     try:
         try:
-            data = loader.get_single_data()
+            node = loader.get_single_node()
+            data = _Builder(loader).build(node) if node is not None else None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -191,6 +227,8 @@ def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
         return "indent with spaces, not tabs"
     if "could not find expected ':'" in problem:
         return "every line needs 'key: value'; check the line above for a missing colon"
+    if "refers to itself" in problem:
+        return "an anchor (&name) cannot be used inside itself; remove the alias (*name)"
     if "found undefined alias" in problem or "found unhashable key" in problem:
         return "check the anchors (&name) and aliases (*name)"
     if "could not determine a constructor" in problem:
