@@ -318,13 +318,18 @@ def read_campaign(path: str, text: str) -> tuple[Campaign | None, list[Problem]]
 
 
 
-def read_stakeholder_map(path: str, text: str) -> tuple[StakeholderMapFile | None, list[Problem]]:
+def _yaml_model(model: type[M], path: str, text: str) -> tuple[YamlDoc | None, M | None, list[Problem]]:
+    """A YAML file validated as `model` at its top level."""
     doc, problems = _yaml_file(text, path)
     if doc is None:
-        return None, problems
-    shell, invalid = validate(m.StakeholderMapShell, doc.data, doc, path)
-    problems += invalid
-    if shell is None:
+        return None, None, problems
+    parsed, invalid = validate(model, doc.data, doc, path)
+    return doc, parsed, problems + invalid
+
+
+def read_stakeholder_map(path: str, text: str) -> tuple[StakeholderMapFile | None, list[Problem]]:
+    doc, shell, problems = _yaml_model(m.StakeholderMapShell, path, text)
+    if doc is None or shell is None:
         return None, problems
     audiences = []
     for index, raw in enumerate(shell.audiences):
@@ -381,12 +386,8 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
 
 
 def read_programme(path: str, text: str) -> tuple[ProgrammeFile | None, list[Problem]]:
-    doc, problems = _yaml_file(text, path)
-    if doc is None:
-        return None, problems
-    programme, invalid = validate(m.Programme, doc.data, doc, path)
-    problems += invalid
-    if programme is None:
+    doc, programme, problems = _yaml_model(m.Programme, path, text)
+    if doc is None or programme is None:
         return None, problems
     return ProgrammeFile(path, programme, doc), problems
 
