@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -102,7 +102,6 @@ class PlanStats:
     unchanged: int = 0
     cancelled: int = 0
     held: int = 0
-    untouched_settled: list[str] = field(default_factory=list)
 
 
 class Ledger:
@@ -166,8 +165,7 @@ class Ledger:
                         planned_at=stamp, updated_at=stamp, **values))
                     stats.added += 1
                 elif row.state in SETTLED or row.state in IN_FLIGHT:
-                    stats.untouched_settled.append(item_id)
-                    stats.unchanged += 1
+                    stats.unchanged += 1  # the outside world may have seen it: never touched
                     continue
                 elif all(getattr(row, k) == v for k, v in values.items()):
                     stats.unchanged += 1
