@@ -38,7 +38,8 @@ def main_options(
     ] = Path("."),
 ) -> None:
     State.root = root
-    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "WARNING"),
+    # The commands print their own summaries; the log adds detail on request (DISSEMINATION_LOG=INFO).
+    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "ERROR"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -147,7 +148,8 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     for note in report.notes:
         out.print(f"[yellow]outbox[/]: {note}")
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
-              f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)")
+              f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
+              + (" -- see dissemination status" if report.failed or report.missed else ""))
 
 
 @app.command()
