@@ -65,7 +65,8 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         publish_tick()
         while not stop.is_set():
             scheduler.run_pending()
-            stop.wait(min(1.0, scheduler.idle_seconds or 1.0) if scheduler.idle_seconds and scheduler.idle_seconds > 0 else 0.2)
+            # Wake for the next job or within a second, so a signal is honoured promptly.
+            stop.wait(min(1.0, max(scheduler.idle_seconds or 0.0, 0.05)))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -6,7 +6,6 @@ the outbox must hold exactly those items: nothing lost, nothing extra.
 """
 
 import datetime as dt
-import os
 import random
 import re
 import signal

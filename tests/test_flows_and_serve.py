@@ -6,7 +6,7 @@ import time
 
 import pytest
 import yaml
-from publishing import BASE_NOW, make_project, outbox_keys, subprocess_cli
+from publishing import make_project, outbox_keys, subprocess_cli
 
 from conftest import REPO
 from dissemination.ledger import Ledger

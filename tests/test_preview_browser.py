@@ -1,7 +1,6 @@
 """The preview and a newsletter in headless Chromium at 600 and 375 px: no console errors, the
 expected texts in the DOM, nothing wider than the screen, screenshots under test-artifacts/."""
 
-import base64
 import struct
 import zlib
 from pathlib import Path
