@@ -119,12 +119,15 @@ def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-
 @app.command()
 def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
     """Expand approved campaigns into publication items in the ledger (idempotent)."""
+    _plan(_now(now), as_json)
+
+
+def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ignore[no-untyped-def]
     from dissemination.pipeline import ContentErrors, plan as run_plan, status_rows
 
-    moment = _now(now)
     ledger = _ledger()
     try:
-        report = run_plan(State.root, ledger, moment)
+        report = run_plan(State.root, ledger, moment, checked)
     except ContentErrors as exc:
         _content_errors(exc)
     if as_json:
@@ -224,7 +227,7 @@ def run(now: NowOption = None) -> None:
         out.print(f"[bold red]{len(result.problems.errors)} error(s)[/]: nothing planned or published")
         raise typer.Exit(1)
     out.print(result.summary(), markup=False)
-    plan(now=now, as_json=False)
+    _plan(_now(now), False, result)
     _publish(_now(now) if now else None)
     root = State.root.resolve()
     out.print(f"ledger: {_ledger().url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats
-from dissemination.load import load_project
+from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import Problem
@@ -49,10 +49,11 @@ class PlanReport:
     calendars: list[Path]
 
 
-def plan(root: Path, ledger: Ledger, now: dt.datetime) -> PlanReport:
-    """Check the content, expand approved campaigns into items, and make the ledger match."""
+def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | None = None) -> PlanReport:
+    """Check the content (unless `checked` already holds the result), expand approved campaigns
+    into items, and make the ledger match."""
     root = root.resolve()
-    result = run_check(root)
+    result = checked or run_check(root)
     if result.problems.errors:
         raise ContentErrors(result.problems.errors)
     from dissemination.render import Renderer
@@ -85,15 +86,16 @@ def _backoff(attempt: int) -> dt.timedelta:
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
                 batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5)) -> PublishReport:
     """Publish every due item once. Safe to run in several processes at the same time."""
-    project, problems = load_project(root)
-    if project.channels_file is None:
-        raise ContentErrors(problems.errors or [Problem("channels.yaml", 1, "no channels.yaml")])
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    configured = channels_file.channels
     worker = worker or worker_id()
     fixed_now = now
     report = PublishReport()
     channels = {}
     unhealthy = set()
-    for channel_id, config in project.channels.items():
+    for channel_id, config in configured.items():
         opened = open_channel(channel_id, config, root)
         channels[channel_id] = opened.channel
         if opened.note:
@@ -105,7 +107,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
             report.notes.append(f"{channel_id}: not publishing: {health.message}")
             log.error("preflight failed for %s: %s", channel_id, health.message)
     clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
-    report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in project.channels.items()})
+    report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in configured.items()})
     if report.missed:
         log.warning("%d item(s) missed: past their late tolerance, not posted late (see `dissemination status`)",
                     len(report.missed))

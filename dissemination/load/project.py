@@ -100,6 +100,21 @@ def _files(root: Path, folder: str, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(found)
 
 
+def load_channels(root: Path) -> tuple[ChannelsFile | None, Problems]:
+    """Only channels.yaml: what a publisher needs, without reading the whole content root."""
+    problems = Problems()
+    path = root / CHANNELS_FILE
+    if not path.is_file():
+        problems.add(CHANNELS_FILE, 1, "no channels.yaml", "declare the channels to publish to")
+        return None, problems
+    text = _read_text(CHANNELS_FILE, path, problems)
+    if text is None:
+        return None, problems
+    channels, found = read_channels(CHANNELS_FILE, text)
+    problems.extend(found)
+    return channels, problems
+
+
 def load_project(root: Path) -> tuple[Project, Problems]:
     """Read every content file under `root` and check all cross-references."""
     root = root.resolve()
