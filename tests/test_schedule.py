@@ -97,3 +97,17 @@ def test_over_budget_with_a_reason_is_allowed(content_root):
     extra.write_text(extra.read_text().replace("cadence:", "over_budget: dagelijkse actieweek\ncadence:"))
     result = run_check(root)
     assert result.ok, [str(p) for p in result.problems.errors]
+
+
+def test_ambiguous_variants_are_reported_not_resolved_silently(content_root):
+    root = content_root()
+    reeks = root / "campaigns" / "reeks.md"
+    text = reeks.read_text().replace("audiences: [mkb]\n\nVandaag start de reeks.",
+                                     "audiences: [mkb]\n\nVandaag start de reeks.\n\n### variant: mkb\nVoor mkb.")
+    reeks.write_text(text + "\n### variant: linkedin\nNog een keer LinkedIn.\n")
+    result = run_check(root)
+    assert [str(p) for p in result.problems.errors] == [
+        "campaigns/reeks.md:43: a second variant for linkedin (the first is at line 40) (merge the two texts)"]
+    assert "campaigns/reeks.md:40: warning: for linkedin and mkb both variant 'mkb' (line 37) and 'linkedin' apply; " \
+           "the first is used (add '### variant: linkedin mkb' to say which text they get)" in \
+           [str(p) for p in result.problems.warnings]

@@ -331,7 +331,35 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
             elif sum(t in post_channels for t in targets) > 1 or sum(t in post_audiences for t in targets) > 1:
                 out.append(Problem(path, variant.line, "a variant names at most one channel and one audience",
                                    "e.g. '### variant: linkedin mkb'"))
+        out += _ambiguous_variants(campaign, post, post_channels, post_audiences)
     if meta.cadence is not None and meta.cadence.post not in seen_posts:
         msg, hint = _unknown("post", meta.cadence.post, set(seen_posts))
         out.append(Problem(path, doc.line_of(("cadence", "post")), f"cadence uses {msg}", hint))
+    return out
+
+
+def _ambiguous_variants(campaign: Campaign, post, channels: set[str], audiences: set[str]) -> list[Problem]:  # type: ignore[no-untyped-def]
+    """Two variants for the same targets is an error; a channel variant and an audience variant
+    that both apply to one channel + audience is a warning, since only one of them can be used."""
+    out: list[Problem] = []
+    seen: dict[frozenset[str], int] = {}
+    for variant in post.variants:
+        key = frozenset(variant.targets)
+        if key in seen:
+            out.append(Problem(campaign.path, variant.line, f"a second variant for {' '.join(sorted(key))} "
+                               f"(the first is at line {seen[key]})", "merge the two texts"))
+        seen.setdefault(key, variant.line)
+    for channel in sorted(channels):
+        for audience in sorted(audiences):
+            applying = [v for v in post.variants if v.applies_to(channel, audience)]
+            if any(len(v.targets) == 2 for v in applying):
+                continue
+            singles = [v for v in applying if len(v.targets) == 1]
+            if len({v.targets for v in singles}) > 1:
+                first, second = singles[0], next(v for v in singles if v.targets != singles[0].targets)
+                out.append(Problem(
+                    campaign.path, second.line,
+                    f"for {channel} and {audience} both variant '{first.targets[0]}' (line {first.line}) and "
+                    f"'{second.targets[0]}' apply; the first is used",
+                    f"add '### variant: {channel} {audience}' to say which text they get", "warning"))
     return out
