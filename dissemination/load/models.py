@@ -236,6 +236,9 @@ class LinkedInChannel(ChannelBase):
     api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
     token_env: EnvName
     max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
+    api_base: HttpUrl = "https://api.linkedin.com"  # changed only to test against a local server
+    # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
+    request_timeout: Duration = dt.timedelta(seconds=20)
 
 
 class EmailChannel(ChannelBase):

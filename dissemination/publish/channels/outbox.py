@@ -78,7 +78,7 @@ class OutboxChannel:
                        "headers": {"Idempotency-Key": claim.idempotency_key},
                        "json": requests.mastodon_status(claim, config)}
         elif isinstance(config, m.LinkedInChannel):
-            request = {"method": "POST", "url": "https://api.linkedin.com/rest/posts",
+            request = {"method": "POST", "url": f"{config.api_base.rstrip('/')}/rest/posts",
                        "headers": {"LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"},
                        "json": requests.linkedin_post(claim, config)}
         else:
