@@ -1,14 +1,11 @@
 """The LinkedIn adapter through the real CLI and pipeline, httpx and a socket, against a server on
 loopback that behaves as LinkedIn's REST API does (tests/fakes/linkedin.py)."""
 
-import datetime as dt
 import logging
 
 import pytest
 from fakes.linkedin import FakeLinkedIn
-from publishing import cli, make_project
-
-from dissemination.ledger import Ledger
+from publishing import cli, due_rows, make_project
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
@@ -40,10 +37,7 @@ def _env(fake):
 
 
 def _rows(root, state=None):
-    """The LinkedIn items due at DUE (the later ones of the series stay planned throughout)."""
-    due = dt.datetime.fromisoformat(DUE).replace(tzinfo=None)
-    return [r for r in Ledger.for_root(root).items([state] if state else None)
-            if r["channel"] == "linkedin" and r["slot_utc"] <= due]
+    return due_rows(root, "linkedin", DUE, state)
 
 
 def _assert_exactly_once(root, fake):

@@ -1,14 +1,11 @@
 """The Mastodon adapter through the real CLI and pipeline, Mastodon.py and a socket, against a
 server on loopback that behaves as Mastodon does (tests/fakes/mastodon.py)."""
 
-import datetime as dt
 import logging
 
 import pytest
 from fakes.mastodon import FakeMastodon
-from publishing import cli, make_project, subprocess_cli
-
-from dissemination.ledger import Ledger
+from publishing import cli, due_rows, make_project, subprocess_cli
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
@@ -41,10 +38,7 @@ def _env(fake):
 
 
 def _mastodon_rows(root, state=None):
-    """The Mastodon items due at DUE (the later ones of the series stay planned throughout)."""
-    due = dt.datetime.fromisoformat(DUE).replace(tzinfo=None)
-    return [r for r in Ledger.for_root(root).items([state] if state else None)
-            if r["channel"] == "mastodon" and r["slot_utc"] <= due]
+    return due_rows(root, "mastodon", DUE, state)
 
 
 def _assert_exactly_once(root, fake):

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes import LoopbackServer
 
 
-class FakeLinkedIn:
+class FakeLinkedIn(LoopbackServer):
     def __init__(self, token: str = "AQX-test-linkedin-token-51c3") -> None:
         self.token = token
         self.active_versions = {"202510", "202511"}
@@ -22,21 +24,17 @@ class FakeLinkedIn:
         self.requests: list[tuple[str, str, int]] = []
         self.hang_after_store = 0
         self.rate_limited = False
+        # what the token was granted; reads without the scope they need get 403 ACCESS_DENIED
+        self.scopes = {"w_organization_social", "rw_organization_admin", "r_organization_social"}
+        self.stats = {"impressionCount": 120, "clickCount": 7, "likeCount": 9, "commentCount": 2, "shareCount": 1,
+                      "uniqueImpressionsCount": 100, "engagement": 0.158}
         self.release = threading.Event()  # a hung answer waits for this (or 5 s)
-        self.lock = threading.Lock()
         self._next = 7141138937766391808
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeLinkedIn:
-        self.thread.start()
-        return self
+        self._listen()
 
     def stop(self) -> None:
         self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+        super().stop()
 
     def _handler(self):
         fake = self
@@ -56,6 +54,40 @@ class FakeLinkedIn:
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _denied(self, scope: str, resource: str) -> bool:
+                if scope in fake.scopes:
+                    return False
+                self._send(403, {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                                 "message": f"Not enough permissions to access: {resource}.GET.20251001"})
+                return True
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token",
+                                            "status": 401})
+                if url.path == "/rest/organizationalEntityShareStatistics":
+                    if self._denied("rw_organization_admin", "organizationalEntityShareStatistics"):
+                        return None
+                    query = parse_qs(url.query)
+                    urns = [unquote(u) for u in query.get("shares", ["List()"])[0][5:-1].split(",") if u]
+                    return self._send(200, {"paging": {"count": 10, "start": 0, "links": []}, "elements": [
+                        {"organizationalEntity": unquote(query["organizationalEntity"][0]), "share": urn,
+                         "totalShareStatistics": fake.stats} for urn in urns if urn in fake.posts]})
+                if url.path.startswith("/rest/socialMetadata/"):
+                    if self._denied("r_organization_social", "socialMetadata"):
+                        return None
+                    urn = unquote(url.path.rsplit("/", 1)[1])
+                    if urn not in fake.posts:
+                        return self._send(404, {"status": 404, "message": "Not Found"})
+                    return self._send(200, {"reactionSummaries": {
+                        "LIKE": {"reactionType": "LIKE", "count": 6}, "PRAISE": {"reactionType": "PRAISE", "count": 3}},
+                        "commentsState": "OPEN", "commentSummary": {"count": 2, "topLevelCount": 2}, "entity": urn})
+                if url.path == "/rest/memberCreatorPostAnalytics":
+                    if self._denied("r_member_postAnalytics", "memberCreatorPostAnalytics"):
+                        return None
+                return self._send(404, {"status": 404, "message": "Not Found"})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from fakes import LoopbackServer
 
 UTC = dt.timezone.utc
 
@@ -21,7 +22,7 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeMastodon:
+class FakeMastodon(LoopbackServer):
     def __init__(self, token: str = "test-mastodon-token-9f8e7d") -> None:
         self.token = token
         self.max_characters = 500
@@ -32,19 +33,8 @@ class FakeMastodon:
         self.rate_limit_for: float | None = None  # seconds until reset on the next post
         self.rate_limited_until: dt.datetime | None = None
         self.reject_with: str | None = None
-        self.lock = threading.Lock()
         self._next_id = 117020585924712638
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> FakeMastodon:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen()
 
     def _status(self, text: str, visibility: str, language: str) -> dict:
         self._next_id += 1

@@ -10,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from urllib.parse import quote
 
 import httpx
 
-from dissemination.ledger import Claim, Receipt
+from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
@@ -94,3 +95,88 @@ class LinkedInChannel:
 
     def _receipt(self, urn: str) -> Receipt:
         return Receipt(remote_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
+
+    # metric -> field of totalShareStatistics (organization posts)
+    SHARE_STATISTICS = {"impressions": "impressionCount", "clicks": "clickCount", "likes": "likeCount",
+                        "comments": "commentCount", "shares": "shareCount"}
+    # metric -> queryType of memberCreatorPostAnalytics (member posts)
+    MEMBER_ANALYTICS = {"impressions": "IMPRESSION", "reactions": "REACTION", "comments": "COMMENT",
+                        "shares": "RESHARE"}
+
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        """Every metric needs a scope a posting-only app lacks; a refusal is stored as unavailable
+        with the scope named, never as 0 (§3.5)."""
+        rows: list[Snapshot] = []
+        organization = self.config.author.startswith("urn:li:organization:")
+        for item, receipt in receipts.items():
+            urn = receipt.remote_id
+            if organization:
+                rows += self._share_statistics(item, urn, now)
+                rows += self._social_metadata(item, urn, now)
+            else:
+                rows += self._member_analytics(item, urn, now)
+        return rows
+
+    def _get(self, path: str) -> httpx.Response | str:
+        """The response, or why there is none."""
+        try:
+            return self.client.get(path)
+        except httpx.HTTPError as exc:
+            return f"cannot reach {self.base_url}: {type(exc).__name__}"
+
+    @staticmethod
+    def _refusal(response: httpx.Response | str, scope: str) -> str | None:
+        if isinstance(response, str):
+            return response
+        if response.status_code == 200:
+            return None
+        code, message = _error(response)
+        if response.status_code == 403:
+            return f"needs the {scope} scope (LinkedIn: 403 {code} {message})".replace("  ", " ")
+        return f"LinkedIn answered {response.status_code} {code} {message}".strip()
+
+    def _share_statistics(self, item: str, urn: str, now: dt.datetime) -> list[Snapshot]:
+        source = "linkedin:organizationalEntityShareStatistics"
+        kind = "ugcPosts" if urn.startswith("urn:li:ugcPost:") else "shares"
+        # Rest.li wants the URNs inside List(...) encoded, and the parentheses themselves not.
+        response = self._get(f"/rest/organizationalEntityShareStatistics?q=organizationalEntity"
+                             f"&organizationalEntity={quote(self.config.author, safe='')}"
+                             f"&{kind}=List({quote(urn, safe='')})")
+        refusal = self._refusal(response, "rw_organization_admin")
+        if refusal is None:
+            elements = [e for e in response.json().get("elements", []) if urn in (e.get("share"), e.get("ugcPost"))]
+            if not elements:
+                refusal = "no statistics for this post (LinkedIn keeps them for 12 months)"
+        if refusal is not None:
+            return [Snapshot.unavailable(item, metric, now, source, refusal) for metric in self.SHARE_STATISTICS]
+        totals = elements[0].get("totalShareStatistics", {})
+        return [Snapshot(item, metric, float(totals[field]), now, source) if field in totals
+                else Snapshot.unavailable(item, metric, now, source, f"{field} not reported")
+                for metric, field in self.SHARE_STATISTICS.items()]
+
+    def _social_metadata(self, item: str, urn: str, now: dt.datetime) -> list[Snapshot]:
+        source = "linkedin:socialMetadata"
+        response = self._get(f"/rest/socialMetadata/{quote(urn, safe='')}")
+        refusal = self._refusal(response, "r_organization_social")
+        if refusal is not None:
+            return [Snapshot.unavailable(item, "reactions", now, source, refusal)]
+        body = response.json()
+        reactions = sum(r.get("count", 0) for r in (body.get("reactionSummaries") or {}).values())
+        return [Snapshot(item, "reactions", float(reactions), now, source)]
+
+    def _member_analytics(self, item: str, urn: str, now: dt.datetime) -> list[Snapshot]:
+        source = "linkedin:memberCreatorPostAnalytics"
+        union = "ugc" if urn.startswith("urn:li:ugcPost:") else "share"
+        rows = []
+        for metric, query_type in self.MEMBER_ANALYTICS.items():
+            response = self._get(f"/rest/memberCreatorPostAnalytics?q=entity&entity=({union}:{quote(urn, safe='')})"
+                                 f"&queryType={query_type}&aggregation=TOTAL")
+            refusal = self._refusal(response, "r_member_postAnalytics")
+            if refusal is None:
+                counts = [e.get("count") for e in response.json().get("elements", []) if e.get("count") is not None]
+                if counts:
+                    rows.append(Snapshot(item, metric, float(sum(counts)), now, source))
+                    continue
+                refusal = f"no {query_type} count returned"
+            rows.append(Snapshot.unavailable(item, metric, now, source, refusal))
+        return rows

@@ -22,7 +22,7 @@ from mastodon import (
 )
 from mastodon.errors import MastodonError
 
-from dissemination.ledger import Claim, Receipt
+from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
@@ -136,3 +136,35 @@ class MastodonChannel:
         if reset is None:
             return 60.0  # no usable reset header: try again in a minute
         return max(0.0, reset - time.time())
+
+    METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
+               "quotes": "quotes_count"}
+    BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
+
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        """Counts of our own statuses (authoritative on our own server), read in batches.
+        A status the server no longer returns was deleted (or made invisible)."""
+        source = f"mastodon:{self.base_url}"
+        by_remote = {r.remote_id: item for item, r in receipts.items()}
+        found: dict[str, dict] = {}
+        failure = None
+        remote_ids = list(by_remote)
+        for start in range(0, len(remote_ids), self.BATCH):
+            try:
+                found.update({s["id"]: s for s in self.api.statuses(remote_ids[start:start + self.BATCH])})
+            except MastodonAPIError as exc:
+                failure = f"{self.base_url} refused the read: {_api_message(exc)}"
+            except MastodonError as exc:
+                failure = f"{self.base_url} cannot be reached: {type(exc).__name__}"
+        rows = []
+        for remote_id, item in by_remote.items():
+            status = found.get(remote_id)
+            for metric, field in self.METRICS.items():
+                if status is None:
+                    reason = failure or "deleted: the server no longer returns this status"
+                    rows.append(Snapshot.unavailable(item, metric, now, source, reason))
+                elif status.get(field) is None:  # quotes_count only exists from Mastodon 4.5
+                    rows.append(Snapshot.unavailable(item, metric, now, source, f"{field} not reported by this server"))
+                else:
+                    rows.append(Snapshot(item, metric, float(status[field]), now, source))
+        return rows

@@ -7,12 +7,13 @@ never appear twice. Files are written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from dissemination.ledger import Claim, Receipt
+from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health
@@ -68,6 +69,10 @@ class OutboxChannel:
             Path(tmp).unlink(missing_ok=True)
             raise
         return Receipt(remote_id=claim.idempotency_key, url=target.as_uri())
+
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        return [Snapshot.unavailable(item, "engagement", now, f"outbox:{self.id}", "outbox: nothing was published")
+                for item in receipts]
 
     def _render(self, claim: Claim) -> bytes:
         config = self.config
