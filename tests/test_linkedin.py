@@ -99,3 +99,11 @@ def test_a_refused_token_stops_the_run_without_leaking_it(project, fake, caplog)
     written = [p.read_text() for p in project.rglob("*") if p.is_file() and "outbox" in p.parts]
     for text in [caplog.text, result.output, *written, *(r["reason"] or "" for r in rows)]:
         assert bad not in text and fake.token not in text
+
+
+def test_a_rejected_post_fails_permanently_with_the_servers_message(project, fake):
+    fake.reject_with = "ERROR :: /commentary :: field is required but not found and has no default value"
+    assert cli(project, "publish", "--now", DUE, env=_env(fake)).exit_code == 0
+    failed = _rows(project, "failed")
+    assert failed and len(failed) == len(_rows(project)) and not fake.posts
+    assert all(fake.reject_with in r["reason"] and "422" in r["reason"] for r in failed)

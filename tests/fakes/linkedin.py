@@ -24,6 +24,7 @@ class FakeLinkedIn(LoopbackServer):
         self.requests: list[tuple[str, str, int]] = []
         self.hang_after_store = 0
         self.rate_limited = False
+        self.reject_with: str | None = None  # answer posts 422 with this message
         # what the token was granted; reads without the scope they need get 403 ACCESS_DENIED
         self.scopes = {"w_organization_social", "rw_organization_admin", "r_organization_social"}
         self.stats = {"impressionCount": 120, "clickCount": 7, "likeCount": 9, "commentCount": 2, "shareCount": 1,
@@ -106,6 +107,8 @@ class FakeLinkedIn(LoopbackServer):
                 if fake.rate_limited:
                     return self._send(429, {"serviceErrorCode": 101, "status": 429, "message":
                                             "Resource level throttle limit for calls to this resource is reached."})
+                if fake.reject_with:
+                    return self._send(422, {"message": fake.reject_with, "status": 422})
                 with fake.lock:
                     duplicate = next((urn for urn, post in fake.posts.items()
                                       if (post["author"], post["commentary"]) == (body["author"], body["commentary"])),
