@@ -3,6 +3,7 @@ PostgreSQL schema of its own per test, and a look at what the outbox holds."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -75,6 +76,15 @@ def outbox_keys(root: Path) -> list[str]:
                 assert json.loads(path.read_text())["idempotency_key"] == path.stem
             keys.append(path.stem)
     return keys
+
+
+def due_rows(root: Path, channel: str, due: str, state: str | None = None) -> list[dict]:
+    """The ledger rows of `channel` whose slot is at or before `due` (later ones stay planned)."""
+    from dissemination.ledger import Ledger
+
+    limit = dt.datetime.fromisoformat(due).replace(tzinfo=None)
+    return [r for r in Ledger.for_root(root).items([state] if state else None)
+            if r["channel"] == channel and r["slot_utc"] <= limit]
 
 
 def pg_available() -> bool:

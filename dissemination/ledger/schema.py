@@ -6,7 +6,7 @@ mixed comparisons. The slot's own zone is kept beside it for display and for re-
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -62,4 +62,20 @@ receipts = Table(
     Column("remote_id", String(255), nullable=False),
     Column("url", Text),
     Column("published_at", DateTime, nullable=False),
+)
+
+# Engagement readings, appended and never updated. A metric that cannot be read is stored as
+# unavailable with the reason (e.g. a missing scope), never as 0.
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("value", Float),
+    Column("fetched_at", DateTime, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("available", Boolean, nullable=False),
+    Column("reason", Text),
+    Index("ix_snapshots_item_metric", "item_id", "metric", "fetched_at"),
 )

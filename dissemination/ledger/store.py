@@ -25,7 +25,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, items, receipts
+from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, items, receipts, snapshots
 
 UTC = dt.timezone.utc
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -93,6 +93,23 @@ class Claim:
 class Receipt:
     remote_id: str
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of one metric of a published item; `value` is None when not `available`."""
+    item_id: str
+    metric: str
+    value: float | None
+    fetched_at: dt.datetime
+    source: str
+    available: bool = True
+    reason: str | None = None
+
+    @classmethod
+    def unavailable(cls, item_id: str, metric: str, fetched_at: dt.datetime, source: str,
+                    reason: str) -> "Snapshot":
+        return cls(item_id, metric, None, fetched_at, source, False, reason)
 
 
 @dataclass
@@ -275,6 +292,37 @@ class Ledger:
             conn.execute(update(items).where(self._mine(claim)).values(
                 state="failed", reason=reason, lease_owner=None, lease_expires=None, updated_at=utc_naive(now)))
             self._finish(conn, claim, now, "failed", reason)
+
+    # --- metrics -------------------------------------------------------------------------------
+
+    def add_snapshots(self, rows: Iterable[Snapshot]) -> int:
+        """Append readings; an exact repeat of a reading taken in the same minute is ignored (a
+        collector run twice in a row adds nothing). Returns how many were added."""
+        added = 0
+        with self.engine.begin() as conn:
+            for row in rows:
+                stamp = utc_naive(row.fetched_at)
+                minute = stamp.replace(second=0, microsecond=0)
+                repeat = conn.execute(select(snapshots.c.id).where(
+                    snapshots.c.item_id == row.item_id, snapshots.c.metric == row.metric,
+                    snapshots.c.source == row.source, snapshots.c.available == row.available,
+                    (snapshots.c.value == row.value) if row.value is not None else snapshots.c.value.is_(None),
+                    (snapshots.c.reason == row.reason) if row.reason is not None else snapshots.c.reason.is_(None),
+                    snapshots.c.fetched_at >= minute,
+                    snapshots.c.fetched_at < minute + dt.timedelta(minutes=1)).limit(1)).first()
+                if repeat is None:
+                    conn.execute(insert(snapshots).values(
+                        item_id=row.item_id, metric=row.metric, value=row.value, fetched_at=stamp,
+                        source=row.source, available=row.available, reason=row.reason))
+                    added += 1
+        return added
+
+    def snapshots(self, item_id: str | None = None) -> list[dict[str, Any]]:
+        query = select(snapshots).order_by(snapshots.c.id)
+        if item_id is not None:
+            query = query.where(snapshots.c.item_id == item_id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _MASTODON_ACCOUNT = re.compile(r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _LINKEDIN_URN = re.compile(r"^urn:li:(person|organization):[A-Za-z0-9_-]+$")
 _HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*$")
+_DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?\s*(?:(\d+)\s*s)?\s*$")
 
 
 def _identifier(value: str) -> str:
@@ -108,7 +108,7 @@ def _timezone(value: str) -> str:
 
 
 def _duration(value: Any) -> dt.timedelta:
-    """Accept `2h`, `90m`, `1h30m`, `1d` or a number of minutes."""
+    """Accept `2h`, `90m`, `1h30m`, `1d`, `30s` or a number of minutes."""
     if isinstance(value, dt.timedelta):
         return value
     if isinstance(value, bool):
@@ -118,8 +118,8 @@ def _duration(value: Any) -> dt.timedelta:
     match = _DURATION.match(value) if isinstance(value, str) else None
     if not match or not any(match.groups()):
         raise content_error("not a duration", "write e.g. 2h, 90m or 1h30m")
-    days, hours, minutes = (int(g or 0) for g in match.groups())
-    return dt.timedelta(days=days, hours=hours, minutes=minutes)
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
 def _local_time(value: Any) -> dt.time:
@@ -225,6 +225,9 @@ class MastodonChannel(ChannelBase):
     characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
     visibility: Literal["public", "unlisted", "private"] = "public"
     language: str = "nl"
+    # How long a publish run may wait for a rate limit to reset; a later reset leaves the item
+    # planned for the next run instead.
+    rate_limit_wait: Duration = dt.timedelta(seconds=30)
 
 
 class LinkedInChannel(ChannelBase):
@@ -233,6 +236,9 @@ class LinkedInChannel(ChannelBase):
     api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
     token_env: EnvName
     max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
+    api_base: HttpUrl = "https://api.linkedin.com"  # changed only to test against a local server
+    # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
+    request_timeout: Duration = dt.timedelta(seconds=20)
 
 
 class EmailChannel(ChannelBase):

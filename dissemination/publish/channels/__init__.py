@@ -11,7 +11,10 @@ from dissemination.publish.channels.base import Capabilities, Channel, Health, P
 from dissemination.publish.channels.outbox import OutboxChannel
 
 # Kinds with a real network adapter. Others are written to the outbox until their adapter exists.
-ADAPTERS: dict[str, type] = {}
+from dissemination.publish.channels.linkedin import LinkedInChannel as LinkedInAdapter  # noqa: E402
+from dissemination.publish.channels.mastodon import MastodonChannel as MastodonAdapter  # noqa: E402
+
+ADAPTERS: dict[str, type] = {"mastodon": MastodonAdapter, "linkedin": LinkedInAdapter}
 
 
 @dataclass(frozen=True)

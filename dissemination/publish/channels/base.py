@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from dissemination.ledger import Claim, Receipt
+from dissemination.ledger import Claim, Receipt, Snapshot
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,7 @@ class Channel(Protocol):
     def preflight(self) -> Health: ...
 
     def publish(self, claim: Claim) -> Receipt: ...
+
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        """Readings for published items (item id -> receipt); unavailable ones carry the reason."""
+        ...

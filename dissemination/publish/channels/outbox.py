@@ -7,12 +7,13 @@ never appear twice. Files are written atomically (temporary file, then rename).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from pathlib import Path
 
-from dissemination.ledger import Claim, Receipt
+from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health
@@ -69,6 +70,10 @@ class OutboxChannel:
             raise
         return Receipt(remote_id=claim.idempotency_key, url=target.as_uri())
 
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        return [Snapshot.unavailable(item, "engagement", now, f"outbox:{self.id}", "outbox: nothing was published")
+                for item in receipts]
+
     def _render(self, claim: Claim) -> bytes:
         config = self.config
         if isinstance(config, m.EmailChannel):
@@ -78,7 +83,7 @@ class OutboxChannel:
                        "headers": {"Idempotency-Key": claim.idempotency_key},
                        "json": requests.mastodon_status(claim, config)}
         elif isinstance(config, m.LinkedInChannel):
-            request = {"method": "POST", "url": "https://api.linkedin.com/rest/posts",
+            request = {"method": "POST", "url": f"{config.api_base.rstrip('/')}/rest/posts",
                        "headers": {"LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"},
                        "json": requests.linkedin_post(claim, config)}
         else:

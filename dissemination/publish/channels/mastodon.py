@@ -1,0 +1,170 @@
+"""Mastodon through Mastodon.py (see /work/shared/platform_apis.md §1, §2).
+
+Every status is posted with the claim's idempotency key as `Idempotency-Key`: the server keeps it
+for an hour per account and answers a repeat with the original status (200), so a retry after a
+timeout or a 5xx can never post twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+
+from mastodon import (
+    Mastodon,
+    MastodonAPIError,
+    MastodonNetworkError,
+    MastodonRatelimitError,
+    MastodonServerError,
+    MastodonUnauthorizedError,
+)
+from mastodon.errors import MastodonError
+
+from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.load import models as m
+from dissemination.publish.channels import requests
+from dissemination.publish.channels.base import Capabilities, Health, PublishError
+
+UTC = dt.timezone.utc
+REQUEST_TIMEOUT = 20  # seconds; the library's default of 300 would stall a whole publish run
+
+# Instance limits per base URL: they change only when the server is reconfigured, so one
+# GET /api/v2/instance per process is enough (serve runs publish every few minutes).
+_limits: dict[str, tuple[int, int]] = {}
+_limits_lock = threading.Lock()
+
+
+def _api_message(exc: MastodonAPIError) -> str:
+    # Mastodon.py raises ('Mastodon API returned error', status, reason, message). The message is
+    # localized to the account's language, so it is reported as is and never branched on.
+    args = exc.args
+    status = args[1] if len(args) > 1 else "?"
+    message = args[3] if len(args) > 3 and args[3] else (args[2] if len(args) > 2 else str(exc))
+    return f"HTTP {status}: {message}"
+
+
+def _status(exc: MastodonAPIError) -> int | None:
+    return exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+
+
+class MastodonChannel:
+    kind = "mastodon"
+
+    def __init__(self, channel_id: str, config: m.MastodonChannel) -> None:
+        self.id = channel_id
+        self.config = config
+        self.base_url = str(config.base_url).rstrip("/")
+        self.capabilities = Capabilities(
+            max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
+            media=False, rate_per_minute=None, idempotent=True)
+        self._broken: str | None = None
+        # The token is read here and held only by the client: it never enters a message.
+        self.api = Mastodon(
+            access_token=os.environ[config.token_env], api_base_url=self.base_url,
+            # "throw": the default "wait" sleeps up to 5 minutes in-thread per 429 (§2.2).
+            ratelimit_method="throw", request_timeout=REQUEST_TIMEOUT,
+            # "none" makes no version request; we call no version-gated method (§2.3).
+            version_check_mode="none", user_agent="dissemination")
+
+    def preflight(self) -> Health:
+        try:
+            self.api.account_verify_credentials()
+        except MastodonUnauthorizedError as exc:
+            self._broken = _api_message(exc)
+            return Health(False, f"the token in {self.config.token_env} was refused by {self.base_url} "
+                                 f"({self._broken}); create a new one", credential_broken=True)
+        except MastodonError as exc:
+            return Health(False, f"{self.base_url} cannot be reached: {type(exc).__name__}")
+        try:
+            limits = self._limits()
+        except MastodonError as exc:
+            return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
+        self.capabilities = Capabilities(
+            max_length=limits[0], url_weight=limits[1], media=False, rate_per_minute=None, idempotent=True)
+        return Health(True, f"{self.base_url}: token accepted; statuses up to {limits[0]} characters")
+
+    def _limits(self) -> tuple[int, int]:
+        with _limits_lock:
+            if self.base_url not in _limits:
+                statuses = self.api.instance_v2()["configuration"]["statuses"]
+                _limits[self.base_url] = (int(statuses["max_characters"]),
+                                          int(statuses["characters_reserved_per_url"]))
+            return _limits[self.base_url]
+
+    def publish(self, claim: Claim) -> Receipt:
+        if self._broken:
+            raise PublishError(f"credential refused earlier in this run ({self._broken})")
+        body = requests.mastodon_status(claim, self.config)
+        waited = False
+        while True:
+            try:
+                status = self.api.status_post(body["status"], visibility=body["visibility"],
+                                              language=body["language"], idempotency_key=claim.idempotency_key)
+                return Receipt(remote_id=str(status["id"]), url=status.get("url"))
+            except MastodonRatelimitError:
+                delay = self._until_reset()
+                # Wait once within the budget (same key, so the repeat is safe); a longer wait
+                # would hold the whole run, so the item goes back to planned for the next one.
+                if not waited and delay <= self.config.rate_limit_wait.total_seconds():
+                    time.sleep(delay)
+                    waited = True
+                    continue
+                raise PublishError(f"rate limited by {self.base_url} for {delay:.0f} s",
+                                   retry_after=dt.timedelta(seconds=max(delay, 1))) from None
+            except MastodonUnauthorizedError as exc:
+                self._broken = _api_message(exc)
+                raise PublishError(f"token in {self.config.token_env} refused ({self._broken})") from None
+            except MastodonServerError as exc:
+                raise PublishError(f"{_api_message(exc)}; will retry with the same key",
+                                   outcome_unknown=True) from None
+            except MastodonAPIError as exc:
+                status_code = _status(exc)
+                if status_code is not None and 400 <= status_code < 500:  # 403, 422: this text, never again
+                    raise PublishError(f"{self.base_url} refused the status: {_api_message(exc)}",
+                                       permanent=True) from None
+                raise PublishError(_api_message(exc), outcome_unknown=True) from None
+            except MastodonNetworkError:
+                # Possibly created: the retry carries the same Idempotency-Key. The library's
+                # message is not repeated, as it quotes the full request URL.
+                raise PublishError(f"no answer from {self.base_url}; will retry with the same key",
+                                   outcome_unknown=True) from None
+
+    def _until_reset(self) -> float:
+        reset = self.api.ratelimit_reset  # epoch, already corrected for the server's clock
+        if reset is None:
+            return 60.0  # no usable reset header: try again in a minute
+        return max(0.0, reset - time.time())
+
+    METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
+               "quotes": "quotes_count"}
+    BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
+
+    def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        """Counts of our own statuses (authoritative on our own server), read in batches.
+        A status the server no longer returns was deleted (or made invisible)."""
+        source = f"mastodon:{self.base_url}"
+        by_remote = {r.remote_id: item for item, r in receipts.items()}
+        found: dict[str, dict] = {}
+        failure = None
+        remote_ids = list(by_remote)
+        for start in range(0, len(remote_ids), self.BATCH):
+            try:
+                found.update({s["id"]: s for s in self.api.statuses(remote_ids[start:start + self.BATCH])})
+            except MastodonAPIError as exc:
+                failure = f"{self.base_url} refused the read: {_api_message(exc)}"
+            except MastodonError as exc:
+                failure = f"{self.base_url} cannot be reached: {type(exc).__name__}"
+        rows = []
+        for remote_id, item in by_remote.items():
+            status = found.get(remote_id)
+            for metric, field in self.METRICS.items():
+                if status is None:
+                    reason = failure or "deleted: the server no longer returns this status"
+                    rows.append(Snapshot.unavailable(item, metric, now, source, reason))
+                elif status.get(field) is None:  # quotes_count only exists from Mastodon 4.5
+                    rows.append(Snapshot.unavailable(item, metric, now, source, f"{field} not reported by this server"))
+                else:
+                    rows.append(Snapshot(item, metric, float(status[field]), now, source))
+        return rows

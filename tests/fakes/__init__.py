@@ -1,0 +1,27 @@
+"""Platform servers on loopback for the adapter tests: real sockets, documented behaviour."""
+
+from __future__ import annotations
+
+import threading
+from http.server import ThreadingHTTPServer
+
+
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 with a free port; subclasses give `_handler()`."""
+
+    def _listen(self) -> None:
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _handler(self):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

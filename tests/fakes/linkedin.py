@@ -1,0 +1,133 @@
+"""LinkedIn's versioned REST API on loopback, as documented (platform_apis.md §3): 201 with the URN
+in `x-restli-id` and an empty body, 422 DUPLICATE_POST naming the existing post, 426 for an
+inactive version, 429 and 401 with LinkedIn's error bodies.
+
+Faults per test: `hang_after_store` (store the post, then answer only after the client gave up),
+`rate_limited`. Only `token` is accepted; only versions in `active_versions` are served.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from fakes import LoopbackServer
+
+
+class FakeLinkedIn(LoopbackServer):
+    def __init__(self, token: str = "AQX-test-linkedin-token-51c3") -> None:
+        self.token = token
+        self.active_versions = {"202510", "202511"}
+        self.posts: dict[str, dict] = {}  # urn -> body
+        self.requests: list[tuple[str, str, int]] = []
+        self.hang_after_store = 0
+        self.rate_limited = False
+        self.reject_with: str | None = None  # answer posts 422 with this message
+        # what the token was granted; reads without the scope they need get 403 ACCESS_DENIED
+        self.scopes = {"w_organization_social", "rw_organization_admin", "r_organization_social"}
+        self.stats = {"impressionCount": 120, "clickCount": 7, "likeCount": 9, "commentCount": 2, "shareCount": 1,
+                      "uniqueImpressionsCount": 100, "engagement": 0.158}
+        self.release = threading.Event()  # a hung answer waits for this (or 5 s)
+        self._next = 7141138937766391808
+        self._listen()
+
+    def stop(self) -> None:
+        self.release.set()
+        super().stop()
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def _send(self, code: int, body=None, headers: dict | None = None) -> None:
+                fake.requests.append((self.command, urlsplit(self.path).path, code))
+                data = json.dumps(body).encode() if body is not None else b""
+                self.send_response(code)
+                if body is not None:
+                    self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _denied(self, scope: str, resource: str) -> bool:
+                if scope in fake.scopes:
+                    return False
+                self._send(403, {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                                 "message": f"Not enough permissions to access: {resource}.GET.20251001"})
+                return True
+
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token",
+                                            "status": 401})
+                if url.path == "/rest/organizationalEntityShareStatistics":
+                    if self._denied("rw_organization_admin", "organizationalEntityShareStatistics"):
+                        return None
+                    query = parse_qs(url.query)
+                    urns = [unquote(u) for u in query.get("shares", ["List()"])[0][5:-1].split(",") if u]
+                    return self._send(200, {"paging": {"count": 10, "start": 0, "links": []}, "elements": [
+                        {"organizationalEntity": unquote(query["organizationalEntity"][0]), "share": urn,
+                         "totalShareStatistics": fake.stats} for urn in urns if urn in fake.posts]})
+                if url.path.startswith("/rest/socialMetadata/"):
+                    if self._denied("r_organization_social", "socialMetadata"):
+                        return None
+                    urn = unquote(url.path.rsplit("/", 1)[1])
+                    if urn not in fake.posts:
+                        return self._send(404, {"status": 404, "message": "Not Found"})
+                    return self._send(200, {"reactionSummaries": {
+                        "LIKE": {"reactionType": "LIKE", "count": 6}, "PRAISE": {"reactionType": "PRAISE", "count": 3}},
+                        "commentsState": "OPEN", "commentSummary": {"count": 2, "topLevelCount": 2}, "entity": urn})
+                if url.path == "/rest/memberCreatorPostAnalytics":
+                    if self._denied("r_member_postAnalytics", "memberCreatorPostAnalytics"):
+                        return None
+                return self._send(404, {"status": 404, "message": "Not Found"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                if urlsplit(self.path).path != "/rest/posts":
+                    return self._send(404, {"status": 404, "message": "Not Found"})
+                if self.headers.get("Authorization") != f"Bearer {fake.token}":
+                    return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token",
+                                            "status": 401})
+                version = self.headers.get("LinkedIn-Version", "")
+                if version not in fake.active_versions:
+                    return self._send(426, {"status": 426, "code": "NONEXISTENT_VERSION",
+                                            "message": f"Requested version {version} is not active"})
+                if self.headers.get("X-Restli-Protocol-Version") != "2.0.0":
+                    return self._send(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
+                                            "message": "X-Restli-Protocol-Version 2.0.0 required"})
+                if fake.rate_limited:
+                    return self._send(429, {"serviceErrorCode": 101, "status": 429, "message":
+                                            "Resource level throttle limit for calls to this resource is reached."})
+                if fake.reject_with:
+                    return self._send(422, {"message": fake.reject_with, "status": 422})
+                with fake.lock:
+                    duplicate = next((urn for urn, post in fake.posts.items()
+                                      if (post["author"], post["commentary"]) == (body["author"], body["commentary"])),
+                                     None)
+                    if duplicate:
+                        return self._send(422, {
+                            "errorDetailType": "com.linkedin.common.error.BadRequest",
+                            "message": "com.linkedin.content.common.exception.BadRequestResponseException: "
+                                       f"Content is a duplicate of {duplicate}",
+                            "errorDetails": {"inputErrors": [{"description": "Duplicate post is detected",
+                                                              "input": {}, "code": "DUPLICATE_POST"}]},
+                            "status": 422})
+                    fake._next += 1
+                    urn = f"urn:li:share:{fake._next}"
+                    fake.posts[urn] = body
+                    hang = fake.hang_after_store > 0
+                    fake.hang_after_store -= 1 if hang else 0
+                if hang:  # stored, but the client times out before this answer
+                    fake.release.wait(5)
+                return self._send(201, None, {"x-restli-id": urn})
+
+        return Handler
