@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from dissemination.check import run_check  # noqa: E402
 from dissemination.render import Renderer  # noqa: E402
+from dissemination.render.attribution import _PARSED  # noqa: E402
 from dissemination.render.capabilities import _COUNTED_TOKENS  # noqa: E402
 from dissemination.render.context import FILTERS  # noqa: E402
 from dissemination.render.env import default_templates_dir  # noqa: E402
@@ -116,6 +117,7 @@ def main() -> None:
 
         def ours(batch) -> int:  # type: ignore[no-untyped-def]
             _COUNTED_TOKENS.clear()  # no help from an earlier run: every run starts cold
+            _PARSED.clear()
             renderer = Renderer(project)
             for campaign, post, channel, audience, slot in batch:
                 rendered, problems = renderer.render(campaign, post, channel, audience, slot)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import regex
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dissemination.check import run_check
@@ -333,3 +333,41 @@ def test_post_text_rendered_once_per_slot_only_when_it_is_the_same_everywhere(co
     assert "utm_content=mkb" in mastodon
     assert linkedin.startswith("Voor Beleidsmakers op linkedin: Den Hartogh")
     assert "utm_source=linkedin" in linkedin and "utm_content=beleid" in linkedin
+
+
+# The counting and escaping run for every rendering, so they scan text by hand rather than with
+# the one-line patterns that define them. These properties hold them to those definitions.
+_post_text = st.lists(st.sampled_from(
+    list("ab_é1 \n\t#@[]()/:.?=&-\\|{}<>*~") + ["https://", "http://x.nl/p", "#tag", "ftp://", "C#", "::/",
+                                                "@[Naam](urn:li:organization:12)"]), max_size=40).map("".join)
+
+
+def _escape_little_by_definition(text: str) -> str:
+    keep_pattern = re.compile(r"@\[[^\[\]()\\]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)"
+                              r"|(?<![\w#])#\w+")
+    keep = sorted(find_urls(text) + [m.span() for m in keep_pattern.finditer(text)])
+    out, pos = [], 0
+    for start, end in keep:
+        if start < pos:
+            continue
+        out += [re.sub(r"[\\|{}@\[\]()<>#*_~]", r"\\\g<0>", text[pos:start]), text[start:end]]
+        pos = end
+    out.append(re.sub(r"[\\|{}@\[\]()<>#*_~]", r"\\\g<0>", text[pos:]))
+    return "".join(out)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_post_text)
+def test_escape_little_agrees_with_its_definition(text):
+    assert escape_little(text) == _escape_little_by_definition(text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_post_text)
+def test_url_tokens_are_found_as_the_whitespace_rule_defines(text):
+    from dissemination.render.capabilities import _replace_url_tokens
+
+    def mark(token: str) -> str:
+        return f"<{token}>"
+
+    assert _replace_url_tokens(text, mark) == re.sub(r"(?<!\S)\S*://\S*", lambda m: mark(m.group(0)), text)

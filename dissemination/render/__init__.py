@@ -196,17 +196,17 @@ class Renderer:
         text = post.text_for(channel_id, audience_id)
         if not any(mark in text for mark in _TEMPLATE_SYNTAX):
             return text
+        key = (text, campaign.id, post.id, slot.knowledge, slot.local)
+        body = self._bodies.get(key)  # holds only text that renders the same on every channel
+        if body is not None:
+            return body
         first_line = post.text_line
         for variant in post.variants:
             if variant.text is text:
                 first_line = variant.line + 1
         template = self.templates.from_text(text, campaign.path, first_line)
-        shared = self.templates.same_for_every_channel(text)
-        key = (text, campaign.id, post.id, slot.knowledge, slot.local)
-        if shared and key in self._bodies:
-            return self._bodies[key]
         body = self.templates.render_text(template, context, campaign.path, first_line).strip()
-        if shared:
+        if self.templates.same_for_every_channel(text):
             if len(self._bodies) > 50_000:
                 self._bodies.clear()
             self._bodies[key] = body

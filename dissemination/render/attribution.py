@@ -26,11 +26,7 @@ class Utm:
     content: str
 
     def owns(self, url: str) -> bool:
-        match = _HOST.match(url) if self.owned_domains else None
-        if match is None:
-            return False
-        host = match.group(1).lower()
-        return any(host == d or host.endswith("." + d) for d in self.owned_domains)
+        return _parse(url, self.owned_domains) is not None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tagged", {})  # url -> tagged url, and tagged url -> itself
@@ -44,20 +40,17 @@ class Utm:
         return found  # type: ignore[no-any-return]
 
     def _tag(self, url: str) -> str:
-        if not self.owns(url):
+        parsed = _parse(url, self.owned_domains)
+        if parsed is None:
             return url
-        # String surgery rather than urlsplit/urlunsplit: the rest of the URL stays byte for byte.
-        base, hash_mark, fragment = url.partition("#")
-        _, question_mark, query = base.partition("?")
-        present = {pair.split("=", 1)[0] for pair in query.split("&") if pair} if query else set()
-        if present.isdisjoint(_UTM_KEYS):
+        base, joiner, present, rest = parsed
+        if not present:
             extra = self._all_parameters
         else:  # some are set already: those stay as they are
             extra = urlencode([(k, v) for k, v in self._wanted() if k not in present])
             if not extra:
                 return url
-        joiner = "?" if not question_mark else ("&" if query and not query.endswith("&") else "")
-        return f"{base}{joiner}{extra}{hash_mark}{fragment}"
+        return f"{base}{joiner}{extra}{rest}"
 
     def _wanted(self) -> list[tuple[str, str]]:
         return [("utm_source", self.source), ("utm_medium", self.medium),
@@ -88,6 +81,34 @@ class Utm:
             return f'{match.group(1)}"{html.escape(self.tag(url), quote=True)}"'
 
         return _HREF.sub(attribute, markup)
+
+
+_Parsed = tuple[str, str, frozenset[str], str]
+_PARSED: dict[tuple[str, tuple[str, ...]], _Parsed | None] = {}
+
+
+def _parse(url: str, owned_domains: tuple[str, ...]) -> _Parsed | None:
+    """Where the parameters go in `url` (None when the domain is not owned): the part before the
+    fragment, the joiner, the UTM keys already present, and the fragment with its '#'.
+
+    Kept per URL because every channel and audience tags the same links (only the values differ)."""
+    key = (url, owned_domains)
+    if key in _PARSED:
+        return _PARSED[key]
+    match = _HOST.match(url) if owned_domains else None
+    host = match.group(1).lower() if match else None
+    parsed = None
+    if host is not None and any(host == d or host.endswith("." + d) for d in owned_domains):
+        # String surgery rather than urlsplit/urlunsplit: the rest of the URL stays byte for byte.
+        base, hash_mark, fragment = url.partition("#")
+        _, question_mark, query = base.partition("?")
+        present = frozenset(pair.split("=", 1)[0] for pair in query.split("&") if pair) & _UTM_KEYS
+        joiner = "?" if not question_mark else ("&" if query and not query.endswith("&") else "")
+        parsed = (base, joiner, present, hash_mark + fragment)
+    if len(_PARSED) > 50_000:
+        _PARSED.clear()
+    _PARSED[key] = parsed
+    return parsed
 
 
 _HOST = re.compile(r"https?://(?:[^/?#@\s]*@)?([^/?#:\s]+)", re.IGNORECASE)

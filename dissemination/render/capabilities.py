@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from dissemination.load import models as m
 
@@ -109,28 +109,47 @@ def _mastodon_url_rule() -> re.Pattern[str]:
     return module.url_regex  # type: ignore[no-any-return]
 
 
-_HAS_URL = re.compile(r"(?<!\S)\S*://\S*")
+_NON_SPACE = re.compile(r"\S*")
 _COUNTED_TOKENS: dict[tuple[str, int], str] = {}  # the URL rule is slow; tokens repeat across renders
 _REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)", re.IGNORECASE)
 
 
 def mastodon_length(text: str, url_weight: int = 23, spoiler_text: str = "") -> int:
     """The length Mastodon's server computes for a status."""
-    def urls(token: re.Match[str]) -> str:
-        key = (token.group(0), url_weight)
+    def counted(token: str) -> str:
+        key = (token, url_weight)
         found = _COUNTED_TOKENS.get(key)
         if found is None:
             if len(_COUNTED_TOKENS) > 20_000:
                 _COUNTED_TOKENS.clear()
             found = _COUNTED_TOKENS[key] = _mastodon_url_rule().sub(
-                lambda u: u.group(2) + "x" * url_weight, token.group(0))
+                lambda u: u.group(2) + "x" * url_weight, token)
         return found
 
     if "://" in text:  # URLs never contain white space: run the big URL rule on candidates only
-        text = _HAS_URL.sub(urls, text)
+        text = _replace_url_tokens(text, counted)
     if "@" in text:
         text = _REMOTE_MENTION.sub(r"\1@\3", text)
     return grapheme_length(text) + grapheme_length(spoiler_text)
+
+
+def _replace_url_tokens(text: str, replace: Callable[[str], str]) -> str:
+    """`text` with every white-space-delimited token that contains '://' replaced.
+
+    A scan from each '://' rather than a regex: a pattern anchored on a preceding space tries
+    every word of the post, and this runs for every rendering."""
+    out, pos = [], 0
+    found = text.find("://")
+    while found != -1:
+        start = found
+        while start > pos and not text[start - 1].isspace():
+            start -= 1
+        end = _NON_SPACE.match(text, found + 3).end()  # type: ignore[union-attr]
+        out += [text[pos:start], replace(text[start:end])]
+        pos = end
+        found = text.find("://", pos)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 # --- links in plain text -------------------------------------------------------------------------
@@ -165,17 +184,27 @@ def _escape_reserved(text: str) -> str:
     return text
 
 # Tokens kept as they are: mentions `@[Name](urn:li:organization:1)` and hashtags `#word`.
-_LITTLE_KEEP = re.compile(
-    r"@\[[^\[\]()\\]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)"
-    r"|(?<![\w#])#\w+"
-)
+_LITTLE_MENTION = re.compile(r"@\[[^\[\]()\\]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)")
+_HASHTAG = re.compile(r"#\w+")
+
+
+def _little_keep(text: str) -> list[tuple[int, int]]:
+    """Spans of mentions and of hashtags that start a word. Two literal-led patterns and a look at
+    the character before: one pattern with a look-behind alternative is tried at every position."""
+    spans = [m.span() for m in _LITTLE_MENTION.finditer(text)] if "@[" in text else []
+    if "#" in text:
+        for match in _HASHTAG.finditer(text):
+            before = text[match.start() - 1] if match.start() else " "
+            if not (before.isalnum() or before in "_#"):  # what `\w` and '#' match, as (?<![\w#])
+                spans.append(match.span())
+    return spans
 
 
 def escape_little(text: str) -> str:
     """Escape LinkedIn's reserved characters, keeping URLs, hashtags and mentions working."""
     keep = find_urls(text) if "://" in text else []
     if "#" in text or "@" in text:
-        keep = sorted(keep + [mt.span() for mt in _LITTLE_KEEP.finditer(text)])
+        keep = sorted(keep + _little_keep(text))
     out, pos = [], 0
     for start, end in keep:
         if start < pos:
