@@ -34,3 +34,12 @@ def cli():
         return runner.invoke(app, list(args), env=env, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def credentials_file(tmp_path_factory, monkeypatch):
+    """Every test gets its own credentials file outside any content root, so no test reads or
+    writes the credentials of the person running the tests (subprocesses inherit it too)."""
+    path = tmp_path_factory.mktemp("config") / "dissemination" / "credentials.json"
+    monkeypatch.setenv("DISSEMINATION_CREDENTIALS", str(path))
+    return path

@@ -7,9 +7,11 @@ import datetime as dt
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import uuid
+import zlib
 from pathlib import Path
 
 from conftest import VALID
@@ -65,6 +67,16 @@ def subprocess_cli(root: Path, *args: str, env: dict | None = None, **kwargs) ->
     return subprocess.Popen([sys.executable, "-m", "dissemination", "--root", str(root), *args],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def tiny_png(path: Path) -> None:
+    """A 2x2 PNG, written by hand so the fixture needs no image library."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\x00\x57\x7a" * 2 for _ in range(2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def outbox_keys(root: Path) -> list[str]:

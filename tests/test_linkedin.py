@@ -93,9 +93,10 @@ def test_a_refused_token_stops_the_run_without_leaking_it(project, fake, caplog)
     bad = "AQX-revoked-token-0000"
     result = cli(project, "publish", "--now", DUE, env={"TEST_LINKEDIN_TOKEN": bad, "DISSEMINATION_LOG": "DEBUG"})
     rows = _rows(project)
-    assert rows and not fake.posts and "failed" not in {r["state"] for r in rows}
-    assert any("TEST_LINKEDIN_TOKEN was refused" in (r["reason"] or "") for r in rows)
-    assert len([r for r in fake.requests if r[2] == 401]) == 1
+    assert rows and not fake.posts and {r["state"] for r in rows} == {"planned"}
+    # the preflight (GET /v2/userinfo) finds out before any post is tried
+    assert "linkedin: not publishing: the token in TEST_LINKEDIN_TOKEN was refused" in result.output
+    assert [r for r in fake.requests if r[2] == 401] == [("GET", "/v2/userinfo", 401)]
     written = [p.read_text() for p in project.rglob("*") if p.is_file() and "outbox" in p.parts]
     for text in [caplog.text, result.output, *written, *(r["reason"] or "" for r in rows)]:
         assert bad not in text and fake.token not in text

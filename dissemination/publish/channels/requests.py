@@ -15,11 +15,14 @@ from dissemination.load import models as m
 
 
 def mastodon_status(claim: Claim, config: m.MastodonChannel) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "status": claim.payload["text"],
         "visibility": config.visibility,
         "language": config.language,
     }
+    if claim.payload.get("image"):  # uploaded first (POST /api/v2/media), then sent as media_ids[]
+        body["media"] = [{"file": claim.payload["image"], "description": claim.payload.get("image_alt")}]
+    return body
 
 
 def linkedin_post(claim: Claim, config: m.LinkedInChannel) -> dict[str, Any]:
