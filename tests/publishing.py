@@ -79,6 +79,18 @@ def tiny_png(path: Path) -> None:
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+IMAGE_ALT = "Een chauffeur en een planner bekijken samen het rooster"
+
+
+def add_image(root: Path, image: str = "beeld/aftrap.png", alt: str | None = IMAGE_ALT) -> Path:
+    """Give the sample campaign's kick-off post an image (a real PNG under the content root)."""
+    tiny_png(root / image)
+    campaign = root / "campaigns" / "reeks.md"
+    meta = f"image: {image}\n" + (f"image_alt: {alt}\n" if alt else "")
+    campaign.write_text(campaign.read_text().replace("audiences: [mkb]\n", f"audiences: [mkb]\n{meta}", 1))
+    return root / image
+
+
 def outbox_keys(root: Path) -> list[str]:
     keys = []
     for path in (root / "outbox").rglob("*"):

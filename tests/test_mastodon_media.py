@@ -4,11 +4,11 @@ posted with the status under the item's idempotency key (tests/fakes/mastodon.py
 
 import pytest
 from fakes.mastodon import FakeMastodon
-from publishing import cli, due_rows, make_project, tiny_png
+from publishing import IMAGE_ALT as ALT
+from publishing import add_image, cli, due_rows, make_project
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
-ALT = "Een chauffeur en een planner bekijken samen het rooster"
 
 
 @pytest.fixture
@@ -18,19 +18,13 @@ def fake():
     server.stop()
 
 
-def _with_image(root, image="beeld/aftrap.png", alt=ALT):
-    campaign = root / "campaigns" / "reeks.md"
-    text = campaign.read_text().replace("channels: [mastodon, linkedin]", "channels: [mastodon]")
-    text = text.split("### variant: linkedin")[0]
-    meta = f"image: {image}\n" + (f"image_alt: {alt}\n" if alt else "")
-    campaign.write_text(text.replace("audiences: [mkb]\n", f"audiences: [mkb]\n{meta}", 1))
-
-
 @pytest.fixture
 def project(tmp_path, fake):
     root = make_project(tmp_path, tolerance="90d")
-    tiny_png(root / "beeld" / "aftrap.png")
-    _with_image(root)
+    campaign = root / "campaigns" / "reeks.md"
+    text = campaign.read_text().replace("channels: [mastodon, linkedin]", "channels: [mastodon]")
+    campaign.write_text(text.split("### variant: linkedin")[0])
+    add_image(root)
     assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
     channels = root / "channels.yaml"
     channels.write_text(channels.read_text().replace(

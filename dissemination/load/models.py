@@ -252,6 +252,8 @@ class LinkedInChannel(ChannelBase):
     scopes: str | None = None  # default: what posting as `author` needs, plus openid profile
     # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
     request_timeout: Duration = dt.timedelta(seconds=20)
+    # How long to wait for LinkedIn to process an uploaded image before trying later.
+    media_wait: Duration = dt.timedelta(seconds=60)
 
 
 class EmailChannel(ChannelBase):

@@ -11,6 +11,10 @@ redirect URL with a code and the state (`consent` = "deny" redirects with an err
 another state); POST /oauth/v2/accessToken exchanges the code, or a refresh token, for a token
 of `expires_in` seconds (with a refresh token when `refresh_tokens`). GET /v2/userinfo answers
 for tokens with the openid scope.
+
+Images API (§3.3): POST /rest/images?action=initializeUpload gives an upload URL (on this server)
+and an image URN; PUT there stores the bytes; GET /rest/images/{urn} says PROCESSING for
+`processing_polls` calls, then AVAILABLE. A post naming an image that is not AVAILABLE is refused.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class FakeLinkedIn(LoopbackServer):
         self.refresh_tokens = False  # only apps LinkedIn enabled for it get one
         self.codes: dict[str, dict] = {}  # code -> redirect_uri, scope
         self.refreshes: dict[str, float] = {}  # refresh token -> when it expires
+        self.images: dict[str, dict] = {}  # urn -> owner, data, polls left
+        self.processing_polls = 0
         self._listen()
 
     def stop(self) -> None:
@@ -141,6 +147,14 @@ class FakeLinkedIn(LoopbackServer):
                 grant = self._token()
                 if grant is None:
                     return None
+                if url.path.startswith("/rest/images/"):
+                    image = fake.images.get(unquote(url.path.rsplit("/", 1)[1]))
+                    if image is None:
+                        return self._send(404, {"status": 404, "message": "Not Found"})
+                    ready = image["data"] is not None and image["polls_left"] == 0
+                    image["polls_left"] = max(0, image["polls_left"] - 1)
+                    return self._send(200, {"id": image["urn"], "owner": image["owner"],
+                                            "status": "AVAILABLE" if ready else "PROCESSING"})
                 if url.path == "/v2/userinfo":
                     if "openid" not in grant["scopes"]:
                         return self._send(403, {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
@@ -170,15 +184,47 @@ class FakeLinkedIn(LoopbackServer):
                         return None
                 return self._send(404, {"status": 404, "message": "Not Found"})
 
+            def do_PUT(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                image = next((i for i in fake.images.values() if i["upload"] == urlsplit(self.path).path), None)
+                if self._token() is None:
+                    return None
+                if image is None:
+                    return self._send(404, {"status": 404, "message": "Not Found"})
+                image["data"] = data
+                return self._send(201, None)
+
+            def _initialize_upload(self, body: dict) -> None:
+                if self._token() is None:
+                    return None
+                owner = (body.get("initializeUploadRequest") or {}).get("owner")
+                if not owner:
+                    return self._send(422, {"status": 422, "message": "ERROR :: /initializeUploadRequest/owner :: "
+                                                                      "field is required but not found"})
+                with fake.lock:
+                    fake._next += 1
+                    urn = f"urn:li:image:D4E10AQE{fake._next}"
+                    fake.images[urn] = {"urn": urn, "owner": owner, "data": None, "upload": f"/dms-uploads/{fake._next}",
+                                        "polls_left": fake.processing_polls}
+                return self._send(200, {"value": {"uploadUrlExpiresAt": int(time.time() * 1000) + 86400000,
+                                                  "uploadUrl": f"{fake.url}/dms-uploads/{fake._next}", "image": urn}})
+
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if urlsplit(self.path).path == "/oauth/v2/accessToken":
+                url = urlsplit(self.path)
+                if url.path == "/oauth/v2/accessToken":
                     return self._access_token({k: v[0] for k, v in parse_qs(raw.decode()).items()})
                 body = json.loads(raw or b"{}")
-                if urlsplit(self.path).path != "/rest/posts":
+                if url.path == "/rest/images" and parse_qs(url.query).get("action") == ["initializeUpload"]:
+                    return self._initialize_upload(body)
+                if url.path != "/rest/posts":
                     return self._send(404, {"status": 404, "message": "Not Found"})
                 if self._token() is None:
                     return None
+                content = body.get("content") or {}
+                image = (content.get("media") or {}).get("id") or (content.get("article") or {}).get("thumbnail")
+                if image and (image not in fake.images or fake.images[image]["data"] is None):
+                    return self._send(422, {"status": 422, "message": f"ERROR :: /content :: {image} is not available"})
                 version = self.headers.get("LinkedIn-Version", "")
                 if version not in fake.active_versions:
                     return self._send(426, {"status": 426, "code": "NONEXISTENT_VERSION",

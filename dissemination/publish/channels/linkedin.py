@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -57,7 +58,7 @@ class LinkedInChannel:
         self.token = token
         self.transport = transport
         self.base_url = config.api_base.rstrip("/")
-        self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=False,
+        self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=True,
                                          rate_per_minute=None, idempotent=True)
         self._stop: str | None = None  # a refused token or an inactive version: no use trying more
         # The token lives only in the client's default headers, never in a message.
@@ -144,8 +145,9 @@ class LinkedInChannel:
     def publish(self, claim: Claim) -> Receipt:
         if self._stop:
             raise PublishError(self._stop)
+        image_urn = self._upload(claim) if claim.payload.get("image") else None
         try:
-            response = self.client.post("/rest/posts", json=requests.linkedin_post(claim, self.config))
+            response = self.client.post("/rest/posts", json=requests.linkedin_post(claim, self.config, image_urn))
         except httpx.TimeoutException:
             raise PublishError("LinkedIn did not answer in time; the post may exist, the retry will tell",
                                outcome_unknown=True) from None
@@ -166,20 +168,77 @@ class LinkedInChannel:
             # whose occurrences read alike): recording its URN would claim a post we never made.
             raise PublishError(f"LinkedIn refuses this text as a duplicate of an earlier post ({message}); "
                                "make this post's text differ, e.g. name the featured item", permanent=True)
+        raise self._failure(response, "the post", outcome_unknown=True)
+
+    def _failure(self, response: httpx.Response, what: str, outcome_unknown: bool) -> PublishError:
+        """How a refused request is treated (401, 426 and 429 alike for every endpoint)."""
+        code, message = _error(response)
+        status = response.status_code
         if status == 401:
             self._stop = self._refused(code or str(status), message)
-            raise PublishError(self._stop)
+            return PublishError(self._stop)
         if status == 426:
             self._stop = (f"LinkedIn-Version {self.config.api_version} is no longer active ({message}); set a "
                           f"recent api_version (YYYYMM) for channel '{self.id}' in channels.yaml")
-            raise PublishError(self._stop)
+            return PublishError(self._stop)
         if status == 429:
-            raise PublishError(f"rate limited by LinkedIn: {message}", retry_after=RATE_LIMIT_BACKOFF)
+            return PublishError(f"rate limited by LinkedIn: {message}", retry_after=RATE_LIMIT_BACKOFF)
         if status >= 500:
-            raise PublishError(f"LinkedIn answered {status}; the post may exist, the retry will tell",
-                               outcome_unknown=True)
-        raise PublishError(f"LinkedIn refused the post: HTTP {status} {code}: {message}".replace("  ", " "),
-                           permanent=True)
+            return PublishError(f"LinkedIn answered {status}" + (
+                "; the post may exist, the retry will tell" if outcome_unknown else f" to {what}; will retry"),
+                outcome_unknown=outcome_unknown)
+        return PublishError(f"LinkedIn refused {what}: HTTP {status} {code}: {message}".replace("  ", " "),
+                            permanent=True)
+
+    def _upload(self, claim: Claim) -> str:
+        """Upload the post's image through the Images API (initializeUpload, then PUT the bytes)
+        and wait (bounded) until LinkedIn has processed it. A retry uploads again; the earlier
+        image is never referenced by a post."""
+        path = self.root / claim.payload["image"]
+        if not path.is_file():
+            raise PublishError(f"image file '{claim.payload['image']}' not found (run `dissemination check`)",
+                               permanent=True)
+        unknown = claim.attempt_count > 1  # an earlier attempt may have posted
+        try:
+            response = self.client.post("/rest/images", params={"action": "initializeUpload"},
+                                        json={"initializeUploadRequest": {"owner": self.config.author}})
+            if response.status_code != 200:
+                raise self._failure(response, "the image upload", outcome_unknown=unknown)
+            value = response.json().get("value") or {}
+            upload_url, urn = value.get("uploadUrl"), value.get("image")
+            if not upload_url or not urn:
+                raise PublishError("LinkedIn's initializeUpload answer has no uploadUrl or image", outcome_unknown=unknown)
+            # The bearer token goes only to LinkedIn itself (the upload URL is LinkedIn's, normally).
+            host = httpx.URL(upload_url).host
+            trusted = host == httpx.URL(self.base_url).host or host == "linkedin.com" or host.endswith(".linkedin.com")
+            if trusted:
+                response = self.client.put(upload_url, content=path.read_bytes())
+            else:
+                with httpx.Client(timeout=self.client.timeout, transport=self.transport) as bare:
+                    response = bare.put(upload_url, content=path.read_bytes())
+            if response.status_code not in (200, 201):
+                raise self._failure(response, "the image upload", outcome_unknown=unknown)
+            deadline = time.monotonic() + self.config.media_wait.total_seconds()
+            delay = 0.2
+            while True:
+                response = self.client.get(f"/rest/images/{quote(urn, safe='')}")
+                if response.status_code != 200:
+                    raise self._failure(response, "the image status", outcome_unknown=unknown)
+                status = response.json().get("status")
+                if status == "AVAILABLE":
+                    return urn
+                if status in ("PROCESSING_FAILED", "FAILED"):
+                    raise PublishError(f"LinkedIn could not process image '{claim.payload['image']}' ({status})",
+                                       permanent=True)
+                if time.monotonic() + delay > deadline:
+                    raise PublishError(f"LinkedIn was still processing the image after "
+                                       f"{self.config.media_wait.total_seconds():.0f} s; trying again later",
+                                       outcome_unknown=unknown)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        except httpx.HTTPError as exc:
+            raise PublishError(f"cannot upload the image to LinkedIn: {type(exc).__name__}; will retry",
+                               outcome_unknown=unknown) from None
 
     def _receipt(self, urn: str) -> Receipt:
         return Receipt(remote_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
