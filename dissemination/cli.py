@@ -321,17 +321,32 @@ def _channel_config(channel: str, kind: str):  # type: ignore[no-untyped-def]
 
 
 def _credential_store():  # type: ignore[no-untyped-def]
-    from dissemination.publish.credentials import CredentialStoreError, FileStore
+    from dissemination.publish.credentials import CredentialStoreError, default_store
 
     try:
-        return FileStore(root=State.root.resolve())
+        return default_store(State.root.resolve())
     except CredentialStoreError as exc:
         err.print(str(exc), markup=False)
         raise typer.Exit(1) from None
 
 
+def _previous(store, channel):  # type: ignore[no-untyped-def]
+    from dissemination.publish.credentials import CredentialStoreError
+
+    try:
+        return store.get(channel)
+    except CredentialStoreError:
+        return None  # unreadable: sign in afresh and overwrite
+
+
 def _stored(store, credential, config) -> None:  # type: ignore[no-untyped-def]
-    store.put(credential)
+    from dissemination.publish.credentials import CredentialStoreError
+
+    try:
+        store.put(credential)
+    except (CredentialStoreError, OSError) as exc:
+        err.print(f"signed in, but the token could not be stored: {exc}", markup=False)
+        raise typer.Exit(1) from None
     out.print(f"signed in as {credential.account or '?'}; token stored in {store.description}", markup=False)
     if config.token_env and os.environ.get(config.token_env):
         out.print(f"[yellow]note[/]: {config.token_env} is set and is used instead of the stored token "
@@ -346,7 +361,7 @@ def auth_mastodon(channel: Annotated[str, typer.Argument(help="The channel's id 
     config = _channel_config(channel, "mastodon")
     store = _credential_store()
     try:
-        sign_in = MastodonSignIn.start(channel, config, store.get(channel))
+        sign_in = MastodonSignIn.start(channel, config, _previous(store, channel))
         out.print("Open this address, sign in as the account that should post, and allow access:")
         out.print(sign_in.url, markup=False, soft_wrap=True)
         code = typer.prompt("Paste the authorization code the page shows", hide_input=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy.exc import OperationalError
 
 from dissemination.ledger import Ledger
-from dissemination.publish.credentials import Credential, CredentialStore, CredentialStoreError, FileStore
+from dissemination.publish.credentials import Credential, CredentialStore, CredentialStoreError, default_store
 
 # Worth a retry: the database or the file system was briefly unavailable. Content errors and
 # bugs are not: retrying them only repeats the failure.
@@ -66,7 +66,7 @@ class PrefectSecretStore:
 
 def credential_store() -> PrefectSecretStore:
     try:
-        fallback = FileStore()
+        fallback = default_store()
     except CredentialStoreError:
         fallback = None
     return PrefectSecretStore(fallback)

@@ -170,3 +170,71 @@ def test_a_credentials_file_inside_the_content_root_is_refused(tmp_path, mastodo
     result = mastodon_sign_in(root, "code")
     assert result.exit_code == 1 and "inside the content root" in result.output
     assert not (root / "credentials.json").exists()
+
+
+class MemoryKeyring:
+    """A keyring backend in memory, registered through keyring's own API, standing in for the
+    Keychain or Secret Service a laptop has."""
+
+    def __init__(self):
+        import keyring.backend
+
+        class Backend(keyring.backend.KeyringBackend):
+            priority = 5
+            entries: dict = {}
+
+            def get_password(self, service, username):
+                return self.entries.get((service, username))
+
+            def set_password(self, service, username, password):
+                self.entries[(service, username)] = password
+
+            def delete_password(self, service, username):
+                self.entries.pop((service, username))
+
+        self.backend = Backend()
+
+
+@pytest.fixture
+def system_keyring(monkeypatch, tmp_path):
+    import keyring
+
+    previous = keyring.get_keyring()
+    memory = MemoryKeyring().backend
+    keyring.set_keyring(memory)
+    monkeypatch.delenv("DISSEMINATION_CREDENTIALS")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    yield memory
+    keyring.set_keyring(previous)
+
+
+def test_with_a_system_keyring_the_token_goes_there_and_no_file_is_written(tmp_path, mastodon, system_keyring):
+    root = _project(tmp_path, mastodon=mastodon)
+    mastodon.approve("code")
+    result = mastodon_sign_in(root, "code")
+    assert result.exit_code == 0, result.output
+    assert "token stored in the system keyring (Backend, service 'dissemination')" in result.output
+    stored = json.loads(system_keyring.entries[("dissemination", "mastodon")])
+    assert stored["access_token"] in mastodon.tokens
+    assert not (tmp_path / "xdg").exists()
+    assert cli(root, "publish", "--now", DUE, env={"TEST_MASTODON_TOKEN": ""}).exit_code == 0
+    assert len(mastodon.statuses) == 1
+
+
+def test_without_a_keyring_the_file_goes_under_xdg_config_home(tmp_path, mastodon, monkeypatch):
+    import keyring
+    from keyring.backends import fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())  # what a server without Secret Service has
+    monkeypatch.delenv("DISSEMINATION_CREDENTIALS")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    try:
+        root = _project(tmp_path, mastodon=mastodon)
+        mastodon.approve("code")
+        assert mastodon_sign_in(root, "code").exit_code == 0
+    finally:
+        keyring.set_keyring(previous)
+    path = tmp_path / "xdg" / "dissemination" / "credentials.json"
+    _assert_private(path, root)
+    assert _stored(path)["mastodon"]["access_token"] in mastodon.tokens

@@ -1,11 +1,16 @@
 """Where platform tokens live: outside the repository, never in a message.
 
 A token comes from the environment variable a channel names in channels.yaml (`token_env`; wins
-when set, for CI and servers), or from a credential store that `dissemination auth` filled:
+when set, for CI and servers), or from a credential store that `dissemination auth` filled
+(`default_store` picks one):
 
-- `FileStore`: one JSON file under the user's config directory
+- `KeyringStore`: the operating system's keyring (macOS Keychain, Windows Credential Locker,
+  Secret Service), when the optional `keyring` package is installed (`dissemination[keyring]`)
+  and finds a usable backend.
+- `FileStore`: otherwise one JSON file under the user's config directory
   ($XDG_CONFIG_HOME/dissemination/credentials.json), mode 0600 in a 0700 directory, replaced
-  atomically, never inside the content root. `DISSEMINATION_CREDENTIALS` names another file.
+  atomically, never inside the content root. `DISSEMINATION_CREDENTIALS` names another file (and
+  then is always used).
 - a Prefect Secret block per channel when running under Prefect (`flows/_common.py`; the flows
   pass that store in, so nothing here imports Prefect).
 
@@ -134,6 +139,48 @@ class FileStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+
+
+class KeyringStore:
+    """One keyring entry per channel (service "dissemination"), holding the credential as JSON."""
+
+    SERVICE = "dissemination"
+
+    def __init__(self, keyring) -> None:  # type: ignore[no-untyped-def]
+        self.keyring = keyring
+        self.description = f"the system keyring ({type(keyring.get_keyring()).__name__}, service '{self.SERVICE}')"
+
+    def get(self, channel: str) -> Credential | None:
+        try:
+            value = self.keyring.get_password(self.SERVICE, channel)
+        except Exception as exc:  # keyring backends raise their own errors (locked, D-Bus gone)
+            raise CredentialStoreError(f"cannot read the system keyring ({type(exc).__name__})") from None
+        return Credential.from_json(json.loads(value)) if value else None
+
+    def put(self, credential: Credential) -> None:
+        try:
+            self.keyring.set_password(self.SERVICE, credential.channel, json.dumps(credential.to_json()))
+        except Exception as exc:
+            raise CredentialStoreError(f"cannot write to the system keyring ({type(exc).__name__})") from None
+
+
+def _usable_keyring():  # type: ignore[no-untyped-def]
+    try:
+        import keyring
+    except ImportError:
+        return None
+    # the "fail" and "null" backends (priority 0 and below) are what keyring offers without one
+    return keyring if getattr(keyring.get_keyring(), "priority", 0) >= 1 else None
+
+
+def default_store(root: Path | None = None) -> CredentialStore:
+    """The file named by DISSEMINATION_CREDENTIALS if set, else the system keyring when there is a
+    usable one, else the credentials file under the user's config directory."""
+    if not os.environ.get(STORE_ENV):
+        keyring = _usable_keyring()
+        if keyring is not None:
+            return KeyringStore(keyring)
+    return FileStore(root=root)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from pathlib import Path
 from dissemination.load import models as m
 from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError
 from dissemination.publish.channels.outbox import OutboxChannel
-from dissemination.publish.credentials import CredentialStore, CredentialStoreError, FileStore, auth_command, token_for
+from dissemination.publish.credentials import CredentialStore, CredentialStoreError, auth_command, default_store, token_for
 
 # Kinds with a real network adapter (module, class). Others are written to the outbox until their
 # adapter exists. Imported only when a channel with credentials uses it: Mastodon.py alone costs
@@ -59,7 +59,7 @@ def open_channel(channel_id: str, config: m.Channel, root: Path,
     if isinstance(config, (m.MastodonChannel, m.LinkedInChannel)):
         if credentials is None:
             try:
-                credentials = FileStore(root=root)
+                credentials = default_store(root)
             except CredentialStoreError as exc:
                 return OpenedChannel(outbox, f"{channel_id}: {exc}, {fallback}")
         token, why = token_for(channel_id, endpoint(config), config.token_env, credentials)
