@@ -283,7 +283,7 @@ CHANNEL_MODELS: dict[str, type[ChannelBase]] = {
 Channel = MastodonChannel | LinkedInChannel | EmailChannel | OutboxChannel
 
 # Keys that would hold a secret value; the file may only name the environment variable.
-SECRET_KEYS = {"token", "access_token", "password", "secret", "api_key", "client_secret"}
+SECRET_KEYS = {"token", "access_token", "refresh_token", "password", "secret", "api_key", "client_secret"}
 
 
 # --- stakeholder analysis ---------------------------------------------------------------------
