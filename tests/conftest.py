@@ -43,3 +43,23 @@ def credentials_file(tmp_path_factory, monkeypatch):
     path = tmp_path_factory.mktemp("config") / "dissemination" / "credentials.json"
     monkeypatch.setenv("DISSEMINATION_CREDENTIALS", str(path))
     return path
+
+
+@pytest.fixture
+def fake_mastodon():
+    """A Mastodon server on loopback (tests/fakes/mastodon.py)."""
+    from fakes.mastodon import FakeMastodon
+
+    server = FakeMastodon().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_linkedin():
+    """LinkedIn's REST and OAuth endpoints on loopback (tests/fakes/linkedin.py)."""
+    from fakes.linkedin import FakeLinkedIn
+
+    server = FakeLinkedIn().start()
+    yield server
+    server.stop()

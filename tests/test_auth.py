@@ -8,8 +8,6 @@ import sys
 import time
 
 import pytest
-from fakes.linkedin import FakeLinkedIn
-from fakes.mastodon import FakeMastodon
 from publishing import cli, due_rows, make_project, subprocess_cli
 from typer.testing import CliRunner
 
@@ -21,17 +19,13 @@ LI_ENV = {"TEST_LINKEDIN_CLIENT_ID": "86test1inkedin", "TEST_LINKEDIN_CLIENT_SEC
 
 
 @pytest.fixture
-def mastodon():
-    server = FakeMastodon().start()
-    yield server
-    server.stop()
+def mastodon(fake_mastodon):
+    return fake_mastodon
 
 
 @pytest.fixture
-def linkedin():
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
+def linkedin(fake_linkedin):
+    return fake_linkedin
 
 
 def _project(tmp_path, mastodon=None, linkedin=None):

@@ -8,7 +8,6 @@ import logging
 import time
 
 import pytest
-from fakes.linkedin import FakeLinkedIn
 from publishing import cli, due_rows, make_project
 
 from dissemination.publish.credentials import Credential, FileStore
@@ -21,10 +20,8 @@ NO_ENV_TOKEN = {"TEST_LINKEDIN_TOKEN": "", **CLIENT}
 
 
 @pytest.fixture
-def linkedin():
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
+def linkedin(fake_linkedin):
+    return fake_linkedin
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ to /api/v2/media, waited for while the server processes them (202, then 206 unti
 posted with the status under the item's idempotency key (tests/fakes/mastodon.py)."""
 
 import pytest
-from fakes.mastodon import FakeMastodon
 from publishing import IMAGE_ALT as ALT
 from publishing import add_image, cli, due_rows, make_project
 
@@ -12,10 +11,8 @@ DUE = "2027-03-01T09:00:00+00:00"
 
 
 @pytest.fixture
-def fake():
-    server = FakeMastodon().start()
-    yield server
-    server.stop()
+def fake(fake_mastodon):
+    return fake_mastodon
 
 
 @pytest.fixture
