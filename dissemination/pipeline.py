@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dissemination.check import CheckResult, run_check
-from dissemination.ledger import Ledger, PlanStats, Receipt
+from dissemination.ledger import Ledger, PlanStats, Receipt, Snapshot
 from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
@@ -176,6 +176,14 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
         if config is None:
             continue  # no longer configured: nothing to ask
         channel = open_channel(channel_id, config, root, credentials).channel
+        # The same check as before publishing: renews a LinkedIn token about to expire. A channel
+        # that cannot be read gets its readings recorded as unavailable, with the reason.
+        health = channel.preflight()
+        if not health.ok:
+            log.warning("metrics: %s: %s", channel_id, health.message)
+            added += ledger.add_snapshots([Snapshot.unavailable(item, "engagement", now, f"{channel.kind}:{channel_id}",
+                                                                health.message) for item in receipts])
+            continue
         added += ledger.add_snapshots(channel.fetch_metrics(receipts, now))
     log.info("metrics: %d reading(s) added", added)
     return added

@@ -156,3 +156,34 @@ def test_no_token_value_in_logs_output_outbox_or_ledger_through_sign_in_and_rene
     for text in [caplog.text, *outputs, *written, *ledger, repr(renewed)]:
         for secret in secrets:
             assert secret not in text
+
+
+def test_reading_metrics_renews_an_expired_token_or_says_why_nothing_was_read(project, linkedin, monkeypatch):
+    from dataclasses import replace
+
+    from dissemination.ledger import Ledger
+    from dissemination.pipeline import collect_metrics
+
+    stored = _store_token(linkedin, dt.timedelta(days=30), refresh=True)
+    assert cli(project, "publish", "--now", DUE, env=NO_ENV_TOKEN).exit_code == 0 and len(linkedin.posts) == 1
+    # two months later the token has expired; the refresh token still works
+    linkedin.tokens[stored.access_token]["expires"] = time.time() - 60
+    FileStore().put(replace(_stored(), expires_at=dt.datetime.now(UTC) - dt.timedelta(minutes=1)))
+    for name, value in NO_ENV_TOKEN.items():  # collect_metrics runs in this process
+        monkeypatch.setenv(name, value)
+    read_at = dt.datetime(2027, 5, 1, 9, 0, tzinfo=UTC)
+
+    def readings(at):
+        return [s for s in Ledger.for_root(project).snapshots()
+                if s["fetched_at"] == at.replace(tzinfo=None) and s["source"].startswith("linkedin")]
+
+    assert collect_metrics(project, Ledger.for_root(project), read_at) > 0
+    assert readings(read_at) and all(s["available"] for s in readings(read_at))
+    assert _stored().access_token != stored.access_token
+    # once nothing can renew it, the readings say what to do instead of being left out
+    linkedin.refreshes.clear()
+    FileStore().put(replace(_stored(), expires_at=dt.datetime.now(UTC) - dt.timedelta(minutes=1)))
+    later = read_at + dt.timedelta(hours=1)
+    collect_metrics(project, Ledger.for_root(project), later)
+    assert readings(later) and all(not s["available"] and s["source"] == "linkedin:linkedin"
+                                   and "dissemination auth linkedin linkedin" in s["reason"] for s in readings(later))
