@@ -48,6 +48,9 @@ def test_preview_index_in_chromium(site, width):
     assert f"Praktijkvoorbeeld van de week: {EVIL}." in page.text  # shown as text ...
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.html  # ... because it is escaped
     assert "<script>" not in page.html
+    # the featured item's image goes out with the social posts: shown inline with its alt text
+    assert 'alt="Een chauffeur bij zijn truck"' in page.html and 'src="data:image/png;base64,' in page.html
+    assert "Alt-tekst: Een chauffeur bij zijn truck" in page.text
     assert page.scroll_width <= width
     assert page.screenshot is not None and page.screenshot.stat().st_size > 0
 

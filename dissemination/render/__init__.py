@@ -247,9 +247,9 @@ class Renderer:
         web address would have to be fetched first; the link preview shows it anyway)."""
         if post.meta.image:
             return post.meta.image, post.meta.image_alt
-        if item is not None and item.image and not self.inline_images \
-                and not item.image.lower().startswith(("http://", "https://")):
-            return item.image, item.image_alt
+        meta = self.project.knowledge[item.id].meta if item is not None else None
+        if meta is not None and meta.image and not meta.image.lower().startswith(("http://", "https://")):
+            return meta.image, meta.image_alt
         return None, None
 
     def _newsletter(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str, slot: Slot,
