@@ -232,3 +232,11 @@ def test_without_a_keyring_the_file_goes_under_xdg_config_home(tmp_path, mastodo
     path = tmp_path / "xdg" / "dissemination" / "credentials.json"
     _assert_private(path, root)
     assert _stored(path)["mastodon"]["access_token"] in mastodon.tokens
+
+
+def test_signing_in_to_a_channel_that_is_not_of_that_kind_names_the_ones_that_are(tmp_path, mastodon):
+    root = _project(tmp_path, mastodon=mastodon)
+    result = cli(root, "auth", "mastodon", "linkedin")
+    assert result.exit_code == 1
+    assert "channels.yaml has no mastodon channel 'linkedin'; mastodon channels: mastodon" in result.output
+    assert not mastodon.apps
