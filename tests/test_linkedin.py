@@ -5,7 +5,6 @@ import logging
 from urllib.parse import quote
 
 import pytest
-from fakes.linkedin import FakeLinkedIn
 from publishing import IMAGE_ALT, add_image, cli, due_rows, make_project
 
 PLAN_AT = "2026-12-01T00:00Z"
@@ -13,10 +12,8 @@ DUE = "2027-03-01T09:00:00+00:00"
 
 
 @pytest.fixture
-def fake():
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
+def fake(fake_linkedin):
+    return fake_linkedin
 
 
 def _project(tmp_path, fake, version="202510"):
