@@ -150,6 +150,8 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
         _content_errors(exc)
     for note in report.notes:
         out.print(f"[yellow]outbox[/]: {note}")
+    for warning in report.warnings:
+        out.print(f"[yellow]warning[/]: {warning}")
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
               + (" -- see dissemination status" if report.failed or report.missed else ""))
@@ -165,8 +167,14 @@ def publish(
 
 
 @app.command()
-def status(now: NowOption = None, as_json: JsonOption = False) -> None:
-    """Items by state, overdue and held first. Exits 2 when something is overdue."""
+def status(
+    now: NowOption = None,
+    as_json: JsonOption = False,
+    channels: Annotated[bool, typer.Option("--channels/--no-channels",
+                                           help="Check each channel's credentials (contacts the platforms).")] = True,
+) -> None:
+    """Items by state, overdue and held first, then each channel's health. Exits 2 when something
+    is overdue."""
     from dissemination.pipeline import status_rows
 
     rows = status_rows(_ledger(), _now(now))
@@ -176,8 +184,31 @@ def status(now: NowOption = None, as_json: JsonOption = False) -> None:
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
+        if channels:
+            _print_channel_health()
     if any(row["overdue"] for row in rows):
         raise typer.Exit(2)
+
+
+def _print_channel_health() -> None:
+    from dissemination.pipeline import ContentErrors, channel_health
+
+    try:
+        health = channel_health(State.root.resolve())
+    except ContentErrors as exc:
+        for problem in exc.problems:
+            out.print(str(problem), markup=False)
+        return
+    for row in health:
+        if row.note:
+            line, style = row.note, "yellow"
+        elif not row.health.ok:
+            line, style = f"{row.channel}: NOT OK: {row.health.message}", "bold red"
+        else:
+            line, style = f"{row.channel}: ok: {row.health.message}", None
+        out.print(line, markup=False, style=style)
+        if row.health.warning:
+            out.print(f"{row.channel}: warning: {row.health.warning}", markup=False, style="yellow")
 
 
 @app.command()
@@ -266,6 +297,130 @@ def preview(
     summary = build_preview(result, out_dir)
     out.print(f"wrote {summary.posts} planned posts ({summary.newsletters} newsletters) to {summary.index}",
               markup=False)
+
+
+auth_app = typer.Typer(help="Sign in to a platform; the token is stored outside the repository.",
+                       no_args_is_help=True)
+app.add_typer(auth_app, name="auth")
+
+
+def _channel_config(channel: str, kind: str):  # type: ignore[no-untyped-def]
+    from dissemination.load.project import load_channels
+
+    channels_file, problems = load_channels(State.root)
+    if channels_file is None or problems.errors:
+        _print_problems(problems)
+        raise typer.Exit(1)
+    config = channels_file.channels.get(channel)
+    if config is None or config.kind != kind:
+        known = [c for c, cfg in channels_file.channels.items() if cfg.kind == kind]
+        err.print(f"channels.yaml has no {kind} channel '{channel}'"
+                  + (f"; {kind} channels: {', '.join(known)}" if known else ""), markup=False)
+        raise typer.Exit(1)
+    return config
+
+
+def _credential_store():  # type: ignore[no-untyped-def]
+    from dissemination.publish.credentials import CredentialStoreError, default_store
+
+    try:
+        return default_store(State.root.resolve())
+    except CredentialStoreError as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(1) from None
+
+
+def _previous(store, channel):  # type: ignore[no-untyped-def]
+    from dissemination.publish.credentials import CredentialStoreError
+
+    try:
+        return store.get(channel)
+    except CredentialStoreError:
+        return None  # unreadable: sign in afresh and overwrite
+
+
+def _stored(store, credential, config) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.publish.credentials import CredentialStoreError
+
+    try:
+        store.put(credential)
+    except (CredentialStoreError, OSError) as exc:
+        err.print(f"signed in, but the token could not be stored: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"signed in as {credential.account or '?'}; token stored in {store.description}", markup=False)
+    if config.token_env and os.environ.get(config.token_env):
+        out.print(f"[yellow]note[/]: {config.token_env} is set and is used instead of the stored token "
+                  "until it is unset")
+
+
+@auth_app.command("mastodon")
+def auth_mastodon(channel: Annotated[str, typer.Argument(help="The channel's id in channels.yaml.")]) -> None:
+    """Register the app on the channel's instance, sign in in a browser, paste the code shown."""
+    from dissemination.publish.oauth import MastodonSignIn, OAuthError
+
+    config = _channel_config(channel, "mastodon")
+    store = _credential_store()
+    try:
+        sign_in = MastodonSignIn.start(channel, config, _previous(store, channel))
+        out.print("Open this address, sign in as the account that should post, and allow access:")
+        out.print(sign_in.url, markup=False, soft_wrap=True)
+        code = typer.prompt("Paste the authorization code the page shows", hide_input=True)
+        credential = sign_in.finish(code, dt.datetime.now(UTC))
+    except OAuthError as exc:
+        err.print(f"not signed in: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    _stored(store, credential, config)
+
+
+@auth_app.command("linkedin")
+def auth_linkedin(
+    channel: Annotated[str, typer.Argument(help="The channel's id in channels.yaml.")],
+    port: Annotated[Optional[int], typer.Option(help="Listen for the redirect on this port "
+                                                "(default: the channel's redirect_port).")] = None,
+    browser: Annotated[bool, typer.Option("--browser/--no-browser", help="Open the address in a browser.")] = True,
+    timeout: Annotated[int, typer.Option(help="Seconds to wait for the browser.")] = 300,
+) -> None:
+    """Sign in with LinkedIn (3-legged OAuth); the browser comes back to a listener on 127.0.0.1."""
+    import secrets
+    import threading
+    import webbrowser
+
+    from dissemination.publish.oauth import LinkedInOAuth, OAuthError, RedirectListener, new_state
+
+    config = _channel_config(channel, "linkedin")
+    store = _credential_store()
+    oauth = LinkedInOAuth(channel, config)
+    try:
+        oauth.client()
+        listener = RedirectListener(config.redirect_port if port is None else port)
+        state = new_state()
+        url = oauth.authorization_url(listener.redirect_uri, state)
+        out.print(f"Open this address and allow access (the app must list {listener.redirect_uri} "
+                  "as a redirect URL):")
+        out.print(url, markup=False, soft_wrap=True)
+        # Only where a browser can show up: a console browser would fight us for the terminal.
+        if browser and (os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                        or sys.platform in ("darwin", "win32")):
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+        redirect = listener.wait(timeout)
+        if redirect.error:
+            raise OAuthError(f"LinkedIn did not grant access: {redirect.error}")
+        if not redirect.state or not secrets.compare_digest(redirect.state, state):
+            raise OAuthError("the answer did not come from the sign-in started here (state does not match); "
+                             "run the command again")
+        if not redirect.code:
+            raise OAuthError("LinkedIn sent no authorization code; run the command again")
+        credential = oauth.who(oauth.exchange(redirect.code, listener.redirect_uri, dt.datetime.now(UTC)))
+    except OAuthError as exc:
+        err.print(f"not signed in: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    _stored(store, credential, config)
+    if credential.expires_at:
+        renew = (f"renewed automatically with the refresh token until {credential.refresh_expires_at:%Y-%m-%d}"
+                 if credential.refresh_token and credential.refresh_expires_at else
+                 "renewed automatically with the refresh token" if credential.refresh_token else
+                 "LinkedIn gave no refresh token: sign in again before then (status warns a week ahead)")
+        out.print(f"valid until {credential.expires_at:%Y-%m-%d}; {renew}", markup=False)
 
 
 def main() -> None:

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dissemination.check import CheckResult, run_check
-from dissemination.ledger import Ledger, PlanStats, Receipt
+from dissemination.ledger import Ledger, PlanStats, Receipt, Snapshot
 from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import Problem
-from dissemination.publish.channels import PublishError, open_channel
+from dissemination.publish.channels import Health, PublishError, open_channel
+from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -77,6 +78,7 @@ class PublishReport:
     failed: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # channels that publish now but need attention soon
 
 
 def _backoff(attempt: int) -> dt.timedelta:
@@ -84,8 +86,10 @@ def _backoff(attempt: int) -> dt.timedelta:
 
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
-                batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5)) -> PublishReport:
-    """Publish every due item once. Safe to run in several processes at the same time."""
+                batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
+                credentials: CredentialStore | None = None) -> PublishReport:
+    """Publish every due item once. Safe to run in several processes at the same time.
+    `credentials`: where `dissemination auth` stored tokens (default: the user's credentials file)."""
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
@@ -96,7 +100,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     channels = {}
     unhealthy = set()
     for channel_id, config in configured.items():
-        opened = open_channel(channel_id, config, root)
+        opened = open_channel(channel_id, config, root, credentials)
         channels[channel_id] = opened.channel
         if opened.note:
             report.notes.append(opened.note)
@@ -106,6 +110,9 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
             unhealthy.add(channel_id)
             report.notes.append(f"{channel_id}: not publishing: {health.message}")
             log.error("preflight failed for %s: %s", channel_id, health.message)
+        elif health.warning:
+            report.warnings.append(f"{channel_id}: {health.warning}")
+            log.warning("%s: %s", channel_id, health.warning)
     clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in configured.items()})
     if report.missed:
@@ -152,7 +159,8 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     return report
 
 
-def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None) -> int:
+def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
+                    credentials: CredentialStore | None = None) -> int:
     """Read the engagement of every published item from its channel into the ledger's snapshots.
     Returns how many readings were added."""
     channels_file, problems = load_channels(root)
@@ -167,10 +175,40 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None) 
         config = channels_file.channels.get(channel_id)
         if config is None:
             continue  # no longer configured: nothing to ask
-        channel = open_channel(channel_id, config, root).channel
+        channel = open_channel(channel_id, config, root, credentials).channel
+        # The same check as before publishing: renews a LinkedIn token about to expire. A channel
+        # that cannot be read gets its readings recorded as unavailable, with the reason.
+        health = channel.preflight()
+        if not health.ok:
+            log.warning("metrics: %s: %s", channel_id, health.message)
+            added += ledger.add_snapshots([Snapshot.unavailable(item, "engagement", now, f"{channel.kind}:{channel_id}",
+                                                                health.message) for item in receipts])
+            continue
         added += ledger.add_snapshots(channel.fetch_metrics(receipts, now))
     log.info("metrics: %d reading(s) added", added)
     return added
+
+
+@dataclass
+class ChannelHealth:
+    channel: str
+    kind: str  # the configured kind (mastodon, linkedin, ...)
+    publishes_to: str  # the kind actually used: "outbox" when credentials are missing
+    health: Health
+    note: str | None
+
+
+def channel_health(root: Path, credentials: CredentialStore | None = None) -> list[ChannelHealth]:
+    """Each configured channel's preflight, as `status` shows it (the same check a publish run makes)."""
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    rows = []
+    for channel_id, config in channels_file.channels.items():
+        opened = open_channel(channel_id, config, root, credentials)
+        rows.append(ChannelHealth(channel_id, config.kind, opened.channel.kind, opened.channel.preflight(),
+                                  opened.note))
+    return rows
 
 
 OVERDUE_AFTER = dt.timedelta(minutes=10)

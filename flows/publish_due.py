@@ -7,7 +7,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger, task
 
 from dissemination.pipeline import publish_due
-from flows._common import ledger_for, transient_only
+from flows._common import credential_store, ledger_for, transient_only
 
 
 @task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only)
@@ -17,11 +17,13 @@ def publish_batch(root: str, batch: int) -> dict:
     logger = get_run_logger()
     ledger = ledger_for(root)
     try:
-        report = publish_due(Path(root).resolve(), ledger, batch=batch)
+        report = publish_due(Path(root).resolve(), ledger, batch=batch, credentials=credential_store())
     finally:
         ledger.close()
     for note in report.notes:
         logger.warning("outbox: %s", note)
+    for warning in report.warnings:
+        logger.warning("%s", warning)
     for item in report.missed:
         logger.warning("missed (past its late tolerance, not posted late): %s", item)
     for item in report.failed:

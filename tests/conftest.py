@@ -34,3 +34,32 @@ def cli():
         return runner.invoke(app, list(args), env=env, catch_exceptions=False)
 
     return invoke
+
+
+@pytest.fixture(autouse=True)
+def credentials_file(tmp_path_factory, monkeypatch):
+    """Every test gets its own credentials file outside any content root, so no test reads or
+    writes the credentials of the person running the tests (subprocesses inherit it too)."""
+    path = tmp_path_factory.mktemp("config") / "dissemination" / "credentials.json"
+    monkeypatch.setenv("DISSEMINATION_CREDENTIALS", str(path))
+    return path
+
+
+@pytest.fixture
+def fake_mastodon():
+    """A Mastodon server on loopback (tests/fakes/mastodon.py)."""
+    from fakes.mastodon import FakeMastodon
+
+    server = FakeMastodon().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_linkedin():
+    """LinkedIn's REST and OAuth endpoints on loopback (tests/fakes/linkedin.py)."""
+    from fakes.linkedin import FakeLinkedIn
+
+    server = FakeLinkedIn().start()
+    yield server
+    server.stop()

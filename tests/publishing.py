@@ -7,9 +7,11 @@ import datetime as dt
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import uuid
+import zlib
 from pathlib import Path
 
 from conftest import VALID
@@ -65,6 +67,28 @@ def subprocess_cli(root: Path, *args: str, env: dict | None = None, **kwargs) ->
     return subprocess.Popen([sys.executable, "-m", "dissemination", "--root", str(root), *args],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def tiny_png(path: Path) -> None:
+    """A 2x2 PNG, written by hand so the fixture needs no image library."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    raw = b"".join(b"\x00" + b"\x00\x57\x7a" * 2 for _ in range(2))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+IMAGE_ALT = "Een chauffeur en een planner bekijken samen het rooster"
+
+
+def add_image(root: Path, image: str = "beeld/aftrap.png", alt: str | None = IMAGE_ALT) -> Path:
+    """Give the sample campaign's kick-off post an image (a real PNG under the content root)."""
+    tiny_png(root / image)
+    campaign = root / "campaigns" / "reeks.md"
+    meta = f"image: {image}\n" + (f"image_alt: {alt}\n" if alt else "")
+    campaign.write_text(campaign.read_text().replace("audiences: [mkb]\n", f"audiences: [mkb]\n{meta}", 1))
+    return root / image
 
 
 def outbox_keys(root: Path) -> list[str]:

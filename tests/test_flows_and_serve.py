@@ -35,23 +35,27 @@ def harness():
         yield
 
 
+def _due_now(root):
+    """Slots just behind the real clock, so a flow (which uses the real time) finds them due."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from publishing import cli
+
+    reeks = root / "campaigns" / "reeks.md"
+    soon = dt.datetime.now(ZoneInfo("Europe/Amsterdam")) - dt.timedelta(minutes=1)
+    text = reeks.read_text().replace("slot: 2027-03-01 10:00", f"slot: {soon:%Y-%m-%d %H:%M}")
+    text = text.replace("start: 2027-03-01", f"start: {soon:%Y-%m-%d}")
+    reeks.write_text(text)
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+
+
 def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch):
     from flows.plan import plan_flow
     from flows.publish_due import publish_due_flow
 
     root = make_project(tmp_path)
-    reeks = root / "campaigns" / "reeks.md"
-    # slots just behind the real clock, so the flow (which uses the real time) finds them due
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    soon = dt.datetime.now(ZoneInfo("Europe/Amsterdam")) - dt.timedelta(minutes=1)
-    text = reeks.read_text().replace("slot: 2027-03-01 10:00", f"slot: {soon:%Y-%m-%d %H:%M}")
-    text = text.replace("start: 2027-03-01", f"start: {soon:%Y-%m-%d}")
-    reeks.write_text(text)
-    from publishing import cli
-
-    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    _due_now(root)
     planned = plan_flow(root=str(root))
     assert planned["added"] == 8 and planned["held"] == 0
     assert plan_flow(root=str(root))["unchanged"] == 8  # idempotent under Prefect too
@@ -59,6 +63,37 @@ def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch
     assert len(result["published"]) == 2 and result["failed"] == []
     assert len(outbox_keys(root)) == 2
     assert len(publish_due_flow(root=str(root))["published"]) == 0  # a second run sends nothing again
+
+
+def test_the_publish_flow_takes_the_token_from_a_prefect_secret_block(tmp_path, harness, credentials_file):
+    """Signed in on a laptop (credentials file), copied into a Secret block, used by the flow."""
+    from fakes.mastodon import FakeMastodon
+    from flows._common import PrefectSecretStore
+    from flows.credentials import upload
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+    from prefect.blocks.system import Secret
+
+    from dissemination.publish.credentials import Credential, FileStore
+
+    fake = FakeMastodon().start()
+    try:
+        root = make_project(tmp_path)
+        channels = root / "channels.yaml"
+        channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
+        _due_now(root)
+        FileStore().put(Credential("mastodon", "mastodon", fake.url, fake.token, account="@roadmap"))
+        assert upload(["mastodon"]) == ["dissemination-credentials-mastodon"]
+        credentials_file.unlink()  # from here on only the block has it
+        assert Secret.load("dissemination-credentials-mastodon").get()["access_token"] == fake.token
+        plan_flow(root=str(root))
+        result = publish_due_flow(root=str(root))
+        assert result["failed"] == [] and len(fake.statuses) == 1
+        assert PrefectSecretStore().get("mastodon").access_token == fake.token
+        with pytest.raises(SystemExit, match="nothing stored for channel 'linkedin'"):
+            upload(["linkedin"])
+    finally:
+        fake.stop()
 
 
 def test_serve_runs_ticks_and_stops_cleanly_on_sigterm(tmp_path):

@@ -2,20 +2,18 @@
 loopback that behaves as LinkedIn's REST API does (tests/fakes/linkedin.py)."""
 
 import logging
+from urllib.parse import quote
 
 import pytest
-from fakes.linkedin import FakeLinkedIn
-from publishing import cli, due_rows, make_project
+from publishing import IMAGE_ALT, add_image, cli, due_rows, make_project
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
 
 
 @pytest.fixture
-def fake():
-    server = FakeLinkedIn().start()
-    yield server
-    server.stop()
+def fake(fake_linkedin):
+    return fake_linkedin
 
 
 def _project(tmp_path, fake, version="202510"):
@@ -93,9 +91,10 @@ def test_a_refused_token_stops_the_run_without_leaking_it(project, fake, caplog)
     bad = "AQX-revoked-token-0000"
     result = cli(project, "publish", "--now", DUE, env={"TEST_LINKEDIN_TOKEN": bad, "DISSEMINATION_LOG": "DEBUG"})
     rows = _rows(project)
-    assert rows and not fake.posts and "failed" not in {r["state"] for r in rows}
-    assert any("TEST_LINKEDIN_TOKEN was refused" in (r["reason"] or "") for r in rows)
-    assert len([r for r in fake.requests if r[2] == 401]) == 1
+    assert rows and not fake.posts and {r["state"] for r in rows} == {"planned"}
+    # the preflight (GET /v2/userinfo) finds out before any post is tried
+    assert "linkedin: not publishing: the token in TEST_LINKEDIN_TOKEN was refused" in result.output
+    assert [r for r in fake.requests if r[2] == 401] == [("GET", "/v2/userinfo", 401)]
     written = [p.read_text() for p in project.rglob("*") if p.is_file() and "outbox" in p.parts]
     for text in [caplog.text, result.output, *written, *(r["reason"] or "" for r in rows)]:
         assert bad not in text and fake.token not in text
@@ -127,3 +126,39 @@ def test_a_duplicate_on_a_first_attempt_is_not_taken_for_our_own_post(project, f
     assert failed[0]["remote_id"] is None
     kickoff_posts = [p for p in fake.posts.values() if p["commentary"] == next(iter(before.values()))["commentary"]]
     assert len(kickoff_posts) == 1
+
+
+@pytest.fixture
+def with_image(tmp_path, fake):
+    root = make_project(tmp_path, tolerance="90d")
+    image = add_image(root)
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace(
+        'api_version: "202510"', f'api_version: "202510"\n  api_base: {fake.url}\n  request_timeout: 1s'))
+    assert cli(root, "plan", "--now", PLAN_AT).exit_code == 0
+    return root, image
+
+
+def test_an_image_is_uploaded_through_the_images_api_and_posted_with_its_alt_text(with_image, fake):
+    root, image = with_image
+    fake.processing_polls = 1
+    assert cli(root, "publish", "--now", DUE, env=_env(fake)).exit_code == 0
+    _assert_exactly_once(root, fake)
+    (post,) = fake.posts.values()
+    media = post["content"]["media"]
+    assert media["altText"] == IMAGE_ALT and fake.images[media["id"]]["data"] == image.read_bytes()
+    assert fake.images[media["id"]]["owner"] == "urn:li:organization:42"
+    status = ("GET", f"/rest/images/{quote(media['id'], safe='')}")  # PROCESSING, then AVAILABLE
+    assert [(m, p) for m, p, _ in fake.requests if p != "/v2/userinfo"] == [
+        ("POST", "/rest/images"), ("PUT", fake.images[media["id"]]["upload"]), status, status, ("POST", "/rest/posts")]
+
+
+def test_a_timed_out_post_with_an_image_is_still_posted_once(with_image, fake):
+    root, _ = with_image
+    fake.hang_after_store = 1
+    assert cli(root, "publish", "--now", DUE, env=_env(fake)).exit_code == 0
+    fake.release.set()
+    assert cli(root, "publish", "--now", "2027-03-01T10:00:00+00:00", env=_env(fake)).exit_code == 0
+    _assert_exactly_once(root, fake)
+    assert len(fake.posts) == 1 and len(fake.images) == 2  # the retry's image is never posted

@@ -4,7 +4,6 @@ server on loopback that behaves as Mastodon does (tests/fakes/mastodon.py)."""
 import logging
 
 import pytest
-from fakes.mastodon import FakeMastodon
 from publishing import cli, due_rows, make_project, subprocess_cli
 
 PLAN_AT = "2026-12-01T00:00Z"
@@ -12,10 +11,8 @@ DUE = "2027-03-01T09:00:00+00:00"
 
 
 @pytest.fixture
-def fake():
-    server = FakeMastodon().start()
-    yield server
-    server.stop()
+def fake(fake_mastodon):
+    return fake_mastodon
 
 
 @pytest.fixture

@@ -1,25 +1,12 @@
 """The preview and a newsletter in headless Chromium at 600 and 375 px: no console errors, the
 expected texts in the DOM, nothing wider than the screen, screenshots under test-artifacts/."""
 
-import struct
-import zlib
-from pathlib import Path
-
 import pytest
 
 from browser import assert_clean, open_page
+from publishing import tiny_png
 
 EVIL = "<script>alert(1)</script>"
-
-
-def tiny_png(path: Path) -> None:
-    """A 2x2 PNG, written by hand so the fixture needs no image library."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    raw = b"".join(b"\x00" + b"\x00\x57\x7a" * 2 for _ in range(2))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +48,9 @@ def test_preview_index_in_chromium(site, width):
     assert f"Praktijkvoorbeeld van de week: {EVIL}." in page.text  # shown as text ...
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.html  # ... because it is escaped
     assert "<script>" not in page.html
+    # the featured item's image goes out with the social posts: shown inline with its alt text
+    assert 'alt="Een chauffeur bij zijn truck"' in page.html and 'src="data:image/png;base64,' in page.html
+    assert "Alt-tekst: Een chauffeur bij zijn truck" in page.text
     assert page.scroll_width <= width
     assert page.screenshot is not None and page.screenshot.stat().st_size > 0
 

@@ -220,7 +220,8 @@ class ChannelBase(Content):
 class MastodonChannel(ChannelBase):
     kind: Literal["mastodon"]
     base_url: HttpUrl
-    token_env: EnvName
+    # When set in the environment this token is used; otherwise the one `dissemination auth` stored.
+    token_env: EnvName | None = None
     max_characters: Annotated[int, Field(ge=1)] = 500
     characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
     visibility: Literal["public", "unlisted", "private"] = "public"
@@ -228,17 +229,31 @@ class MastodonChannel(ChannelBase):
     # How long a publish run may wait for a rate limit to reset; a later reset leaves the item
     # planned for the next run instead.
     rate_limit_wait: Duration = dt.timedelta(seconds=30)
+    # How long to wait for the server to process an uploaded image (202) before trying later.
+    media_wait: Duration = dt.timedelta(seconds=60)
+    scopes: str = "read:accounts read:statuses write:statuses write:media"
 
 
 class LinkedInChannel(ChannelBase):
     kind: Literal["linkedin"]
     author: LinkedInUrn
     api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
-    token_env: EnvName
+    # When set in the environment this token is used; otherwise the one `dissemination auth` stored.
+    token_env: EnvName | None = None
     max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
     api_base: HttpUrl = "https://api.linkedin.com"  # changed only to test against a local server
+    oauth_base: HttpUrl = "https://www.linkedin.com"  # likewise
+    # The app's client id and secret (for `dissemination auth` and refreshing tokens) come from
+    # these environment variables.
+    client_id_env: EnvName | None = None
+    client_secret_env: EnvName | None = None
+    # Must be registered as a redirect URL of the app in LinkedIn's developer portal.
+    redirect_port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    scopes: str | None = None  # default: what posting as `author` needs, plus openid profile
     # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
     request_timeout: Duration = dt.timedelta(seconds=20)
+    # How long to wait for LinkedIn to process an uploaded image before trying later.
+    media_wait: Duration = dt.timedelta(seconds=60)
 
 
 class EmailChannel(ChannelBase):
@@ -268,7 +283,7 @@ CHANNEL_MODELS: dict[str, type[ChannelBase]] = {
 Channel = MastodonChannel | LinkedInChannel | EmailChannel | OutboxChannel
 
 # Keys that would hold a secret value; the file may only name the environment variable.
-SECRET_KEYS = {"token", "access_token", "password", "secret", "api_key", "client_secret"}
+SECRET_KEYS = {"token", "access_token", "refresh_token", "password", "secret", "api_key", "client_secret"}
 
 
 # --- stakeholder analysis ---------------------------------------------------------------------
@@ -407,10 +422,19 @@ class KnowledgeMeta(Content):
     @model_validator(mode="after")
     def _image_needs_alt(self) -> "KnowledgeMeta":
         if self.image and not self.image_alt:
-            raise content_error(
-                "image without image_alt", "describe the image for screen readers in image_alt"
-            )
+            raise content_error(ALT_MISSING, ALT_HINT)
         return self
+
+
+ALT_MISSING, ALT_HINT = "image without image_alt", "describe the image for screen readers in image_alt"
+
+
+# Images a post may carry, by file suffix. The instance's own limits (types, size, alt text
+# length) are checked again when posting; these are Mastodon's defaults, for `check`.
+IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
+               ".webp": "image/webp"}
+MAX_IMAGE_BYTES = 16 * 1024 * 1024  # Mastodon's default image_size_limit
+MAX_ALT_CHARACTERS = 1500  # Mastodon's default description_limit
 
 
 # --- campaigns --------------------------------------------------------------------------------
@@ -506,6 +530,10 @@ class PostMeta(Content):
     audiences: IdList = []
     channels: IdList = []
     knowledge: IdList = []
+    # An image posted with the text on social channels (a file under the content root); the
+    # check requires image_alt (there, so that the post's other keys still count).
+    image: str | None = None
+    image_alt: str | None = None
 
 
 POST_KEYS = frozenset(PostMeta.model_fields)

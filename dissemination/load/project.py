@@ -263,9 +263,33 @@ def _check_knowledge(project: Project) -> list[Problem]:
                 out.append(Problem(item.path, item.doc.line_of(("audiences", j)), msg, hint))
         image = item.meta.image
         if image and not image.lower().startswith(("http://", "https://")):
-            if not (project.root / image).is_file():
-                out.append(Problem(item.path, item.doc.line_of(("image",)), f"image file '{image}' not found",
-                                   "give a path relative to the content root, or a https:// address"))
+            out += image_problems(project.root, item.path, item.doc.line_of, image, item.meta.image_alt,
+                                  "or a https:// address")
+    return out
+
+
+def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,  # type: ignore[no-untyped-def]
+                   remote: str = "") -> list[Problem]:
+    """A local image must be a file under the content root, of a type and size a social channel
+    takes, with alt text it accepts (Mastodon's defaults; the instance is asked again when posting)."""
+    line = line_of(("image",))
+    hint = f"give a path relative to the content root{' ' + remote if remote else ''}"
+    file = (root / image).resolve()
+    if Path(image).is_absolute() or not file.is_relative_to(root.resolve()):
+        return [Problem(path, line, f"image '{image}' is outside the content root", hint)]
+    if not file.is_file():
+        return [Problem(path, line, f"image file '{image}' not found", hint)]
+    out = [] if alt else [Problem(path, line, m.ALT_MISSING, m.ALT_HINT)]
+    if file.suffix.lower() not in m.IMAGE_TYPES:
+        out.append(Problem(path, line, f"image '{image}' is not a JPEG, PNG, GIF or WebP file",
+                           "convert it, e.g. to .jpg or .png"))
+    size = file.stat().st_size
+    if size > m.MAX_IMAGE_BYTES:
+        out.append(Problem(path, line, f"image '{image}' is {size / 2**20:.1f} MB, over the "
+                           f"{m.MAX_IMAGE_BYTES // 2**20} MB Mastodon accepts", "make it smaller"))
+    if alt and len(alt) > m.MAX_ALT_CHARACTERS:
+        out.append(Problem(path, line_of(("image_alt",)), f"image_alt is {len(alt)} characters, over the "
+                           f"{m.MAX_ALT_CHARACTERS} Mastodon accepts", "describe the image more briefly"))
     return out
 
 
@@ -316,6 +340,8 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
                     out.append(Problem(path, post.line_of((key, j)),
                                        f"post targets {kind} '{value}', which is not one of the campaign's {key}",
                                        f"add it to the campaign's {key} or remove it here"))
+        if post.meta.image:
+            out += image_problems(project.root, path, post.line_of, post.meta.image, post.meta.image_alt)
         for j, value in enumerate(post.meta.knowledge):
             if value not in project.knowledge and value not in project.broken_knowledge:
                 msg, hint = _unknown("knowledge item", value, set(project.knowledge))

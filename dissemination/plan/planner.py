@@ -57,7 +57,10 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
 
 
 def _payload(rendered: Any) -> dict[str, Any]:
-    return {key: getattr(rendered, key, None) for key in ("text", "html", "subject", "link")}
+    payload = {key: getattr(rendered, key, None) for key in ("text", "html", "subject", "link")}
+    if getattr(rendered, "image", None):  # only then: items without an image keep their digest
+        payload |= {"image": rendered.image, "image_alt": rendered.image_alt}
+    return payload
 
 
 def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:

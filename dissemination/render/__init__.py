@@ -65,6 +65,8 @@ class Rendered:
     unit: str = "characters"  # what `length` counts
     knowledge: str | None = None  # the featured knowledge item, if any
     plain: str = ""  # the text as readers see it (linkedin: before escaping)
+    image: str | None = None  # social channels: a file under the content root, posted with the text
+    image_alt: str | None = None
 
     @property
     def over_limit(self) -> bool:
@@ -235,9 +237,20 @@ class Renderer:
             warnings.append("the rendered text is empty")
         if caps.max_characters is not None and length > caps.max_characters:
             warnings.append(f"{length} {caps.unit}, over the limit of {caps.max_characters}")
+        image, alt = self._image(post, context["item"]) if caps.max_images else (None, None)
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, None, None, length,
                         caps.max_characters, tuple(warnings), context["link"], caps.kind, caps.unit,
-                        slot.knowledge or (context["item"].id if context["item"] else None), plain)
+                        slot.knowledge or (context["item"].id if context["item"] else None), plain, image, alt)
+
+    def _image(self, post: Post, item: ItemView | None) -> tuple[str | None, str | None]:
+        """The post's own image, else the featured knowledge item's, when it is a local file (a
+        web address would have to be fetched first; the link preview shows it anyway)."""
+        if post.meta.image:
+            return post.meta.image, post.meta.image_alt
+        meta = self.project.knowledge[item.id].meta if item is not None else None
+        if meta is not None and meta.image and not meta.image.lower().startswith(("http://", "https://")):
+            return meta.image, meta.image_alt
+        return None, None
 
     def _newsletter(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str, slot: Slot,
                     caps: Capabilities, utm: Utm, context: dict[str, Any]) -> Rendered:

@@ -19,6 +19,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from dissemination.check import CheckResult
 from dissemination.render import Rendered, Renderer
 from dissemination.render.context import datum, tijd
+from dissemination.render.newsletter import image_source
 from dissemination.render.variants import planned_variants
 
 _HERE = Path(__file__).resolve().parent
@@ -35,6 +36,7 @@ class Entry:
     rendered: Rendered
     newsletter: str | None  # relative link to the HTML rendering
     plain_text: str | None  # relative link to the text part
+    image: str | None = None  # the post's image as a data: URI
 
     @property
     def percent(self) -> int:
@@ -80,7 +82,8 @@ def build_preview(result: CheckResult, out: Path) -> PreviewSummary:
             newsletters += 1
         audience_model = project.audiences.get(audience)
         entries.append(Entry(slot.local, slot.timezone, campaign.id, campaign.meta.title, post.title,
-                             audience_model.name if audience_model else audience, rendered, html_link, text_link))
+                             audience_model.name if audience_model else audience, rendered, html_link, text_link,
+                             image_source(project.root, rendered.image, inline=True)))
     entries.sort(key=lambda e: (e.when.astimezone(dt.timezone.utc), e.campaign, e.rendered.post,
                                 e.rendered.channel, e.rendered.audience))
     days: dict[dt.date, list[Entry]] = {}

@@ -3,15 +3,28 @@ in `x-restli-id` and an empty body, 422 DUPLICATE_POST naming the existing post,
 inactive version, 429 and 401 with LinkedIn's error bodies.
 
 Faults per test: `hang_after_store` (store the post, then answer only after the client gave up),
-`rate_limited`. Only `token` is accepted; only versions in `active_versions` are served.
+`rate_limited`. Only `token` (and tokens issued by /oauth/v2/accessToken) is accepted; only
+versions in `active_versions` are served.
+
+OAuth (§3.6): GET /oauth/v2/authorization stands for the member's consent and redirects to the
+redirect URL with a code and the state (`consent` = "deny" redirects with an error, "forge" with
+another state); POST /oauth/v2/accessToken exchanges the code, or a refresh token, for a token
+of `expires_in` seconds (with a refresh token when `refresh_tokens`). GET /v2/userinfo answers
+for tokens with the openid scope.
+
+Images API (§3.3): POST /rest/images?action=initializeUpload gives an upload URL (on this server)
+and an image URN; PUT there stores the bytes; GET /rest/images/{urn} says PROCESSING for
+`processing_polls` calls, then AVAILABLE. A post naming an image that is not AVAILABLE is refused.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 from fakes import LoopbackServer
 
@@ -31,6 +44,15 @@ class FakeLinkedIn(LoopbackServer):
                       "uniqueImpressionsCount": 100, "engagement": 0.158}
         self.release = threading.Event()  # a hung answer waits for this (or 5 s)
         self._next = 7141138937766391808
+        self.tokens: dict[str, dict] = {token: {"expires": None, "scopes": self.scopes}}
+        self.client_id, self.client_secret = "86test1inkedin", "WPL_AP1.test-client-secret.Zm9v"
+        self.consent = "allow"  # or "deny", "forge"
+        self.expires_in = 5184000  # 60 days
+        self.refresh_tokens = False  # only apps LinkedIn enabled for it get one
+        self.codes: dict[str, dict] = {}  # code -> redirect_uri, scope
+        self.refreshes: dict[str, float] = {}  # refresh token -> when it expires
+        self.images: dict[str, dict] = {}  # urn -> owner, data, polls left
+        self.processing_polls = 0
         self._listen()
 
     def stop(self) -> None:
@@ -63,11 +85,83 @@ class FakeLinkedIn(LoopbackServer):
                                  "message": f"Not enough permissions to access: {resource}.GET.20251001"})
                 return True
 
+            def _token(self) -> dict | None:
+                header = self.headers.get("Authorization") or ""
+                grant = fake.tokens.get(header[7:]) if header.startswith("Bearer ") else None
+                if grant is None or (grant["expires"] is not None and grant["expires"] < time.time()):
+                    self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token", "status": 401})
+                    return None
+                return grant
+
+            def _authorize(self, query: dict) -> None:
+                if query.get("client_id") != fake.client_id or query.get("response_type") != "code":
+                    return self._send(400, {"error": "invalid_request", "error_description": "Unknown client"})
+                redirect = query["redirect_uri"]
+                if fake.consent == "deny":
+                    answer = {"error": "user_cancelled_authorize",
+                              "error_description": "The user cancelled the authorization", "state": query["state"]}
+                else:
+                    code = secrets.token_urlsafe(24)
+                    fake.codes[code] = {"redirect_uri": redirect, "scope": query.get("scope", "")}
+                    answer = {"code": code, "state": query["state"] if fake.consent == "allow" else "forged"}
+                self.send_response(302)
+                self.send_header("Location", f"{redirect}?{urlencode(answer)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _access_token(self, form: dict) -> None:
+                if (form.get("client_id"), form.get("client_secret")) != (fake.client_id, fake.client_secret):
+                    return self._send(401, {"error": "invalid_client", "error_description":
+                                            "Client authentication failed"})
+                if form.get("grant_type") == "authorization_code":
+                    grant = fake.codes.pop(form.get("code", ""), None)
+                    if grant is None or grant["redirect_uri"] != form.get("redirect_uri"):
+                        return self._send(400, {"error": "invalid_request", "error_description":
+                                                "Unable to retrieve access token: appid/redirect uri/code "
+                                                "verifier does not match authorization code. Or authorization "
+                                                "code expired."})
+                    scopes, refresh_expires = set(grant["scope"].split()), time.time() + 31535999
+                elif form.get("grant_type") == "refresh_token":
+                    refresh_expires = fake.refreshes.get(form.get("refresh_token", ""))
+                    if refresh_expires is None or refresh_expires < time.time():
+                        return self._send(400, {"error": "invalid_request", "error_description":
+                                                "The provided authorization grant or refresh token is invalid, "
+                                                "expired or revoked."})
+                    scopes = fake.scopes | {"openid", "profile"}
+                else:
+                    return self._send(400, {"error": "unsupported_grant_type"})
+                token = "AQX" + secrets.token_urlsafe(40)
+                fake.tokens[token] = {"expires": time.time() + fake.expires_in, "scopes": scopes}
+                body = {"access_token": token, "expires_in": fake.expires_in, "scope": ",".join(sorted(scopes)),
+                        "token_type": "Bearer"}
+                if fake.refresh_tokens:
+                    refresh = "AQW" + secrets.token_urlsafe(40)
+                    fake.refreshes[refresh] = refresh_expires  # a refresh keeps the original lifetime
+                    body |= {"refresh_token": refresh, "refresh_token_expires_in": int(refresh_expires - time.time())}
+                return self._send(200, body)
+
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token",
-                                            "status": 401})
+                if url.path == "/oauth/v2/authorization":
+                    return self._authorize({k: v[0] for k, v in parse_qs(url.query).items()})
+                grant = self._token()
+                if grant is None:
+                    return None
+                if url.path.startswith("/rest/images/"):
+                    image = fake.images.get(unquote(url.path.rsplit("/", 1)[1]))
+                    if image is None:
+                        return self._send(404, {"status": 404, "message": "Not Found"})
+                    ready = image["data"] is not None and image["polls_left"] == 0
+                    image["polls_left"] = max(0, image["polls_left"] - 1)
+                    return self._send(200, {"id": image["urn"], "owner": image["owner"],
+                                            "status": "AVAILABLE" if ready else "PROCESSING"})
+                if url.path == "/v2/userinfo":
+                    if "openid" not in grant["scopes"]:
+                        return self._send(403, {"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED",
+                                                "message": "Not enough permissions to access: userinfo.GET.NO_VERSION"})
+                    return self._send(200, {"sub": "782bbtaQ", "name": "Roos Redacteur", "given_name": "Roos",
+                                            "family_name": "Redacteur", "locale": {"country": "NL", "language": "nl"},
+                                            "email_verified": True})
                 if url.path == "/rest/organizationalEntityShareStatistics":
                     if self._denied("rw_organization_admin", "organizationalEntityShareStatistics"):
                         return None
@@ -90,13 +184,47 @@ class FakeLinkedIn(LoopbackServer):
                         return None
                 return self._send(404, {"status": 404, "message": "Not Found"})
 
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
-                if urlsplit(self.path).path != "/rest/posts":
+            def do_PUT(self) -> None:
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                image = next((i for i in fake.images.values() if i["upload"] == urlsplit(self.path).path), None)
+                if self._token() is None:
+                    return None
+                if image is None:
                     return self._send(404, {"status": 404, "message": "Not Found"})
-                if self.headers.get("Authorization") != f"Bearer {fake.token}":
-                    return self._send(401, {"serviceErrorCode": 65600, "message": "Invalid access token",
-                                            "status": 401})
+                image["data"] = data
+                return self._send(201, None)
+
+            def _initialize_upload(self, body: dict) -> None:
+                if self._token() is None:
+                    return None
+                owner = (body.get("initializeUploadRequest") or {}).get("owner")
+                if not owner:
+                    return self._send(422, {"status": 422, "message": "ERROR :: /initializeUploadRequest/owner :: "
+                                                                      "field is required but not found"})
+                with fake.lock:
+                    fake._next += 1
+                    urn = f"urn:li:image:D4E10AQE{fake._next}"
+                    fake.images[urn] = {"urn": urn, "owner": owner, "data": None, "upload": f"/dms-uploads/{fake._next}",
+                                        "polls_left": fake.processing_polls}
+                return self._send(200, {"value": {"uploadUrlExpiresAt": int(time.time() * 1000) + 86400000,
+                                                  "uploadUrl": f"{fake.url}/dms-uploads/{fake._next}", "image": urn}})
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                url = urlsplit(self.path)
+                if url.path == "/oauth/v2/accessToken":
+                    return self._access_token({k: v[0] for k, v in parse_qs(raw.decode()).items()})
+                body = json.loads(raw or b"{}")
+                if url.path == "/rest/images" and parse_qs(url.query).get("action") == ["initializeUpload"]:
+                    return self._initialize_upload(body)
+                if url.path != "/rest/posts":
+                    return self._send(404, {"status": 404, "message": "Not Found"})
+                if self._token() is None:
+                    return None
+                content = body.get("content") or {}
+                image = (content.get("media") or {}).get("id") or (content.get("article") or {}).get("thumbnail")
+                if image and (image not in fake.images or fake.images[image]["data"] is None):
+                    return self._send(422, {"status": 422, "message": f"ERROR :: /content :: {image} is not available"})
                 version = self.headers.get("LinkedIn-Version", "")
                 if version not in fake.active_versions:
                     return self._send(426, {"status": 426, "code": "NONEXISTENT_VERSION",

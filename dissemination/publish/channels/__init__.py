@@ -9,6 +9,7 @@ from pathlib import Path
 from dissemination.load import models as m
 from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError
 from dissemination.publish.channels.outbox import OutboxChannel
+from dissemination.publish.credentials import CredentialStore, CredentialStoreError, auth_command, default_store, token_for
 
 # Kinds with a real network adapter (module, class). Others are written to the outbox until their
 # adapter exists. Imported only when a channel with credentials uses it: Mastodon.py alone costs
@@ -36,18 +37,40 @@ def _secret_names(config: m.Channel) -> list[str]:
     return [getattr(config, k) for k in ("token_env", "username_env", "password_env") if getattr(config, k, None)]
 
 
-def open_channel(channel_id: str, config: m.Channel, root: Path) -> OpenedChannel:
+def endpoint(config: m.Channel) -> str:
+    """The server a stored token belongs to: a token for another one is not used."""
+    if isinstance(config, m.MastodonChannel):
+        return str(config.base_url).rstrip("/")
+    if isinstance(config, m.LinkedInChannel):
+        return str(config.oauth_base).rstrip("/")
+    return ""
+
+
+def open_channel(channel_id: str, config: m.Channel, root: Path,
+                 credentials: CredentialStore | None = None) -> OpenedChannel:
+    """The channel's adapter when it has credentials, else its outbox. `credentials` is the store
+    `dissemination auth` wrote to (default: the user's credentials file)."""
     outbox = OutboxChannel(channel_id, config, root / "outbox" / channel_id)
     if isinstance(config, m.OutboxChannel):
         if config.path:
             outbox.folder = root / config.path
         return OpenedChannel(outbox, None)
-    names = _secret_names(config)
-    missing = [n for n in names if not os.environ.get(n)]
+    fallback = f"so nothing is published to {config.kind}; writing what would be sent to outbox/{channel_id}/"
+    if isinstance(config, (m.MastodonChannel, m.LinkedInChannel)):
+        if credentials is None:
+            try:
+                credentials = default_store(root)
+            except CredentialStoreError as exc:
+                return OpenedChannel(outbox, f"{channel_id}: {exc}, {fallback}")
+        token, why = token_for(channel_id, endpoint(config), config.token_env, credentials)
+        if token is None:
+            how = f"`{auth_command(config.kind, channel_id)}`" + (f" or set {config.token_env}" if config.token_env else "")
+            return OpenedChannel(outbox, f"{channel_id}: {why}, {fallback} (to publish: {how})")
+        return OpenedChannel(_adapter(config.kind)(channel_id, config, token, root), None)  # type: ignore[misc]
+    missing = [n for n in _secret_names(config) if not os.environ.get(n)]
     adapter = _adapter(config.kind) if not missing else None
     if missing:
-        note = f"{channel_id}: {', '.join(missing)} not set, so nothing is published to {config.kind}; " \
-               f"writing what would be sent to outbox/{channel_id}/"
+        note = f"{channel_id}: {', '.join(missing)} not set, {fallback}"
     elif adapter is None:
         note = f"{channel_id}: publishing to {config.kind} is not available in this version; " \
                f"writing what would be sent to outbox/{channel_id}/"

@@ -29,6 +29,7 @@ class Health:
     message: str
     credential_broken: bool = False
     expires_at: dt.datetime | None = None
+    warning: str | None = None  # ok for now, but someone must act (e.g. sign in again before expiry)
 
 
 class PublishError(Exception):

@@ -8,8 +8,10 @@ recorded as the publication. So a retry never makes a second post.
 from __future__ import annotations
 
 import datetime as dt
-import os
+import logging
 import re
+import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -18,9 +20,19 @@ from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.credentials import Credential, Token, auth_command
+from dissemination.publish.oauth import LinkedInOAuth, OAuthError
 
 _DUPLICATE_URN = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)")
 RATE_LIMIT_BACKOFF = dt.timedelta(minutes=15)  # LinkedIn's 429 carries no reset time
+RENEW_BEFORE = dt.timedelta(days=7)  # renew (or warn) this long before a token expires
+UTC = dt.timezone.utc
+log = logging.getLogger("dissemination")
+
+
+def _days(left: dt.timedelta) -> str:
+    days = left.days
+    return "less than a day" if days < 1 else f"{days} day{'s' if days != 1 else ''}"
 
 
 def _error(response: httpx.Response) -> tuple[str, str]:
@@ -38,29 +50,104 @@ def _error(response: httpx.Response) -> tuple[str, str]:
 class LinkedInChannel:
     kind = "linkedin"
 
-    def __init__(self, channel_id: str, config: m.LinkedInChannel, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, channel_id: str, config: m.LinkedInChannel, token: Token, root: Path,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.id = channel_id
         self.config = config
+        self.root = root
+        self.token = token
+        self.transport = transport
         self.base_url = config.api_base.rstrip("/")
-        self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=False,
+        self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=True,
                                          rate_per_minute=None, idempotent=True)
         self._stop: str | None = None  # a refused token or an inactive version: no use trying more
         # The token lives only in the client's default headers, never in a message.
         self.client = httpx.Client(
             base_url=self.base_url, timeout=config.request_timeout.total_seconds(), transport=transport,
-            headers={"Authorization": f"Bearer {os.environ[config.token_env]}",
+            headers={"Authorization": f"Bearer {token.value}",
                      "LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"})
 
-    def preflight(self) -> Health:
-        # Nothing to call: every LinkedIn read needs a scope a posting-only app may lack, so the
-        # token is checked by the first post, and a refusal stops the rest of the run.
-        return Health(True, f"posting as {self.config.author} with LinkedIn-Version {self.config.api_version}")
+    def _sign_in_again(self) -> str:
+        return f"run `{auth_command('linkedin', self.id)}`"
+
+    def _refused(self, code: str, message: str) -> str:
+        self.token.refused(f"{code} {message}".strip())
+        fix = "sign in again" if self.token.from_environment else self._sign_in_again()
+        return f"{self.token.source} was refused by LinkedIn ({code}: {message}); {fix}"
+
+    def preflight(self, now: dt.datetime | None = None) -> Health:
+        """Renew a stored token that expires within a week when there is a refresh token, warn a
+        week ahead when there is none, and ask LinkedIn whether the token is still accepted."""
+        now = now or dt.datetime.now(UTC)
+        credential = self.token.credential
+        warning = None
+        if credential is not None and credential.expires_at is not None:
+            warning, failure = self._renew(credential, now)
+            if failure:
+                return Health(False, failure, credential_broken=True, expires_at=credential.expires_at)
+            credential = self.token.credential
+        try:
+            response = self.client.get("/v2/userinfo")
+        except httpx.HTTPError as exc:
+            return Health(False, f"cannot reach {self.base_url}: {type(exc).__name__}")
+        if response.status_code == 401:
+            code, message = _error(response)
+            self._stop = self._refused(code or "401", message)
+            return Health(False, self._stop, credential_broken=True)
+        expires_at = credential.expires_at if credential else None
+        if response.status_code == 200:
+            who = response.json().get("name") or "?"
+            checked = f"{self.token.source} accepted (signed in as {who})"
+        elif credential is not None and credential.broken:
+            return Health(False, f"{self.token.source} was refused earlier ({credential.broken}); "
+                                 f"{self._sign_in_again()}", credential_broken=True)
+        else:  # 403: a posting-only token without openid; the first post will tell
+            checked = f"{self.token.source} (not checkable without the openid scope)"
+        until = f", valid until {expires_at:%Y-%m-%d}" if expires_at else ""
+        return Health(True, f"posting as {self.config.author} with LinkedIn-Version {self.config.api_version}; "
+                            f"{checked}{until}", expires_at=expires_at, warning=warning)
+
+    def _renew(self, credential: Credential, now: dt.datetime) -> tuple[str | None, str | None]:
+        """(warning, failure): renew with the refresh token when the access token expires within
+        RENEW_BEFORE; without one, warn until it expires, then fail."""
+        assert credential.expires_at is not None
+        left = credential.expires_at - now
+        refreshable = credential.refresh_token and (
+            credential.refresh_expires_at is None or credential.refresh_expires_at > now)
+        warning = None
+        if left <= RENEW_BEFORE and refreshable:
+            try:
+                renewed = LinkedInOAuth(self.id, self.config, self.transport).refresh(credential, now)
+            except OAuthError as exc:
+                if left <= dt.timedelta(0):
+                    return None, f"{self.token.source} expired on {credential.expires_at:%Y-%m-%d} and could " \
+                                 f"not be renewed ({exc}); {self._sign_in_again()}"
+                warning = f"{self.token.source} expires on {credential.expires_at:%Y-%m-%d} and could not be " \
+                          f"renewed ({exc}); {self._sign_in_again()} before then"
+            else:
+                self.token.renewed(renewed)
+                self.client.headers["Authorization"] = f"Bearer {renewed.access_token}"
+                log.info("%s: renewed the LinkedIn token; valid until %s", self.id, renewed.expires_at)
+                credential = renewed
+                left = credential.expires_at - now if credential.expires_at else dt.timedelta.max
+        if left <= dt.timedelta(0):
+            return None, (f"{self.token.source} expired on {credential.expires_at:%Y-%m-%d} and there is no "
+                          f"refresh token; {self._sign_in_again()}")
+        if warning is None and left <= RENEW_BEFORE:
+            warning = (f"{self.token.source} expires on {credential.expires_at:%Y-%m-%d} (in {_days(left)}) and "
+                       f"LinkedIn gave no refresh token: {self._sign_in_again()} before then")
+        elif warning is None and credential.refresh_expires_at and \
+                credential.refresh_expires_at - now <= RENEW_BEFORE:
+            warning = (f"the refresh token of channel '{self.id}' expires on "
+                       f"{credential.refresh_expires_at:%Y-%m-%d}: {self._sign_in_again()} before then")
+        return warning, None
 
     def publish(self, claim: Claim) -> Receipt:
         if self._stop:
             raise PublishError(self._stop)
+        image_urn = self._upload(claim) if claim.payload.get("image") else None
         try:
-            response = self.client.post("/rest/posts", json=requests.linkedin_post(claim, self.config))
+            response = self.client.post("/rest/posts", json=requests.linkedin_post(claim, self.config, image_urn))
         except httpx.TimeoutException:
             raise PublishError("LinkedIn did not answer in time; the post may exist, the retry will tell",
                                outcome_unknown=True) from None
@@ -81,21 +168,77 @@ class LinkedInChannel:
             # whose occurrences read alike): recording its URN would claim a post we never made.
             raise PublishError(f"LinkedIn refuses this text as a duplicate of an earlier post ({message}); "
                                "make this post's text differ, e.g. name the featured item", permanent=True)
+        raise self._failure(response, "the post", outcome_unknown=True)
+
+    def _failure(self, response: httpx.Response, what: str, outcome_unknown: bool) -> PublishError:
+        """How a refused request is treated (401, 426 and 429 alike for every endpoint)."""
+        code, message = _error(response)
+        status = response.status_code
         if status == 401:
-            self._stop = (f"the token in {self.config.token_env} was refused by LinkedIn ({code or status}: "
-                          f"{message}); sign in again")
-            raise PublishError(self._stop)
+            self._stop = self._refused(code or str(status), message)
+            return PublishError(self._stop)
         if status == 426:
             self._stop = (f"LinkedIn-Version {self.config.api_version} is no longer active ({message}); set a "
                           f"recent api_version (YYYYMM) for channel '{self.id}' in channels.yaml")
-            raise PublishError(self._stop)
+            return PublishError(self._stop)
         if status == 429:
-            raise PublishError(f"rate limited by LinkedIn: {message}", retry_after=RATE_LIMIT_BACKOFF)
+            return PublishError(f"rate limited by LinkedIn: {message}", retry_after=RATE_LIMIT_BACKOFF)
         if status >= 500:
-            raise PublishError(f"LinkedIn answered {status}; the post may exist, the retry will tell",
-                               outcome_unknown=True)
-        raise PublishError(f"LinkedIn refused the post: HTTP {status} {code}: {message}".replace("  ", " "),
-                           permanent=True)
+            return PublishError(f"LinkedIn answered {status}" + (
+                "; the post may exist, the retry will tell" if outcome_unknown else f" to {what}; will retry"),
+                outcome_unknown=outcome_unknown)
+        return PublishError(f"LinkedIn refused {what}: HTTP {status} {code}: {message}".replace("  ", " "),
+                            permanent=True)
+
+    def _upload(self, claim: Claim) -> str:
+        """Upload the post's image through the Images API (initializeUpload, then PUT the bytes)
+        and wait (bounded) until LinkedIn has processed it. A retry uploads again; the earlier
+        image is never referenced by a post."""
+        path = self.root / claim.payload["image"]
+        if not path.is_file():
+            raise PublishError(f"image file '{claim.payload['image']}' not found (run `dissemination check`)",
+                               permanent=True)
+        unknown = claim.attempt_count > 1  # an earlier attempt may have posted
+        try:
+            response = self.client.post("/rest/images", params={"action": "initializeUpload"},
+                                        json={"initializeUploadRequest": {"owner": self.config.author}})
+            if response.status_code != 200:
+                raise self._failure(response, "the image upload", outcome_unknown=unknown)
+            value = response.json().get("value") or {}
+            upload_url, urn = value.get("uploadUrl"), value.get("image")
+            if not upload_url or not urn:
+                raise PublishError("LinkedIn's initializeUpload answer has no uploadUrl or image", outcome_unknown=unknown)
+            # The bearer token goes only to LinkedIn itself (the upload URL is LinkedIn's, normally).
+            host = httpx.URL(upload_url).host
+            trusted = host == httpx.URL(self.base_url).host or host == "linkedin.com" or host.endswith(".linkedin.com")
+            if trusted:
+                response = self.client.put(upload_url, content=path.read_bytes())
+            else:
+                with httpx.Client(timeout=self.client.timeout, transport=self.transport) as bare:
+                    response = bare.put(upload_url, content=path.read_bytes())
+            if response.status_code not in (200, 201):
+                raise self._failure(response, "the image upload", outcome_unknown=unknown)
+            deadline = time.monotonic() + self.config.media_wait.total_seconds()
+            delay = 0.2
+            while True:
+                response = self.client.get(f"/rest/images/{quote(urn, safe='')}")
+                if response.status_code != 200:
+                    raise self._failure(response, "the image status", outcome_unknown=unknown)
+                status = response.json().get("status")
+                if status == "AVAILABLE":
+                    return urn
+                if status in ("PROCESSING_FAILED", "FAILED"):
+                    raise PublishError(f"LinkedIn could not process image '{claim.payload['image']}' ({status})",
+                                       permanent=True)
+                if time.monotonic() + delay > deadline:
+                    raise PublishError(f"LinkedIn was still processing the image after "
+                                       f"{self.config.media_wait.total_seconds():.0f} s; trying again later",
+                                       outcome_unknown=unknown)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        except httpx.HTTPError as exc:
+            raise PublishError(f"cannot upload the image to LinkedIn: {type(exc).__name__}; will retry",
+                               outcome_unknown=unknown) from None
 
     def _receipt(self, urn: str) -> Receipt:
         return Receipt(remote_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")

@@ -8,9 +8,11 @@ timeout or a 5xx can never post twice.
 from __future__ import annotations
 
 import datetime as dt
-import os
+import re
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from mastodon import (
     Mastodon,
@@ -26,13 +28,33 @@ from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.credentials import Token, auth_command
 
 UTC = dt.timezone.utc
 REQUEST_TIMEOUT = 20  # seconds; the library's default of 300 would stall a whole publish run
 
+
+@dataclass(frozen=True)
+class InstanceLimits:
+    max_characters: int
+    characters_reserved_per_url: int
+    image_types: frozenset[str]  # empty: the server does not say
+    image_size_limit: int | None
+    description_limit: int | None
+    version: str  # x.y.z, for Mastodon.py's version checks
+
+
+def _version(reported: object) -> str:
+    """The server's x.y.z. A server that answers /api/v2/instance has the 4.0 API (v2 media came in
+    3.1.4), so that is the floor when the string is a fork's own (e.g. GoToSocial's)."""
+    match = re.match(r"(\d+)\.(\d+)\.(\d+)", str(reported or ""))
+    parts = tuple(int(p) for p in match.groups()) if match else (0, 0, 0)
+    return ".".join(map(str, max(parts, (4, 0, 0))))
+
+
 # Instance limits per base URL: they change only when the server is reconfigured, so one
 # GET /api/v2/instance per process is enough (serve runs publish every few minutes).
-_limits: dict[str, tuple[int, int]] = {}
+_limits: dict[str, InstanceLimits] = {}
 _limits_lock = threading.Lock()
 
 
@@ -52,29 +74,38 @@ def _status(exc: MastodonAPIError) -> int | None:
 class MastodonChannel:
     kind = "mastodon"
 
-    def __init__(self, channel_id: str, config: m.MastodonChannel) -> None:
+    def __init__(self, channel_id: str, config: m.MastodonChannel, token: Token, root: Path) -> None:
         self.id = channel_id
         self.config = config
+        self.root = root
+        self.token = token
         self.base_url = str(config.base_url).rstrip("/")
         self.capabilities = Capabilities(
             max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
-            media=False, rate_per_minute=None, idempotent=True)
+            media=True, rate_per_minute=None, idempotent=True)
         self._broken: str | None = None
-        # The token is read here and held only by the client: it never enters a message.
+        self._media_api: Mastodon | None = None
+        # The token is held only by the client: it never enters a message.
         self.api = Mastodon(
-            access_token=os.environ[config.token_env], api_base_url=self.base_url,
+            access_token=token.value, api_base_url=self.base_url,
             # "throw": the default "wait" sleeps up to 5 minutes in-thread per 429 (§2.2).
             ratelimit_method="throw", request_timeout=REQUEST_TIMEOUT,
-            # "none" makes no version request; we call no version-gated method (§2.3).
+            # "none": no method refuses on its own version table ("changed" refuses status_post on
+            # 4.5 servers). Uploads use a client that knows the version (`_media`).
             version_check_mode="none", user_agent="dissemination")
+        self._last = self.api  # the client whose rate-limit headers count
+
+    def _refused(self, exc: MastodonAPIError) -> str:
+        self._broken = _api_message(exc)
+        self.token.refused(self._broken)
+        fix = "create a new one" if self.token.from_environment else f"run `{auth_command('mastodon', self.id)}`"
+        return f"{self.token.source} was refused by {self.base_url} ({self._broken}); {fix}"
 
     def preflight(self) -> Health:
         try:
-            self.api.account_verify_credentials()
+            account = self.api.account_verify_credentials()
         except MastodonUnauthorizedError as exc:
-            self._broken = _api_message(exc)
-            return Health(False, f"the token in {self.config.token_env} was refused by {self.base_url} "
-                                 f"({self._broken}); create a new one", credential_broken=True)
+            return Health(False, self._refused(exc), credential_broken=True)
         except MastodonError as exc:
             return Health(False, f"{self.base_url} cannot be reached: {type(exc).__name__}")
         try:
@@ -82,26 +113,38 @@ class MastodonChannel:
         except MastodonError as exc:
             return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
         self.capabilities = Capabilities(
-            max_length=limits[0], url_weight=limits[1], media=False, rate_per_minute=None, idempotent=True)
-        return Health(True, f"{self.base_url}: token accepted; statuses up to {limits[0]} characters")
+            max_length=limits.max_characters, url_weight=limits.characters_reserved_per_url, media=True,
+            rate_per_minute=None, idempotent=True)
+        return Health(True, f"{self.base_url}: {self.token.source} accepted (@{account.get('acct', '?')}); "
+                            f"statuses up to {limits.max_characters} characters")
 
-    def _limits(self) -> tuple[int, int]:
+    def _limits(self) -> InstanceLimits:
         with _limits_lock:
             if self.base_url not in _limits:
-                statuses = self.api.instance_v2()["configuration"]["statuses"]
-                _limits[self.base_url] = (int(statuses["max_characters"]),
-                                          int(statuses["characters_reserved_per_url"]))
+                instance = self.api.instance_v2()
+                configuration = instance["configuration"]
+                statuses = configuration["statuses"]
+                media = configuration.get("media_attachments") or {}
+                _limits[self.base_url] = InstanceLimits(
+                    int(statuses["max_characters"]), int(statuses["characters_reserved_per_url"]),
+                    frozenset(t for t in media.get("supported_mime_types") or () if t.startswith("image/")),
+                    media.get("image_size_limit"), media.get("description_limit"), _version(instance.get("version")))
             return _limits[self.base_url]
 
     def publish(self, claim: Claim) -> Receipt:
         if self._broken:
             raise PublishError(f"credential refused earlier in this run ({self._broken})")
         body = requests.mastodon_status(claim, self.config)
+        media_ids: list[str] | None = None
         waited = False
         while True:
             try:
+                if media_ids is None:
+                    media_ids = [self._upload(claim, media) for media in body.get("media", [])]
+                self._last = self.api
                 status = self.api.status_post(body["status"], visibility=body["visibility"],
-                                              language=body["language"], idempotency_key=claim.idempotency_key)
+                                              language=body["language"], media_ids=media_ids or None,
+                                              idempotency_key=claim.idempotency_key)
                 return Receipt(remote_id=str(status["id"]), url=status.get("url"))
             except MastodonRatelimitError:
                 delay = self._until_reset()
@@ -114,8 +157,7 @@ class MastodonChannel:
                 raise PublishError(f"rate limited by {self.base_url} for {delay:.0f} s",
                                    retry_after=dt.timedelta(seconds=max(delay, 1))) from None
             except MastodonUnauthorizedError as exc:
-                self._broken = _api_message(exc)
-                raise PublishError(f"token in {self.config.token_env} refused ({self._broken})") from None
+                raise PublishError(self._refused(exc)) from None
             except MastodonServerError as exc:
                 raise PublishError(f"{_api_message(exc)}; will retry with the same key",
                                    outcome_unknown=True) from None
@@ -130,9 +172,63 @@ class MastodonChannel:
                 # message is not repeated, as it quotes the full request URL.
                 raise PublishError(f"no answer from {self.base_url}; will retry with the same key",
                                    outcome_unknown=True) from None
+            except MastodonError as exc:  # e.g. the image file could not be read
+                raise PublishError(f"{self.base_url}: {type(exc).__name__}; will retry",
+                                   outcome_unknown=claim.attempt_count > 1) from None
+
+    def _upload(self, claim: Claim, media: dict) -> str:  # type: ignore[type-arg]
+        """Upload one image with its alt text through /api/v2/media and wait (bounded) until the
+        server has processed it: a status naming unprocessed media is refused (422 not_ready).
+
+        A retry uploads again: the earlier attachment, if any, is never attached to a status and
+        the server deletes such media after a day. The status itself is protected by its key."""
+        path = self.root / media["file"]
+        mime = m.IMAGE_TYPES.get(path.suffix.lower())
+        alt = media.get("description") or ""
+        limits = self._limits()
+        problem = None
+        if not path.is_file():
+            problem = f"image file '{media['file']}' not found (run `dissemination check`)"
+        elif mime is None or (limits.image_types and mime not in limits.image_types):
+            problem = (f"{self.base_url} does not take {mime or path.suffix} images "
+                       f"(it takes {', '.join(sorted(limits.image_types)) or 'no images'})")
+        elif limits.image_size_limit and path.stat().st_size > limits.image_size_limit:
+            problem = (f"image '{media['file']}' is {path.stat().st_size} bytes, over the "
+                       f"{limits.image_size_limit} bytes {self.base_url} accepts")
+        elif limits.description_limit and len(alt) > limits.description_limit:
+            problem = f"image_alt is {len(alt)} characters, over the {limits.description_limit} {self.base_url} accepts"
+        if problem:
+            raise PublishError(problem, permanent=True)
+        api = self._last = self._media(limits)
+        attachment = api.media_post(str(path), mime_type=mime, description=alt)
+        deadline = time.monotonic() + self.config.media_wait.total_seconds()
+        delay = 0.2
+        while attachment.get("url") is None:  # 202: processing in the background
+            if time.monotonic() + delay > deadline:
+                raise PublishError(f"{self.base_url} was still processing the image after "
+                                   f"{self.config.media_wait.total_seconds():.0f} s; trying again later",
+                                   outcome_unknown=claim.attempt_count > 1)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            attachment = api.media(attachment["id"])  # 206 while processing, 200 when done
+        return str(attachment["id"])
+
+    def _media(self, limits: InstanceLimits) -> Mastodon:
+        """A client told the server's version. Left to itself, media_post looks the version up
+        through the deprecated /api/v1/instance and, when that fails, silently assumes 1.0.0 and
+        uploads to the deprecated /api/v1/media; a version given with the default
+        version_check_mode "none" is ignored the same way (platform_apis.md §2.3). So: the version
+        from our own /api/v2/instance read, with "created" (which checks only that an endpoint
+        exists in that version)."""
+        if self._media_api is None:
+            self._media_api = Mastodon(
+                access_token=self.token.value, api_base_url=self.base_url, ratelimit_method="throw",
+                request_timeout=REQUEST_TIMEOUT, mastodon_version=limits.version, version_check_mode="created",
+                user_agent="dissemination")
+        return self._media_api
 
     def _until_reset(self) -> float:
-        reset = self.api.ratelimit_reset  # epoch, already corrected for the server's clock
+        reset = self._last.ratelimit_reset  # epoch, already corrected for the server's clock
         if reset is None:
             return 60.0  # no usable reset header: try again in a minute
         return max(0.0, reset - time.time())

@@ -15,14 +15,18 @@ from dissemination.load import models as m
 
 
 def mastodon_status(claim: Claim, config: m.MastodonChannel) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "status": claim.payload["text"],
         "visibility": config.visibility,
         "language": config.language,
     }
+    if claim.payload.get("image"):  # uploaded first (POST /api/v2/media), then sent as media_ids[]
+        body["media"] = [{"file": claim.payload["image"], "description": claim.payload.get("image_alt")}]
+    return body
 
 
-def linkedin_post(claim: Claim, config: m.LinkedInChannel) -> dict[str, Any]:
+def linkedin_post(claim: Claim, config: m.LinkedInChannel, image_urn: str | None = None) -> dict[str, Any]:
+    """`image_urn`: the uploaded image (Images API); the outbox, which uploads nothing, names the file."""
     body: dict[str, Any] = {
         "author": config.author,
         "commentary": claim.payload["text"],
@@ -32,8 +36,15 @@ def linkedin_post(claim: Claim, config: m.LinkedInChannel) -> dict[str, Any]:
         "isReshareDisabledByAuthor": False,
     }
     link = claim.payload.get("link")
-    if link:
+    image = claim.payload.get("image")
+    if image:
+        image_urn = image_urn or f"(urn:li:image of {image}, uploaded first)"
+    if link:  # a post has one content: the image becomes the link's thumbnail
         body["content"] = {"article": {"source": link, "title": claim.payload.get("link_title") or link}}
+        if image:
+            body["content"]["article"] |= {"thumbnail": image_urn, "thumbnailAltText": claim.payload.get("image_alt")}
+    elif image:
+        body["content"] = {"media": {"id": image_urn, "altText": claim.payload.get("image_alt")}}
     return body
 
 
