@@ -296,26 +296,78 @@ class Ledger:
     # --- metrics -------------------------------------------------------------------------------
 
     def add_snapshots(self, rows: Iterable[Snapshot]) -> int:
-        """Append readings; an exact repeat of a reading taken in the same minute is ignored (a
-        collector run twice in a row adds nothing). Returns how many were added."""
-        added = 0
+        """Append readings. At most one reading per (item, metric, source) and minute is kept, so
+        a collector run twice in the same minute, or two runs at once, add nothing twice. Returns
+        how many were added. One query per minute and 500 items, one multi-row insert."""
+        pending: dict[dt.datetime, list[Snapshot]] = {}
+        for row in rows:
+            pending.setdefault(utc_naive(row.fetched_at).replace(second=0, microsecond=0), []).append(row)
+        if not pending:
+            return 0
+        fresh: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
-            for row in rows:
-                stamp = utc_naive(row.fetched_at)
-                minute = stamp.replace(second=0, microsecond=0)
-                repeat = conn.execute(select(snapshots.c.id).where(
-                    snapshots.c.item_id == row.item_id, snapshots.c.metric == row.metric,
-                    snapshots.c.source == row.source, snapshots.c.available == row.available,
-                    (snapshots.c.value == row.value) if row.value is not None else snapshots.c.value.is_(None),
-                    (snapshots.c.reason == row.reason) if row.reason is not None else snapshots.c.reason.is_(None),
-                    snapshots.c.fetched_at >= minute,
-                    snapshots.c.fetched_at < minute + dt.timedelta(minutes=1)).limit(1)).first()
-                if repeat is None:
-                    conn.execute(insert(snapshots).values(
-                        item_id=row.item_id, metric=row.metric, value=row.value, fetched_at=stamp,
-                        source=row.source, available=row.available, reason=row.reason))
-                    added += 1
-        return added
+            if not self.is_sqlite:
+                # Check-then-insert must not interleave with another collector (SQLite's BEGIN
+                # IMMEDIATE already serialises writers).
+                conn.execute(text("SELECT pg_advisory_xact_lock(727466)"))
+            for minute, group in pending.items():
+                ids = sorted({r.item_id for r in group})
+                metrics = sorted({r.metric for r in group})
+                seen: set[tuple[str, str, str]] = set()
+                for start in range(0, len(ids), 500):
+                    seen.update((r.item_id, r.metric, r.source) for r in conn.execute(
+                        select(snapshots.c.item_id, snapshots.c.metric, snapshots.c.source).where(
+                            snapshots.c.item_id.in_(ids[start:start + 500]), snapshots.c.metric.in_(metrics),
+                            snapshots.c.fetched_at >= minute,
+                            snapshots.c.fetched_at < minute + dt.timedelta(minutes=1))))
+                for row in group:
+                    key = (row.item_id, row.metric, row.source)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    fresh.append({"item_id": row.item_id, "metric": row.metric, "value": row.value,
+                                  "fetched_at": utc_naive(row.fetched_at), "source": row.source,
+                                  "available": row.available, "reason": row.reason})
+            if fresh:
+                conn.execute(insert(snapshots), fresh)
+        return len(fresh)
+
+    def published_since(self, since: dt.datetime) -> list[dict[str, Any]]:
+        """Published items (with their receipt) published at or after `since`, oldest first."""
+        query = select(items.c.id, items.c.channel, items.c.published_at, receipts.c.remote_id, receipts.c.url).join(
+            receipts, receipts.c.item_id == items.c.id).where(
+            items.c.state == "published", items.c.published_at >= utc_naive(since)).order_by(
+            items.c.published_at, items.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def items_between(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Items whose slot or publication falls in [start, end), with their receipt."""
+        a, b = utc_naive(start), utc_naive(end)
+        query = select(items.c.id, items.c.campaign, items.c.post, items.c.audience, items.c.channel,
+                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at,
+                       receipts.c.url).join(receipts, receipts.c.item_id == items.c.id, isouter=True).where(
+            or_(and_(items.c.slot_utc >= a, items.c.slot_utc < b),
+                and_(items.c.published_at >= a, items.c.published_at < b))).order_by(items.c.slot_utc, items.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def latest_readings(self, published_from: dt.datetime, published_to: dt.datetime,
+                        until: dt.datetime) -> list[dict[str, Any]]:
+        """For items published in [published_from, published_to): the last available and the last
+        unavailable reading of each metric taken before `until` (at most two rows per metric)."""
+        last = select(snapshots.c.item_id, snapshots.c.metric, snapshots.c.available,
+                      func.max(snapshots.c.fetched_at).label("at")).join(
+            items, items.c.id == snapshots.c.item_id).where(
+            items.c.published_at >= utc_naive(published_from), items.c.published_at < utc_naive(published_to),
+            snapshots.c.fetched_at < utc_naive(until)).group_by(
+            snapshots.c.item_id, snapshots.c.metric, snapshots.c.available).subquery()
+        query = select(snapshots.c.id, snapshots.c.item_id, snapshots.c.metric, snapshots.c.available,
+                       snapshots.c.value, snapshots.c.reason, snapshots.c.source, snapshots.c.fetched_at).join(
+            last, and_(snapshots.c.item_id == last.c.item_id, snapshots.c.metric == last.c.metric,
+                       snapshots.c.available == last.c.available, snapshots.c.fetched_at == last.c.at))
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
 
     def snapshots(self, item_id: str | None = None) -> list[dict[str, Any]]:
         query = select(snapshots).order_by(snapshots.c.id)

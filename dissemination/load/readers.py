@@ -219,6 +219,7 @@ class ProgrammeFile:
     path: str
     programme: m.Programme
     doc: YamlDoc
+    targets: tuple[m.Target, ...] = ()
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -389,7 +390,14 @@ def read_programme(path: str, text: str) -> tuple[ProgrammeFile | None, list[Pro
     doc, programme, problems = _yaml_model(m.Programme, path, text)
     if doc is None or programme is None:
         return None, problems
-    return ProgrammeFile(path, programme, doc), problems
+    # Targets one by one: a wrong target must not hide the milestones campaigns refer to.
+    targets = []
+    for index, raw in enumerate(programme.targets):
+        target, invalid = validate(m.Target, raw, doc, path, ("targets", index))
+        problems += invalid
+        if target is not None:
+            targets.append(target)
+    return ProgrammeFile(path, programme, doc, tuple(targets)), problems
 
 
 READERS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +34,8 @@ class FakeMastodon(LoopbackServer):
         self.rate_limit_for: float | None = None  # seconds until reset on the next post
         self.rate_limited_until: dt.datetime | None = None
         self.reject_with: str | None = None
+        self.followers = 250  # the account's followers_count, as embedded in every status
+        self.latency = 0.0  # seconds each answer is delayed (the metrics benchmark)
         self._next_id = 117020585924712638
         self._listen()
 
@@ -48,7 +51,8 @@ class FakeMastodon(LoopbackServer):
                 "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
                 "content": f"<p>{text}</p>", "filtered": [], "reblog": None,
                 "application": {"name": "dissemination", "website": None},
-                "account": {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap"},
+                "account": {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap",
+                            "followers_count": self.followers},
                 "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "quote": None,
                 "card": None, "poll": None}
 
@@ -77,6 +81,8 @@ class FakeMastodon(LoopbackServer):
                 return False
 
             def do_GET(self) -> None:
+                if fake.latency:
+                    time.sleep(fake.latency)
                 url = urlsplit(self.path)
                 path = url.path.rstrip("/")
                 fake.requests.append(("GET", path))
@@ -98,7 +104,9 @@ class FakeMastodon(LoopbackServer):
                     return self._send(200, {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap"})
                 if path == "/api/v1/statuses":  # batch: missing ids are silently left out
                     ids = parse_qs(url.query).get("id[]", [])
-                    return self._send(200, [fake.statuses[i] for i in ids if i in fake.statuses])
+                    return self._send(200, [{**fake.statuses[i], "account": {
+                        **fake.statuses[i]["account"], "followers_count": fake.followers}}
+                        for i in ids if i in fake.statuses])
                 if path.startswith("/api/v1/statuses/"):
                     status = fake.statuses.get(path.rsplit("/", 1)[1])
                     return self._send(200, status) if status else self._send(404, {"error": "Not Found"})

@@ -7,6 +7,7 @@ timeout or a 5xx can never post twice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -58,7 +59,9 @@ class MastodonChannel:
         self.base_url = str(config.base_url).rstrip("/")
         self.capabilities = Capabilities(
             max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
-            media=False, rate_per_minute=None, idempotent=True)
+            media=False, rate_per_minute=None, idempotent=True, read_batch=self.BATCH,
+            read_concurrency=config.metrics_concurrency,
+            read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
         self._broken: str | None = None
         # The token is read here and held only by the client: it never enters a message.
         self.api = Mastodon(
@@ -81,8 +84,7 @@ class MastodonChannel:
             limits = self._limits()
         except MastodonError as exc:
             return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
-        self.capabilities = Capabilities(
-            max_length=limits[0], url_weight=limits[1], media=False, rate_per_minute=None, idempotent=True)
+        self.capabilities = dataclasses.replace(self.capabilities, max_length=limits[0], url_weight=limits[1])
         return Health(True, f"{self.base_url}: token accepted; statuses up to {limits[0]} characters")
 
     def _limits(self) -> tuple[int, int]:
@@ -140,6 +142,9 @@ class MastodonChannel:
     METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
                "quotes": "quotes_count"}
     BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
+    # The token's budget is 300 requests / 5 min for every endpoint (§1.6): reads take at most
+    # 50 a minute, so publishing keeps 10 a minute.
+    READS_PER_MINUTE = 50
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Counts of our own statuses (authoritative on our own server), read in batches.
@@ -152,6 +157,8 @@ class MastodonChannel:
         for start in range(0, len(remote_ids), self.BATCH):
             try:
                 found.update({s["id"]: s for s in self.api.statuses(remote_ids[start:start + self.BATCH])})
+            except MastodonRatelimitError:
+                failure = f"rate limited by {self.base_url}; read again at the next run"
             except MastodonAPIError as exc:
                 failure = f"{self.base_url} refused the read: {_api_message(exc)}"
             except MastodonError as exc:
@@ -167,4 +174,12 @@ class MastodonChannel:
                     rows.append(Snapshot.unavailable(item, metric, now, source, f"{field} not reported by this server"))
                 else:
                     rows.append(Snapshot(item, metric, float(status[field]), now, source))
+            # Mastodon counts no views: the account's followers at the time of reading stand in
+            # for the reach of the post (see the report's footnotes).
+            followers = (status or {}).get("account", {}).get("followers_count")
+            if status is not None and followers is not None:
+                rows.append(Snapshot(item, "followers", float(followers), now, source))
+            elif status is not None:
+                rows.append(Snapshot.unavailable(item, "followers", now, source,
+                                                 "followers_count not reported by this server"))
         return rows
