@@ -113,6 +113,10 @@ class Figure:
             parts += [reason for reason in self.not_counted]
         return "; ".join(parts)
 
+    def reason_list(self) -> list[str]:
+        """Every reason behind this figure: why values are unknown, and which were not counted."""
+        return [reason for reason, _ in self.reasons.most_common()] + [r for r in self.not_counted if r]
+
     def note(self) -> str:
         """Publications left out because their channel does not count this figure."""
         if not self.not_counted or self.is_unknown:

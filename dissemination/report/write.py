@@ -129,7 +129,13 @@ def _environment() -> Environment:
 
 def render_html(report: Report) -> str:
     template = _environment().get_template("report.html.j2")
+    numbered: dict[str, int] = {}
+
+    def ref(reason: str) -> int:
+        return numbered.setdefault(reason, len(numbered) + 1)
+
     return template.render(
+        ref=ref, reasons=lambda: list(numbered),
         r=report, measures=MEASURES, measure_nl=MEASURE_NL, dimensions=DIMENSIONS, quadrant_nl=QUADRANT_NL,
         charts=[charts.reach_by_channel(report), charts.publications_over_time(report)],
         is_link=lambda url: bool(url) and url.startswith(("https://", "http://")))

@@ -36,6 +36,9 @@ class FakeMastodon(LoopbackServer):
         self.reject_with: str | None = None
         self.followers = 250  # the account's followers_count, as embedded in every status
         self.latency = 0.0  # seconds each answer is delayed (the metrics benchmark)
+        self.reads_started: list[float] = []  # monotonic start of each batch read
+        self.in_flight = 0
+        self.max_in_flight = 0  # most batch reads answered at the same time
         self._next_id = 117020585924712638
         self._listen()
 
@@ -81,9 +84,23 @@ class FakeMastodon(LoopbackServer):
                 return False
 
             def do_GET(self) -> None:
-                if fake.latency:
-                    time.sleep(fake.latency)
                 url = urlsplit(self.path)
+                batch = url.path.rstrip("/") == "/api/v1/statuses"
+                if batch:
+                    with fake.lock:
+                        fake.reads_started.append(time.monotonic())
+                        fake.in_flight += 1
+                        fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    if fake.latency:
+                        time.sleep(fake.latency)
+                    self._get(url)
+                finally:
+                    if batch:
+                        with fake.lock:
+                            fake.in_flight -= 1
+
+            def _get(self, url) -> None:
                 path = url.path.rstrip("/")
                 fake.requests.append(("GET", path))
                 if path == "/api/v2/instance":
