@@ -13,6 +13,37 @@ AS_OF = dt.datetime(2027, 4, 5, 12, 0, tzinfo=UTC)  # after the end of 2027-Q1
 SCOPE = "needs the rw_organization_admin scope (LinkedIn: 403 ACCESS_DENIED)"
 
 
+TARGETS = """targets:
+  - id: bereik-verdubbelen
+    description: Verdubbeling van het bereik onder mkb-ondernemers
+    metric: reach
+    audiences: [mkb]
+    times_baseline: 2
+    baseline: 2026-Q4
+  - id: klikken-per-campagne
+    description: Ten minste 20 klikken per campagne
+    metric: clicks
+    per: campaign
+    minimum: 20
+  - id: publicaties-pl3-2
+    description: Ten minste drie publicaties voor mijlpaal PL3-2
+    metric: publications
+    milestones: [PL3-2]
+    minimum: 3
+  - id: linkedin-publicaties
+    description: Ten minste vijf LinkedIn-publicaties
+    metric: publications
+    channels: [linkedin]
+    minimum: 5
+"""
+
+
+def with_targets(root) -> None:  # type: ignore[no-untyped-def]
+    """Adds the report tests' targets to the mini project's programme.yaml."""
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text() + TARGETS)
+
+
 def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
 

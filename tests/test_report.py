@@ -7,19 +7,13 @@ import re
 
 import pytest
 from publishing import PgSchema, pg_available
-from reporting import AS_OF, SCOPE, seed_ledger
+from reporting import AS_OF, SCOPE, seed_ledger, with_targets
 
 from dissemination.ledger import Ledger
 
 NOW = AS_OF.isoformat()
 NOT_READ = "nog niet gemeten"
 NO_CLICKS = "Mastodon meldt geen klikken"
-EXTRA_TARGET = """  - id: linkedin-publicaties
-    description: Ten minste vijf LinkedIn-publicaties
-    metric: publications
-    channels: [linkedin]
-    minimum: 5
-"""
 
 # The seeds' figures, summed by hand (see tests/reporting.py):
 #   2027-Q1: A mastodon reach 300 (last followers) interactions 5+2+1; B linkedin reach 120 (the 999
@@ -46,8 +40,7 @@ def backend(request, monkeypatch):
 @pytest.fixture
 def written(content_root, cli, tmp_path, backend):
     root = content_root()
-    programme = root / "programme.yaml"
-    programme.write_text(programme.read_text() + EXTRA_TARGET)
+    with_targets(root)
     ids = seed_ledger(Ledger.for_root(root))
     out = tmp_path / "rapporten" / "2027-Q1.html"
     result = cli("--root", str(root), "report", "--period", "2027-Q1", "--out", str(out), "--now", NOW)

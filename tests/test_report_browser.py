@@ -2,7 +2,7 @@
 headline figures and an n.b. with its reason in the DOM, screenshots under test-artifacts/."""
 
 import pytest
-from reporting import AS_OF, SCOPE, seed_ledger
+from reporting import AS_OF, SCOPE, seed_ledger, with_targets
 
 from browser import assert_clean, open_page
 from dissemination.ledger import Ledger
@@ -19,6 +19,7 @@ def report_file(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("report") / "content"
     shutil.copytree(VALID, root)
+    with_targets(root)
     seed_ledger(Ledger.for_root(root))
     out = root / "reports" / "2027-Q1.html"
     result = CliRunner().invoke(app, ["--root", str(root), "report", "--period", "2027-Q1", "--now",

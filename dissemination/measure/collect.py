@@ -78,12 +78,18 @@ class _ChannelReader:
     def channel(self) -> Channel:
         if not hasattr(self.local, "channel"):
             self.local.channel = open_channel(self.channel_id, self.config, self.root).channel
+        # Clients are made before the rate limiter lets a read go, so that the spacing it keeps
+        # is the spacing of the requests themselves.
+        prepare = getattr(self.local.channel, "prepare_reads", None)
+        if prepare is not None:
+            prepare()
         return self.local.channel
 
     def read(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
-        self.rate.wait()
         try:
-            return self.channel().fetch_metrics(receipts, now)
+            channel = self.channel()
+            self.rate.wait()
+            return channel.fetch_metrics(receipts, now)
         except Exception as exc:  # a bug or an unforeseen answer: say so per item, never drop
             log.exception("metrics: reading %s failed", self.channel_id)
             reason = f"reading failed: {type(exc).__name__}"

@@ -63,5 +63,7 @@ class Channel(Protocol):
     def publish(self, claim: Claim) -> Receipt: ...
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
-        """Readings for published items (item id -> receipt); unavailable ones carry the reason."""
+        """Readings for published items (item id -> receipt); unavailable ones carry the reason.
+        A channel may also offer `prepare_reads()`, which the collector calls before it lets a
+        read go (to make clients outside the rate-limited part)."""
         ...

@@ -63,6 +63,7 @@ class MastodonChannel:
             read_concurrency=config.metrics_concurrency,
             read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
         self._broken: str | None = None
+        self._reader = None  # httpx client for engagement reads, made on first use
         # The token is read here and held only by the client: it never enters a message.
         self.api = Mastodon(
             access_token=os.environ[config.token_env], api_base_url=self.base_url,
@@ -146,6 +147,42 @@ class MastodonChannel:
     # 50 a minute, so publishing keeps 10 a minute.
     READS_PER_MINUTE = 50
 
+    def prepare_reads(self):  # type: ignore[no-untyped-def]
+        """The HTTP client for engagement reads (made once; its TLS setup takes a while)."""
+        import httpx
+
+        if self._reader is None:
+            # The client's own token and address, however it was set up.
+            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT,
+                                        headers={"Authorization": f"Bearer {self.api.access_token}",
+                                                 "User-Agent": "dissemination"})
+        return self._reader
+
+    def _read_statuses(self, ids: list[str]) -> list[dict] | str:
+        """GET /api/v1/statuses?id[]=… as plain JSON, or why not. Read with httpx rather than
+        Mastodon.py, which turns every status into typed objects: ~45 ms of CPU per 20 statuses,
+        under the interpreter lock, which would cap a refresh at ~20 reads a second whatever the
+        concurrency (see BENCHMARKS.md, bench/metrics.py)."""
+        import httpx
+
+        try:
+            response = self.prepare_reads().get("/api/v1/statuses", params=[("id[]", i) for i in ids])
+        except httpx.HTTPError as exc:
+            return f"{self.base_url} cannot be reached: {type(exc).__name__}"
+        if response.status_code == 429:
+            return f"rate limited by {self.base_url}; read again at the next run"
+        if response.status_code != 200:
+            try:
+                message = response.json().get("error", "")
+            except ValueError:
+                message = ""
+            return f"{self.base_url} refused the read: HTTP {response.status_code}: {message}".rstrip(": ")
+        try:
+            body = response.json()
+        except ValueError:
+            return f"{self.base_url} answered the read with something other than JSON"
+        return body if isinstance(body, list) else f"{self.base_url} answered the read with an unexpected body"
+
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Counts of our own statuses (authoritative on our own server), read in batches.
         A status the server no longer returns was deleted (or made invisible)."""
@@ -155,14 +192,11 @@ class MastodonChannel:
         failure = None
         remote_ids = list(by_remote)
         for start in range(0, len(remote_ids), self.BATCH):
-            try:
-                found.update({s["id"]: s for s in self.api.statuses(remote_ids[start:start + self.BATCH])})
-            except MastodonRatelimitError:
-                failure = f"rate limited by {self.base_url}; read again at the next run"
-            except MastodonAPIError as exc:
-                failure = f"{self.base_url} refused the read: {_api_message(exc)}"
-            except MastodonError as exc:
-                failure = f"{self.base_url} cannot be reached: {type(exc).__name__}"
+            answer = self._read_statuses(remote_ids[start:start + self.BATCH])
+            if isinstance(answer, str):
+                failure = answer
+            else:
+                found.update({str(s.get("id")): s for s in answer if isinstance(s, dict)})
         rows = []
         for remote_id, item in by_remote.items():
             status = found.get(remote_id)
