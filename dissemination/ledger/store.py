@@ -299,20 +299,24 @@ class Ledger:
         """Append readings. At most one reading per (item, metric, source) and minute is kept, so
         a collector run twice in the same minute, or two runs at once, add nothing twice. Returns
         how many were added. One query per minute and 500 items, one multi-row insert."""
-        pending: dict[dt.datetime, list[Snapshot]] = {}
+        stamps: dict[dt.datetime, dt.datetime] = {}  # a run's readings share one time: convert once
+        pending: dict[dt.datetime, list[tuple[Snapshot, dt.datetime]]] = {}
         for row in rows:
-            pending.setdefault(utc_naive(row.fetched_at).replace(second=0, microsecond=0), []).append(row)
+            stamp = stamps.get(row.fetched_at)
+            if stamp is None:
+                stamp = stamps[row.fetched_at] = utc_naive(row.fetched_at)
+            pending.setdefault(stamp.replace(second=0, microsecond=0), []).append((row, stamp))
         if not pending:
             return 0
-        fresh: list[dict[str, Any]] = []
+        fresh: list[tuple[Any, ...]] = []
         with self.engine.begin() as conn:
             if not self.is_sqlite:
                 # Check-then-insert must not interleave with another collector (SQLite's BEGIN
                 # IMMEDIATE already serialises writers).
                 conn.execute(text("SELECT pg_advisory_xact_lock(727466)"))
             for minute, group in pending.items():
-                ids = sorted({r.item_id for r in group})
-                metrics = sorted({r.metric for r in group})
+                ids = sorted({r.item_id for r, _ in group})
+                metrics = sorted({r.metric for r, _ in group})
                 seen: set[tuple[str, str, str]] = set()
                 for start in range(0, len(ids), 500):
                     seen.update((r.item_id, r.metric, r.source) for r in conn.execute(
@@ -320,16 +324,14 @@ class Ledger:
                             snapshots.c.item_id.in_(ids[start:start + 500]), snapshots.c.metric.in_(metrics),
                             snapshots.c.fetched_at >= minute,
                             snapshots.c.fetched_at < minute + dt.timedelta(minutes=1))))
-                for row in group:
+                for row, stamp in group:
                     key = (row.item_id, row.metric, row.source)
                     if key in seen:
                         continue
                     seen.add(key)
-                    fresh.append({"item_id": row.item_id, "metric": row.metric, "value": row.value,
-                                  "fetched_at": utc_naive(row.fetched_at), "source": row.source,
-                                  "available": row.available, "reason": row.reason})
+                    fresh.append((row.item_id, row.metric, row.value, stamp, row.source, row.available, row.reason))
             if fresh:
-                conn.execute(insert(snapshots), fresh)
+                _insert_snapshots(conn, fresh)
         return len(fresh)
 
     def published_since(self, since: dt.datetime) -> list[dict[str, Any]]:
@@ -406,6 +408,29 @@ _MARK_PUBLISHED = update(items).where(
 _ADD_RECEIPT = insert(receipts)
 _FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
     finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
+
+
+_SNAPSHOT_COLUMNS = ("item_id", "metric", "value", "fetched_at", "source", "available", "reason")
+_SQLITE_SNAPSHOT_INSERT = (f"INSERT INTO snapshots ({', '.join(_SNAPSHOT_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' for _ in _SNAPSHOT_COLUMNS)})")
+
+
+def _insert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert readings (tuples in `_SNAPSHOT_COLUMNS` order). On SQLite straight to the driver's
+    executemany, the time converted once by the dialect's own processor (a run's readings share
+    one time): SQLAlchemy's per-row parameter handling cost more than SQLite's work
+    (bench/metrics.py)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(snapshots), [dict(zip(_SNAPSHOT_COLUMNS, row)) for row in rows])
+        return
+    as_text = snapshots.c.fetched_at.type.bind_processor(conn.dialect)
+    stamps: dict[dt.datetime, Any] = {}
+    params = []
+    for item, metric, value, stamp, source, available, reason in rows:
+        if stamp not in stamps:
+            stamps[stamp] = as_text(stamp) if as_text else stamp
+        params.append((item, metric, value, stamps[stamp], source, 1 if available else 0, reason))
+    conn.exec_driver_sql(_SQLITE_SNAPSHOT_INSERT, params)
 
 
 def _driver_url(url: str) -> str:
