@@ -31,6 +31,9 @@ MEASURES = ("publications", "reach", "interactions", "clicks")
 ENGAGEMENT = ("reach", "interactions", "clicks")
 ON_TIME = dt.timedelta(minutes=10)  # as `dissemination status` calls an item overdue
 NOT_YET_READ = "nog niet gemeten"
+# Every metric the definitions above use; others in the ledger are not read for the report.
+REPORT_METRICS = ("impressions", "sent", "rejected", "followers", "reactions", "likes", "favourites", "comments",
+                  "replies", "shares", "reblogs", "quotes", "clicks", "engagement")
 DIMENSIONS = {"channel": "Kanaal", "audience": "Doelgroep", "campaign": "Campagne",
               "impact_goal": "Impactdoel", "milestone": "Mijlpaal"}
 QUADRANT_ORDER = [m.Quadrant.manage_closely, m.Quadrant.keep_satisfied, m.Quadrant.keep_informed, m.Quadrant.monitor]
@@ -243,7 +246,7 @@ def _channel_label(project: Project, channel: str) -> str:
 def load_period(ledger: Ledger, project: Project, period: Period, as_of: dt.datetime) -> PeriodData:
     start, end = period.start_utc, period.end_utc
     items = ledger.items_between(start, end)
-    readings = _readings(ledger.latest_readings(start, end, as_of))
+    readings = _readings(ledger.latest_readings(start, end, as_of, REPORT_METRICS))
     goals: dict[str, tuple[int, ...]] = {}
     milestones: dict[str, tuple[str, ...]] = {}
     for cid, campaign in project.campaigns.items():
