@@ -6,6 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import pytest
+from publishing import PgSchema, pg_available
+
 from dissemination.ledger import Ledger, PlannedItem, Receipt, Snapshot
 
 UTC = dt.timezone.utc
@@ -36,6 +39,20 @@ TARGETS = """targets:
     channels: [linkedin]
     minimum: 5
 """
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request, monkeypatch):
+    """The test runs on SQLite, and again on PostgreSQL (a schema of its own) when one is running."""
+    if request.param == "postgresql":
+        if not pg_available():
+            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+        schema = PgSchema()
+        monkeypatch.setenv("DISSEMINATION_DB_URL", schema.url)
+        yield request.param
+        schema.drop()
+    else:
+        yield request.param
 
 
 def with_targets(root) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ import time
 
 import pytest
 from fakes.mastodon import FakeMastodon
-from publishing import PgSchema, cli, make_project, pg_available
+from publishing import cli, make_project
+from reporting import backend  # noqa: F401  (a fixture)
 
 from dissemination.ledger import Ledger, PlannedItem, Receipt
 from dissemination.measure import collect_metrics
@@ -23,19 +24,6 @@ def mastodon():
     fake = FakeMastodon().start()
     yield fake
     fake.stop()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, monkeypatch):
-    if request.param == "postgresql":
-        if not pg_available():
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-        schema = PgSchema()
-        monkeypatch.setenv("DISSEMINATION_DB_URL", schema.url)
-        yield request.param
-        schema.drop()
-    else:
-        yield request.param
 
 
 def project(tmp_path, mastodon, monkeypatch, settings: str = ""):
@@ -82,8 +70,12 @@ def test_reads_are_batched_bounded_in_flight_and_spaced_by_the_rate(tmp_path, ma
     ids = publish_statuses(ledger, mastodon, [NOW - dt.timedelta(hours=i + 1) for i in range(45)])
     mastodon.latency = 0.2  # long enough for the reads to overlap
     began = time.monotonic()
-    report = collect_metrics(root, ledger, NOW)
+    progress: list[tuple[int, int]] = []
+    report = collect_metrics(root, ledger, NOW, progress=lambda done, total: progress.append((done, total)))
     assert (report.publications, report.reads) == (45, 3)
+    # the progress bar's feed: publications done of all, per finished read
+    assert progress[0] == (0, 45) and progress[-1] == (45, 45) and len(progress) == 4
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
     assert sum(1 for r in mastodon.requests if r == ("GET", "/api/v1/statuses")) == 3
     assert mastodon.max_in_flight == 2
     # 60 s / 300 = 0.2 s between read starts: the third cannot start before 0.4 s (any delay

@@ -6,8 +6,7 @@ import csv
 import re
 
 import pytest
-from publishing import PgSchema, pg_available
-from reporting import AS_OF, SCOPE, seed_ledger, with_targets
+from reporting import AS_OF, SCOPE, backend, seed_ledger, with_targets  # noqa: F401  (backend: a fixture)
 
 from dissemination.ledger import Ledger
 
@@ -22,19 +21,6 @@ NO_CLICKS = "Mastodon meldt geen klikken"
 #   I reach 50 interactions 5 clicks 3.
 Q1 = {"publicaties": 4, "bereik": 300 + 120, "interacties": (5 + 2 + 1) + (9 + 2 + 1), "klikken": 7}
 Q4 = {"publicaties": 2, "bereik": 200 + 50, "interacties": 2 + 5, "klikken": 3}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request, monkeypatch):
-    if request.param == "postgresql":
-        if not pg_available():
-            pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-        schema = PgSchema()
-        monkeypatch.setenv("DISSEMINATION_DB_URL", schema.url)
-        yield request.param
-        schema.drop()
-    else:
-        yield request.param
 
 
 @pytest.fixture
