@@ -171,3 +171,24 @@ def test_period_options(content_root, cli, tmp_path):
                                                                        "--to", "2027-01-02"]):
         result = cli("--root", str(root), "report", *bad, "--now", NOW)
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_periods_and_their_previous_period():
+    import datetime as dt
+
+    from dissemination.periods import PeriodError, days_period, parse_period
+
+    q4 = parse_period("2026-Q4")
+    assert (q4.start, q4.end, q4.dutch()) == (dt.date(2026, 10, 1), dt.date(2027, 1, 1), "4e kwartaal 2026")
+    # local midnight in Amsterdam: summer time on 1 October, winter time on 1 January
+    assert q4.start_utc.isoformat() == "2026-09-30T22:00:00+00:00"
+    assert q4.end_utc.isoformat() == "2026-12-31T23:00:00+00:00"
+    assert parse_period("2027-Q1").previous().label == "2026-Q4"
+    assert parse_period("2026-01").previous().label == "2025-12"
+    assert parse_period("2026").previous().label == "2025"
+    assert parse_period("2026-11").dutch() == "november 2026"
+    ten = days_period(dt.date(2027, 1, 1), dt.date(2027, 1, 10))
+    assert (ten.previous().start, ten.previous().last_day) == (dt.date(2026, 12, 22), dt.date(2026, 12, 31))
+    for bad in ("2026-Q0", "2026-13", "26-Q1", "Q4"):
+        with pytest.raises(PeriodError):
+            parse_period(bad)
