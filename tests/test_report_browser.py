@@ -41,5 +41,5 @@ def test_report_in_chromium(report_file, width):
     assert "n.b." in text and SCOPE in text
     assert "Ministerie van Infrastructuur en Waterstaat" in text  # not reached
     assert 'role="img"' in page.html and "<title" in page.html  # charts described for screen readers
-    assert page.scroll_width <= max(width, 1200) or width < 500
+    assert page.scroll_width <= width  # wide tables scroll inside their own box
     assert page.screenshot is not None and page.screenshot.stat().st_size > 0
