@@ -25,6 +25,7 @@ from dissemination.ledger import Ledger
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.periods import Period, parse_period
+from dissemination.report.format import number
 
 UTC = dt.timezone.utc
 MEASURES = ("publications", "reach", "interactions", "clicks")
@@ -416,7 +417,7 @@ def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of:
         rows = []
         for group, members in groups:
             value = Figure.count(_subscribers(project, members))
-            rows.append(_judge(target, group, value, target.minimum, f"minimaal {_n(target.minimum)}",
+            rows.append(_judge(target, group, value, target.minimum, f"minimaal {number(target.minimum)}",
                                current.period, as_of, running_share=False))
         return rows
     chosen = [p for p in current.publications if _matches(p, target)]
@@ -432,17 +433,17 @@ def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of:
     for group, pubs, base_pubs in groups:
         value = figures(pubs)[target.metric]
         if target.minimum is not None:
-            goal, note = target.minimum, f"minimaal {_n(target.minimum)}"
+            goal, note = target.minimum, f"minimaal {number(target.minimum)}"
         else:
             before = figures(base_pubs)[target.metric]
-            factor = _n(target.times_baseline)
+            factor = number(target.times_baseline)
             if not before.complete:
                 goal, note = None, f"{factor} × {target.baseline}: basisperiode onvolledig ({before.reason_text()})"
             elif before.value == 0:
                 goal, note = None, f"{factor} × {target.baseline}: de basisperiode had 0, een veelvoud zegt niets"
             else:
                 goal = before.value * (target.times_baseline or 0)
-                note = f"{factor} × {_n(before.value)} ({target.baseline})"
+                note = f"{factor} × {number(before.value)} ({target.baseline})"
         rows.append(_judge(target, group, value, goal, note, current.period, as_of))
     return rows
 
@@ -463,12 +464,6 @@ def _judge(target: m.Target, group: str | None, value: Figure, goal: float | Non
                          f"{round(share * 100)}% van de periode verstreken")
     ended = "periode voorbij" if share >= 1.0 else f"{round(share * 100)}% van de periode verstreken"
     return TargetRow(target, group, value, goal, note, "achter", ended)
-
-
-def _n(value: float | None) -> str:
-    from dissemination.report.format import number
-
-    return number(value)
 
 
 def _coverage(project: Project, publications: list[Publication]) -> Coverage:
