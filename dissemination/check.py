@@ -40,7 +40,7 @@ class CheckResult:
             f"{len(p.maps)} stakeholder maps ({len(p.audiences)} audiences, {len(p.stakeholders)} "
             f"stakeholders, {contacts} e-mail contacts)",
             f"{len(p.channels)} channels",
-            f"{len(p.milestones)} milestones",
+            f"{len(p.milestones)} milestones, {len(p.targets)} targets",
         ]
         return "\n".join(parts)
 

@@ -249,7 +249,7 @@ def approve(
 
 @app.command()
 def run(now: NowOption = None) -> None:
-    """The main job, once: check, plan, publish what is due."""
+    """The main job, once: check, plan, publish what is due, collect metrics, write this quarter's report."""
     from dissemination.check import run_check
 
     result = run_check(State.root)
@@ -260,8 +260,87 @@ def run(now: NowOption = None) -> None:
     out.print(result.summary(), markup=False)
     _plan(_now(now), False, result)
     _publish(_now(now) if now else None)
+    _metrics(_now(now) if now else None)
+    _report(_now(now), None, None, None, None)
     root = State.root.resolve()
     out.print(f"ledger: {_ledger().url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+
+
+MaxAgeOption = Annotated[
+    str, typer.Option("--max-age", help="Read publications younger than this (e.g. 30d, 12h).")]
+
+
+def _metrics(moment: dt.datetime | None, max_age: str = "30d") -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from dissemination.load.models import _duration
+    from dissemination.measure import collect_metrics
+    from dissemination.problems import ContentErrors
+
+    try:
+        age = _duration(max_age)
+    except ValueError:
+        err.print(f"--max-age: '{max_age}' is not a duration (e.g. 30d, 12h)", markup=False)
+        raise typer.Exit(2) from None
+    with Progress(TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TextColumn("publications"),
+                  TimeRemainingColumn(), console=out, transient=True, disable=not out.is_terminal) as bar:
+        task = bar.add_task("metrics", total=None)
+        try:
+            report = collect_metrics(State.root.resolve(), _ledger(), moment, age,
+                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
+        except ContentErrors as exc:
+            _content_errors(exc)
+    for note in report.notes:
+        out.print(f"[yellow]metrics[/]: {note}")
+    out.print(f"metrics: {report.publications} publication(s) younger than {max_age} read in {report.reads} "
+              f"request(s); {report.added} reading(s) added ({report.unavailable} unavailable, with the reason)",
+              markup=False)
+
+
+@app.command()
+def metrics(
+    now: NowOption = None,
+    max_age: MaxAgeOption = "30d",
+) -> None:
+    """Read the engagement of recent publications from their channels into the ledger."""
+    _metrics(_now(now) if now else None, max_age)
+
+
+def _report(moment: dt.datetime, period_spec: str | None, first: str | None, last: str | None,
+            out_path: Path | None) -> Path:
+    from dissemination.periods import PeriodError, current_quarter, days_period, parse_period
+    from dissemination.report import make_report
+
+    try:
+        if first or last:
+            if period_spec or not (first and last):
+                raise PeriodError("give --period, or both --from and --to")
+            period = days_period(dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+        else:
+            period = parse_period(period_spec) if period_spec else current_quarter(moment)
+    except ValueError as exc:  # PeriodError, or a date that is not YYYY-MM-DD
+        err.print(f"report: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    root = State.root.resolve()
+    target = out_path or (root / "reports" / f"{period.label}.html")
+    report, files = make_report(root, _ledger(), period, target, moment)
+    t = report.totals.current
+    out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
+              f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name})", markup=False)
+    return files.html
+
+
+@app.command()
+def report(
+    period: Annotated[Optional[str], typer.Option("--period", help="2026-Q4, 2026-11 or 2026 (default: this quarter).")] = None,
+    first: Annotated[Optional[str], typer.Option("--from", help="First day, YYYY-MM-DD (with --to).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="Last day, YYYY-MM-DD, included.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option("--out", help="HTML file to write (default reports/PERIOD.html); "
+                                                     "the CSVs are written beside it.", dir_okay=False)] = None,
+    now: NowOption = None,
+) -> None:
+    """Write the stuurgroep report (Dutch HTML, with the figures as CSV beside it)."""
+    _report(_now(now), period, first, last, out_path)
 
 
 @app.command()

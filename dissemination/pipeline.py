@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dissemination.check import CheckResult, run_check
-from dissemination.ledger import Ledger, PlanStats, Receipt, Snapshot
+from dissemination.ledger import Ledger, PlanStats
 from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
-from dissemination.problems import Problem
+from dissemination.problems import ContentErrors
 from dissemination.publish.channels import Health, PublishError, open_channel
 from dissemination.publish.credentials import CredentialStore
 
@@ -25,12 +25,6 @@ log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
 MAX_ATTEMPTS = 8
 FAULT_ENV = "DISSEMINATION_FAULT"  # crash tests only: kill this process at a named point
-
-
-class ContentErrors(Exception):
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__(f"{len(problems)} content error(s)")
-        self.problems = problems
 
 
 def _fault(point: str) -> None:
@@ -161,32 +155,11 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
 
 def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
                     credentials: CredentialStore | None = None) -> int:
-    """Read the engagement of every published item from its channel into the ledger's snapshots.
-    Returns how many readings were added."""
-    channels_file, problems = load_channels(root)
-    if channels_file is None or problems.errors:
-        raise ContentErrors(problems.errors)
-    now = now or dt.datetime.now(UTC)
-    by_channel: dict[str, dict[str, Receipt]] = {}
-    for row in ledger.items(["published"]):
-        by_channel.setdefault(row["channel"], {})[row["id"]] = Receipt(row["remote_id"], row["url"])
-    added = 0
-    for channel_id, receipts in by_channel.items():
-        config = channels_file.channels.get(channel_id)
-        if config is None:
-            continue  # no longer configured: nothing to ask
-        channel = open_channel(channel_id, config, root, credentials).channel
-        # The same check as before publishing: renews a LinkedIn token about to expire. A channel
-        # that cannot be read gets its readings recorded as unavailable, with the reason.
-        health = channel.preflight()
-        if not health.ok:
-            log.warning("metrics: %s: %s", channel_id, health.message)
-            added += ledger.add_snapshots([Snapshot.unavailable(item, "engagement", now, f"{channel.kind}:{channel_id}",
-                                                                health.message) for item in receipts])
-            continue
-        added += ledger.add_snapshots(channel.fetch_metrics(receipts, now))
-    log.info("metrics: %d reading(s) added", added)
-    return added
+    """Read the engagement of recent publications (see `dissemination.measure`); returns how
+    many readings were added."""
+    from dissemination.measure import collect_metrics as collect
+
+    return collect(root, ledger, now, credentials=credentials).added
 
 
 @dataclass

@@ -52,3 +52,11 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.errors)
+
+
+class ContentErrors(Exception):
+    """Content that must be fixed before a step can run; carries every problem found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} content error(s)")
+        self.problems = problems

@@ -77,6 +77,16 @@ EXPECTED = {
     "slot_skipped_by_dst": [
         'campaigns/reeks.md:31: 2027-03-28 02:30 does not exist in Europe/Amsterdam (the clocks go forward) (pick another time, e.g. an hour later)',
     ],
+    "target_invalid": [
+        "programme.yaml:14: 'metric' must be one of: publications, reach, interactions, clicks or subscribers",
+        "programme.yaml:16: target 'zonder-doel' needs exactly one of minimum and times_baseline (e.g. minimum: 500, or times_baseline: 2 with baseline: 2025)",
+        "programme.yaml:23: '2026-Q5' is not a period (write a year (2026), a quarter (2026-Q4) or a month (2026-11))",
+    ],
+    "target_unknown_reference": [
+        "programme.yaml:15: unknown audience 'mbk' (did you mean 'mkb'?)",
+        "programme.yaml:17: unknown milestone 'PL3-9' (did you mean 'PL3-2'?)",
+        "programme.yaml:20: duplicate target id 'bereik-partners' (already used at line 12)",
+    ],
     "three_errors": [
         "campaigns/reeks.md:4: 'status' must be one of: draft, approved, paused or archived",
         "campaigns/reeks.md:10: 'impact_goals' must be at least 1",

@@ -68,3 +68,7 @@ def test_main_job_runs_on_the_sample_content_with_a_relative_root(tmp_path):
     assert not (root / "events" / "masterclass-leiderschap-voorjaar-2027.ics").exists()  # a draft
     assert "DISSEMINATION_MASTODON_TOKEN not set, so nothing is published to mastodon" in done.stdout
     assert re.search(r"publish: [1-9]\d* published", done.stdout), done.stdout
+    # it ends by reading engagement and writing this quarter's report, and says where it is
+    assert re.search(r"metrics: [1-9]\d* publication\(s\) younger than 30d", done.stdout), done.stdout
+    assert f"written to {root.resolve() / 'reports' / '2027-Q1.html'}" in done.stdout
+    assert "Verspreidingsrapport 1e kwartaal 2027" in (root / "reports" / "2027-Q1.html").read_text()

@@ -54,7 +54,8 @@ def test_mastodon_counts_round_trip_and_a_deleted_status_is_marked(published, fa
     mastodon.statuses[sid].update(favourites_count=4, reblogs_count=2, replies_count=1, quotes_count=0)
     assert collect_metrics(published, Ledger.for_root(published), READ_AT) > 0
     rows = _by_channel(published)["mastodon"]
-    assert {r["metric"]: r["value"] for r in rows} == {"favourites": 4, "reblogs": 2, "replies": 1, "quotes": 0}
+    assert {r["metric"]: r["value"] for r in rows} == {"favourites": 4, "reblogs": 2, "replies": 1, "quotes": 0,
+                                                      "followers": 250}
     assert all(r["available"] and r["source"] == f"mastodon:{mastodon.url}" for r in rows)
     assert all(r["fetched_at"] == READ_AT.replace(tzinfo=None) for r in rows)
     assert ("GET", "/api/v1/statuses") in mastodon.requests  # the batch read
@@ -62,9 +63,9 @@ def test_mastodon_counts_round_trip_and_a_deleted_status_is_marked(published, fa
     assert collect_metrics(published, Ledger.for_root(published), READ_AT + dt.timedelta(seconds=20)) == 0
     del mastodon.statuses[sid]  # deleted on the server: the batch read leaves it out
     collect_metrics(published, Ledger.for_root(published), READ_AT + dt.timedelta(hours=1))
-    gone = _by_channel(published)["mastodon"][4:]
+    gone = _by_channel(published)["mastodon"][5:]
     assert all(not r["available"] and r["value"] is None and "deleted" in r["reason"] for r in gone)
-    assert len(_by_channel(published)["mastodon"]) == 8  # appended: the earlier reading is kept
+    assert len(_by_channel(published)["mastodon"]) == 9  # appended: the earlier reading is kept
 
 
 def test_linkedin_organization_statistics_round_trip(published, fakes):

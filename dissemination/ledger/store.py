@@ -296,26 +296,107 @@ class Ledger:
     # --- metrics -------------------------------------------------------------------------------
 
     def add_snapshots(self, rows: Iterable[Snapshot]) -> int:
-        """Append readings; an exact repeat of a reading taken in the same minute is ignored (a
-        collector run twice in a row adds nothing). Returns how many were added."""
-        added = 0
+        """Append readings. At most one reading per (item, metric, source) and minute is kept, so
+        a collector run twice in the same minute, or two runs at once, add nothing twice. Returns
+        how many were added. One query per minute and 500 items, one multi-row insert."""
+        stamps: dict[dt.datetime, dt.datetime] = {}  # a run's readings share one time: convert once
+        pending: dict[dt.datetime, list[tuple[Snapshot, dt.datetime]]] = {}
+        for row in rows:
+            stamp = stamps.get(row.fetched_at)
+            if stamp is None:
+                stamp = stamps[row.fetched_at] = utc_naive(row.fetched_at)
+            pending.setdefault(stamp.replace(second=0, microsecond=0), []).append((row, stamp))
+        if not pending:
+            return 0
+        fresh: list[tuple[Any, ...]] = []
         with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                # Check-then-insert must not interleave with another collector (SQLite's BEGIN
+                # IMMEDIATE already serialises writers).
+                conn.execute(text("SELECT pg_advisory_xact_lock(727466)"))
+            for minute, group in pending.items():
+                ids = sorted({r.item_id for r, _ in group})
+                metrics = sorted({r.metric for r, _ in group})
+                seen: set[tuple[str, str, str]] = set()
+                for start in range(0, len(ids), 500):
+                    seen.update((r.item_id, r.metric, r.source) for r in conn.execute(
+                        select(snapshots.c.item_id, snapshots.c.metric, snapshots.c.source).where(
+                            snapshots.c.item_id.in_(ids[start:start + 500]), snapshots.c.metric.in_(metrics),
+                            snapshots.c.fetched_at >= minute,
+                            snapshots.c.fetched_at < minute + dt.timedelta(minutes=1))))
+                for row, stamp in group:
+                    key = (row.item_id, row.metric, row.source)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    fresh.append((row.item_id, row.metric, row.value, stamp, row.source, row.available, row.reason))
+            if fresh:
+                _insert_snapshots(conn, fresh)
+        return len(fresh)
+
+    def published_since(self, since: dt.datetime) -> list[dict[str, Any]]:
+        """Published items (with their receipt) published at or after `since`, oldest first."""
+        query = select(items.c.id, items.c.channel, items.c.published_at, receipts.c.remote_id, receipts.c.url).join(
+            receipts, receipts.c.item_id == items.c.id).where(
+            items.c.state == "published", items.c.published_at >= utc_naive(since)).order_by(
+            items.c.published_at, items.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def items_between(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Items whose slot or publication falls in [start, end), with their receipt."""
+        a, b = utc_naive(start), utc_naive(end)
+        query = select(items.c.id, items.c.campaign, items.c.post, items.c.audience, items.c.channel,
+                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at,
+                       receipts.c.url).join(receipts, receipts.c.item_id == items.c.id, isouter=True).where(
+            or_(and_(items.c.slot_utc >= a, items.c.slot_utc < b),
+                and_(items.c.published_at >= a, items.c.published_at < b))).order_by(items.c.slot_utc, items.c.id)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def latest_readings(self, published_from: dt.datetime, published_to: dt.datetime, until: dt.datetime,
+                        metrics: Iterable[str]) -> list[dict[str, Any]]:
+        """For items published in [published_from, published_to) and each of `metrics`: the last
+        reading taken before `until` and, where that one is unavailable, the last available one.
+
+        One index seek per item and metric (on ix_snapshots_item_metric), not a scan of every
+        reading: a year of 6-hourly readings is millions of rows (bench/report.py)."""
+        stamp = utc_naive(until)
+        last = snapshots.alias("last")
+        published = and_(items.c.published_at >= utc_naive(published_from),
+                         items.c.published_at < utc_naive(published_to))
+
+        def seek(metric: str, available_only: bool):  # type: ignore[no-untyped-def]
+            query = select(last.c.id).where(last.c.item_id == items.c.id, last.c.metric == metric,
+                                            last.c.fetched_at < stamp)
+            if available_only:
+                query = query.where(last.c.available.is_(True))
+            return query.order_by(last.c.fetched_at.desc()).limit(1).scalar_subquery()
+
+        def fetch(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+            out = []
+            for start in range(0, len(ids), 500):
+                out += [dict(r._mapping) for r in conn.execute(select(
+                    snapshots.c.id, snapshots.c.item_id, snapshots.c.metric, snapshots.c.available,
+                    snapshots.c.value, snapshots.c.reason, snapshots.c.source, snapshots.c.fetched_at).where(
+                    snapshots.c.id.in_(ids[start:start + 500])))]
+            return out
+
+        with self.engine.connect() as conn:
+            found: list[int] = []
+            for metric in metrics:
+                found += [r[0] for r in conn.execute(select(seek(metric, False)).where(published)) if r[0] is not None]
+            rows = fetch(conn, found)
+            retry: dict[str, list[str]] = {}
             for row in rows:
-                stamp = utc_naive(row.fetched_at)
-                minute = stamp.replace(second=0, microsecond=0)
-                repeat = conn.execute(select(snapshots.c.id).where(
-                    snapshots.c.item_id == row.item_id, snapshots.c.metric == row.metric,
-                    snapshots.c.source == row.source, snapshots.c.available == row.available,
-                    (snapshots.c.value == row.value) if row.value is not None else snapshots.c.value.is_(None),
-                    (snapshots.c.reason == row.reason) if row.reason is not None else snapshots.c.reason.is_(None),
-                    snapshots.c.fetched_at >= minute,
-                    snapshots.c.fetched_at < minute + dt.timedelta(minutes=1)).limit(1)).first()
-                if repeat is None:
-                    conn.execute(insert(snapshots).values(
-                        item_id=row.item_id, metric=row.metric, value=row.value, fetched_at=stamp,
-                        source=row.source, available=row.available, reason=row.reason))
-                    added += 1
-        return added
+                if not row["available"]:
+                    retry.setdefault(row["metric"], []).append(row["item_id"])
+            earlier: list[int] = []
+            for metric, item_ids in retry.items():
+                for start in range(0, len(item_ids), 500):
+                    earlier += [r[0] for r in conn.execute(select(seek(metric, True)).where(
+                        items.c.id.in_(item_ids[start:start + 500]))) if r[0] is not None]
+            return rows + fetch(conn, earlier)
 
     def snapshots(self, item_id: str | None = None) -> list[dict[str, Any]]:
         query = select(snapshots).order_by(snapshots.c.id)
@@ -354,6 +435,29 @@ _MARK_PUBLISHED = update(items).where(
 _ADD_RECEIPT = insert(receipts)
 _FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
     finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
+
+
+_SNAPSHOT_COLUMNS = ("item_id", "metric", "value", "fetched_at", "source", "available", "reason")
+_SQLITE_SNAPSHOT_INSERT = (f"INSERT INTO snapshots ({', '.join(_SNAPSHOT_COLUMNS)}) "
+                           f"VALUES ({', '.join('?' for _ in _SNAPSHOT_COLUMNS)})")
+
+
+def _insert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Insert readings (tuples in `_SNAPSHOT_COLUMNS` order). On SQLite straight to the driver's
+    executemany, the time converted once by the dialect's own processor (a run's readings share
+    one time): SQLAlchemy's per-row parameter handling cost more than SQLite's work
+    (bench/metrics.py)."""
+    if conn.dialect.name != "sqlite":
+        conn.execute(insert(snapshots), [dict(zip(_SNAPSHOT_COLUMNS, row)) for row in rows])
+        return
+    as_text = snapshots.c.fetched_at.type.bind_processor(conn.dialect)
+    stamps: dict[dt.datetime, Any] = {}
+    params = []
+    for item, metric, value, stamp, source, available, reason in rows:
+        if stamp not in stamps:
+            stamps[stamp] = as_text(stamp) if as_text else stamp
+        params.append((item, metric, value, stamps[stamp], source, 1 if available else 0, reason))
+    conn.exec_driver_sql(_SQLITE_SNAPSHOT_INSERT, params)
 
 
 def _driver_url(url: str) -> str:

@@ -191,12 +191,65 @@ def _domain(value: str) -> str:
 Domain = Annotated[str, AfterValidator(_domain)]
 
 
+def _period_spec(value: Any) -> str:
+    from dissemination.periods import PeriodError, parse_period
+
+    try:
+        return parse_period(str(value)).label
+    except PeriodError:
+        raise content_error(f"'{value}' is not a period",
+                            "write a year (2026), a quarter (2026-Q4) or a month (2026-11)") from None
+
+
+PeriodSpec = Annotated[str, BeforeValidator(_period_spec)]
+TARGET_METRICS = ("publications", "reach", "interactions", "clicks", "subscribers")
+
+
+class Target(Content):
+    """A figure the stuurgroep holds the programme to, e.g. reach among partners ≥ 2 × last year.
+
+    The figure (`metric`) counts publications that match every given filter; `per` makes one
+    target of each campaign, audience or channel. The goal is a fixed `minimum`, or `times_baseline`
+    × the same figure in the `baseline` period."""
+
+    id: Identifier
+    description: NonEmptyText
+    metric: Literal["publications", "reach", "interactions", "clicks", "subscribers"]
+    audiences: IdList = []
+    channels: IdList = []
+    campaigns: IdList = []
+    milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
+    per: Literal["campaign", "audience", "channel"] | None = None
+    minimum: Annotated[float, Field(ge=0)] | None = None
+    times_baseline: Annotated[float, Field(gt=0)] | None = None
+    baseline: PeriodSpec | None = None
+    period: PeriodSpec | None = None  # the report period it applies to; none: every period
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> "Target":
+        if (self.minimum is None) == (self.times_baseline is None):
+            raise content_error(f"target '{self.id}' needs exactly one of minimum and times_baseline",
+                                "e.g. minimum: 500, or times_baseline: 2 with baseline: 2025")
+        if self.times_baseline is not None and self.baseline is None:
+            raise content_error(f"target '{self.id}' compares with a baseline but names no baseline period",
+                                "add e.g. baseline: 2025-Q4")
+        if self.minimum is not None and self.baseline is not None:
+            raise content_error(f"target '{self.id}' has a baseline but no times_baseline",
+                                "add times_baseline: 2, or remove the baseline")
+        if self.metric == "subscribers" and (self.times_baseline is not None or self.per not in (None, "audience")
+                                             or self.channels or self.campaigns or self.milestones):
+            raise content_error("subscribers are counted per audience from the stakeholder map, now",
+                                "give a minimum, optionally audiences and per: audience")
+        return self
+
+
 class Programme(Content):
-    """`programme.yaml`: the programme's identity, impact goals and milestones."""
+    """`programme.yaml`: the programme's identity, impact goals, milestones and targets."""
 
     name: NonEmptyText
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
+    targets: list[Any] = []  # validated one by one as `Target`
     # Links to these domains (and their sub-domains) get UTM parameters when rendered.
     owned_domains: Annotated[list[Domain], BeforeValidator(_as_list)] = []
 
@@ -215,6 +268,10 @@ class ChannelBase(Content):
     # How far past its slot an item may still go out; later it is marked missed, not posted.
     late_tolerance: Duration = dt.timedelta(hours=2)
     description: str | None = None
+    # Reading engagement: requests in flight at once, and requests per minute (None: the
+    # channel's own default, kept under the platform's rate limit).
+    metrics_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
+    metrics_per_minute: Annotated[int, Field(ge=1)] | None = None
 
 
 class MastodonChannel(ChannelBase):

@@ -70,6 +70,10 @@ class Project:
     def milestones(self) -> dict[str, m.Milestone]:
         return {ms.id: ms for ms in self.programme.programme.milestones} if self.programme else {}
 
+    @cached_property
+    def targets(self) -> tuple[m.Target, ...]:
+        return self.programme.targets if self.programme else ()
+
     def contact_budget(self, stakeholder_id: str) -> int:
         for mp in self.maps:
             for s in mp.stakeholders:
@@ -185,6 +189,7 @@ def check_references(project: Project) -> list[Problem]:
     out: list[Problem] = []
     out += _check_stakeholder_maps(project)
     out += _check_knowledge(project)
+    out += _check_targets(project)
     for campaign in project.campaigns.values():
         out += _check_campaign(project, campaign)
     return out
@@ -251,6 +256,36 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
                     out.append(Problem(mp.path, mp.doc.line_of(where + ("email",)),
                                        f"contact {contact.email} is listed twice for '{sid}'"))
                 seen_email.add(contact.email.lower())
+    return out
+
+
+def _check_targets(project: Project) -> list[Problem]:
+    out: list[Problem] = []
+    if project.programme is None:
+        return out
+    doc, path = project.programme.doc, project.programme.path
+    raw_targets = doc.data.get("targets") or []
+    known = {"audiences": (project.declared_audiences, project.audiences_known, "audience"),
+             "channels": (project.declared_channels, project.channels_known, "channel"),
+             "campaigns": (set(project.campaigns), True, "campaign"),
+             "milestones": (set(project.milestones), True, "milestone")}
+    first_line: dict[str, int] = {}
+    for i, raw in enumerate(raw_targets if isinstance(raw_targets, list) else []):
+        try:
+            target = m.Target.model_validate(raw)
+        except ValueError:
+            continue  # reported by the reader
+        line = doc.line_of(("targets", i, "id"))
+        if target.id in first_line:
+            out.append(Problem(path, line, f"duplicate target id '{target.id}'",
+                               f"already used at line {first_line[target.id]}"))
+            continue
+        first_line[target.id] = line
+        for key, (ids, judged, kind) in known.items():
+            for j, value in enumerate(getattr(target, key)):
+                if judged and value not in ids:
+                    msg, hint = _unknown(kind, value, ids)
+                    out.append(Problem(path, doc.line_of(("targets", i, key, j)), msg, hint))
     return out
 
 

@@ -219,6 +219,7 @@ class ProgrammeFile:
     path: str
     programme: m.Programme
     doc: YamlDoc
+    targets: tuple[m.Target, ...] = ()
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -327,22 +328,24 @@ def _yaml_model(model: type[M], path: str, text: str) -> tuple[YamlDoc | None, M
     return doc, parsed, problems + invalid
 
 
+def _each(model: type[M], raws: list[Any], doc: YamlDoc, path: str, key: str,
+          problems: list[Problem]) -> list[M]:
+    """Entries of the list under `key`, validated one by one: one bad entry hides no other."""
+    valid = []
+    for index, raw in enumerate(raws):
+        entry, invalid = validate(model, raw, doc, path, (key, index))
+        problems += invalid
+        if entry is not None:
+            valid.append(entry)
+    return valid
+
+
 def read_stakeholder_map(path: str, text: str) -> tuple[StakeholderMapFile | None, list[Problem]]:
     doc, shell, problems = _yaml_model(m.StakeholderMapShell, path, text)
     if doc is None or shell is None:
         return None, problems
-    audiences = []
-    for index, raw in enumerate(shell.audiences):
-        audience, invalid = validate(m.Audience, raw, doc, path, ("audiences", index))
-        problems += invalid
-        if audience is not None:
-            audiences.append(audience)
-    stakeholders = []
-    for index, raw in enumerate(shell.stakeholders):
-        stakeholder, invalid = validate(m.Stakeholder, raw, doc, path, ("stakeholders", index))
-        problems += invalid
-        if stakeholder is not None:
-            stakeholders.append(stakeholder)
+    audiences = _each(m.Audience, shell.audiences, doc, path, "audiences", problems)
+    stakeholders = _each(m.Stakeholder, shell.stakeholders, doc, path, "stakeholders", problems)
     declared = frozenset(
         a["id"] for a in shell.audiences if isinstance(a, dict) and isinstance(a.get("id"), str)
     )
@@ -389,7 +392,9 @@ def read_programme(path: str, text: str) -> tuple[ProgrammeFile | None, list[Pro
     doc, programme, problems = _yaml_model(m.Programme, path, text)
     if doc is None or programme is None:
         return None, problems
-    return ProgrammeFile(path, programme, doc), problems
+    # Targets one by one: a wrong target must not hide the milestones campaigns refer to.
+    targets = _each(m.Target, programme.targets, doc, path, "targets", problems)
+    return ProgrammeFile(path, programme, doc, tuple(targets)), problems
 
 
 READERS = {

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+import time
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
@@ -45,6 +46,11 @@ class FakeMastodon(LoopbackServer):
         self.rate_limit_for: float | None = None  # seconds until reset on the next post
         self.rate_limited_until: dt.datetime | None = None
         self.reject_with: str | None = None
+        self.followers = 250  # the account's followers_count, as embedded in every status
+        self.latency = 0.0  # seconds each answer is delayed (the metrics benchmark)
+        self.reads_started: list[float] = []  # monotonic start of each batch read
+        self.in_flight = 0
+        self.max_in_flight = 0  # most batch reads answered at the same time
         self._next_id = 117020585924712638
         self.tokens = {token}
         self.media: dict[str, dict] = {}  # id -> attachment, plus the uploaded bytes under "_data"
@@ -70,7 +76,8 @@ class FakeMastodon(LoopbackServer):
                 "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
                 "content": f"<p>{text}</p>", "filtered": [], "reblog": None,
                 "application": {"name": "dissemination", "website": None},
-                "account": {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap"},
+                "account": {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap",
+                            "followers_count": self.followers},
                 "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "quote": None,
                 "card": None, "poll": None}
 
@@ -107,6 +114,22 @@ class FakeMastodon(LoopbackServer):
 
             def do_GET(self) -> None:
                 url = urlsplit(self.path)
+                batch = url.path.rstrip("/") == "/api/v1/statuses"
+                if batch:
+                    with fake.lock:
+                        fake.reads_started.append(time.monotonic())
+                        fake.in_flight += 1
+                        fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                try:
+                    if fake.latency:
+                        time.sleep(fake.latency)
+                    self._get(url)
+                finally:
+                    if batch:
+                        with fake.lock:
+                            fake.in_flight -= 1
+
+            def _get(self, url) -> None:
                 path = url.path.rstrip("/")
                 fake.requests.append(("GET", path))
                 if path == "/api/v2/instance":
@@ -143,7 +166,9 @@ class FakeMastodon(LoopbackServer):
                     return self._send(200, {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap"})
                 if path == "/api/v1/statuses":  # batch: missing ids are silently left out
                     ids = parse_qs(url.query).get("id[]", [])
-                    return self._send(200, [fake.statuses[i] for i in ids if i in fake.statuses])
+                    return self._send(200, [{**fake.statuses[i], "account": {
+                        **fake.statuses[i]["account"], "followers_count": fake.followers}}
+                        for i in ids if i in fake.statuses])
                 if path.startswith("/api/v1/statuses/"):
                     status = fake.statuses.get(path.rsplit("/", 1)[1])
                     return self._send(200, status) if status else self._send(404, {"error": "Not Found"})

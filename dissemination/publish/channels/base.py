@@ -21,6 +21,11 @@ class Capabilities:
     media: bool
     rate_per_minute: int | None
     idempotent: bool  # a repeat with the same key cannot create a second publication
+    # Reading engagement: publications per `fetch_metrics` call (one request where the platform
+    # batches), calls in flight at once, and calls started per minute (None: unlimited).
+    read_batch: int = 1
+    read_concurrency: int = 1
+    read_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -59,5 +64,7 @@ class Channel(Protocol):
     def publish(self, claim: Claim) -> Receipt: ...
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
-        """Readings for published items (item id -> receipt); unavailable ones carry the reason."""
+        """Readings for published items (item id -> receipt); unavailable ones carry the reason.
+        A channel may also offer `prepare_reads()`, which the collector calls before it lets a
+        read go (to make clients outside the rate-limited part)."""
         ...

@@ -59,7 +59,9 @@ class LinkedInChannel:
         self.transport = transport
         self.base_url = config.api_base.rstrip("/")
         self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=True,
-                                         rate_per_minute=None, idempotent=True)
+                                         rate_per_minute=None, idempotent=True, read_batch=1,
+                                         read_concurrency=config.metrics_concurrency,
+                                         read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
         self._stop: str | None = None  # a refused token or an inactive version: no use trying more
         # The token lives only in the client's default headers, never in a message.
         self.client = httpx.Client(
@@ -242,6 +244,10 @@ class LinkedInChannel:
 
     def _receipt(self, urn: str) -> Receipt:
         return Receipt(remote_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
+
+    # Posts read per minute (2 requests each for an organisation, 4 for a member): LinkedIn's
+    # daily per-app quotas are not published; this keeps a day's refresh far below any of them.
+    READS_PER_MINUTE = 30
 
     # metric -> field of totalShareStatistics (organization posts)
     SHARE_STATISTICS = {"impressions": "impressionCount", "clicks": "clickCount", "likes": "likeCount",

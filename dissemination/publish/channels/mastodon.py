@@ -7,8 +7,11 @@ timeout or a 5xx can never post twice.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -58,6 +61,15 @@ _limits: dict[str, InstanceLimits] = {}
 _limits_lock = threading.Lock()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for all read clients (httpx's default: certifi's CA bundle): loading the
+    bundle takes ~30 ms each time, and the collector makes a client per worker thread."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def _api_message(exc: MastodonAPIError) -> str:
     # Mastodon.py raises ('Mastodon API returned error', status, reason, message). The message is
     # localized to the account's language, so it is reported as is and never branched on.
@@ -82,10 +94,13 @@ class MastodonChannel:
         self.base_url = str(config.base_url).rstrip("/")
         self.capabilities = Capabilities(
             max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
-            media=True, rate_per_minute=None, idempotent=True)
+            media=True, rate_per_minute=None, idempotent=True, read_batch=self.BATCH,
+            read_concurrency=config.metrics_concurrency,
+            read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
         self._broken: str | None = None
         self._media_api: Mastodon | None = None
-        # The token is held only by the client: it never enters a message.
+        self._reader = None  # httpx client for engagement reads, made on first use
+        # The token is held only by the clients: it never enters a message.
         self.api = Mastodon(
             access_token=token.value, api_base_url=self.base_url,
             # "throw": the default "wait" sleeps up to 5 minutes in-thread per 429 (§2.2).
@@ -112,9 +127,8 @@ class MastodonChannel:
             limits = self._limits()
         except MastodonError as exc:
             return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
-        self.capabilities = Capabilities(
-            max_length=limits.max_characters, url_weight=limits.characters_reserved_per_url, media=True,
-            rate_per_minute=None, idempotent=True)
+        self.capabilities = dataclasses.replace(
+            self.capabilities, max_length=limits.max_characters, url_weight=limits.characters_reserved_per_url)
         return Health(True, f"{self.base_url}: {self.token.source} accepted (@{account.get('acct', '?')}); "
                             f"statuses up to {limits.max_characters} characters")
 
@@ -236,6 +250,45 @@ class MastodonChannel:
     METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
                "quotes": "quotes_count"}
     BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
+    # The token's budget is 300 requests / 5 min for every endpoint (§1.6): reads take at most
+    # 50 a minute, so publishing keeps 10 a minute.
+    READS_PER_MINUTE = 50
+
+    def prepare_reads(self):  # type: ignore[no-untyped-def]
+        """The HTTP client for engagement reads (made once; its TLS setup takes a while)."""
+        import httpx
+
+        if self._reader is None:
+            # The client's own token and address, however it was set up.
+            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT, verify=_tls(),
+                                        headers={"Authorization": f"Bearer {self.api.access_token}",
+                                                 "User-Agent": "dissemination"})
+        return self._reader
+
+    def _read_statuses(self, ids: list[str]) -> list[dict] | str:
+        """GET /api/v1/statuses?id[]=… as plain JSON, or why not. Read with httpx rather than
+        Mastodon.py, which turns every status into typed objects: ~45 ms of CPU per 20 statuses,
+        under the interpreter lock, which would cap a refresh at ~20 reads a second whatever the
+        concurrency (see BENCHMARKS.md, bench/metrics.py)."""
+        import httpx
+
+        try:
+            response = self.prepare_reads().get("/api/v1/statuses", params=[("id[]", i) for i in ids])
+        except httpx.HTTPError as exc:
+            return f"{self.base_url} cannot be reached: {type(exc).__name__}"
+        if response.status_code == 429:
+            return f"rate limited by {self.base_url}; read again at the next run"
+        if response.status_code != 200:
+            try:
+                message = response.json().get("error", "")
+            except ValueError:
+                message = ""
+            return f"{self.base_url} refused the read: HTTP {response.status_code}: {message}".rstrip(": ")
+        try:
+            body = response.json()
+        except ValueError:
+            return f"{self.base_url} answered the read with something other than JSON"
+        return body if isinstance(body, list) else f"{self.base_url} answered the read with an unexpected body"
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Counts of our own statuses (authoritative on our own server), read in batches.
@@ -246,12 +299,11 @@ class MastodonChannel:
         failure = None
         remote_ids = list(by_remote)
         for start in range(0, len(remote_ids), self.BATCH):
-            try:
-                found.update({s["id"]: s for s in self.api.statuses(remote_ids[start:start + self.BATCH])})
-            except MastodonAPIError as exc:
-                failure = f"{self.base_url} refused the read: {_api_message(exc)}"
-            except MastodonError as exc:
-                failure = f"{self.base_url} cannot be reached: {type(exc).__name__}"
+            answer = self._read_statuses(remote_ids[start:start + self.BATCH])
+            if isinstance(answer, str):
+                failure = answer
+            else:
+                found.update({str(s.get("id")): s for s in answer if isinstance(s, dict)})
         rows = []
         for remote_id, item in by_remote.items():
             status = found.get(remote_id)
@@ -263,4 +315,12 @@ class MastodonChannel:
                     rows.append(Snapshot.unavailable(item, metric, now, source, f"{field} not reported by this server"))
                 else:
                     rows.append(Snapshot(item, metric, float(status[field]), now, source))
+            # Mastodon counts no views: the account's followers at the time of reading stand in
+            # for the reach of the post (see the report's footnotes).
+            followers = (status or {}).get("account", {}).get("followers_count")
+            if status is not None and followers is not None:
+                rows.append(Snapshot(item, "followers", float(followers), now, source))
+            elif status is not None:
+                rows.append(Snapshot.unavailable(item, "followers", now, source,
+                                                 "followers_count not reported by this server"))
         return rows

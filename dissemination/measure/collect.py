@@ -1,0 +1,179 @@
+"""Collecting engagement: every publication younger than `max_age`, through its own channel.
+
+Each channel says how many publications one read covers (`read_batch`: Mastodon reads 20
+statuses per request), how many reads may be in flight (`read_concurrency`) and how many may
+start per minute (`read_per_minute`, under the platform's rate limit). Channels are read at the
+same time, each within its own limits. All readings of a run carry the run's time, so a second run
+in the same minute adds nothing (the ledger keeps one reading per item, metric, source and minute).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dissemination.ledger import Ledger, Receipt, Snapshot
+from dissemination.load import models as m
+from dissemination.load.project import load_channels
+from dissemination.problems import ContentErrors
+from dissemination.publish.channels import Channel, open_channel
+from dissemination.publish.credentials import CredentialStore
+
+log = logging.getLogger("dissemination")
+UTC = dt.timezone.utc
+DEFAULT_MAX_AGE = dt.timedelta(days=30)
+FLUSH_EVERY = 2000  # readings per ledger transaction
+
+Progress = Callable[[int, int], None]  # (publications read so far, publications to read)
+
+
+@dataclass
+class CollectReport:
+    publications: int = 0
+    reads: int = 0  # fetch_metrics calls
+    added: int = 0
+    unavailable: int = 0  # readings added that carry a reason instead of a value
+    notes: list[str] = field(default_factory=list)
+
+
+class RateLimit:
+    """Spaces call starts evenly: never more than `per_minute` in any minute."""
+
+    def __init__(self, per_minute: int | None) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.next = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next)
+            self.next = start + self.interval
+        if start > now:
+            time.sleep(start - now)
+
+
+class _ChannelReader:
+    """One configured channel: a client per worker thread (HTTP clients are not shared)."""
+
+    def __init__(self, channel_id: str, config: m.Channel, root: Path,
+                 credentials: CredentialStore | None) -> None:
+        self.channel_id, self.config, self.root, self.credentials = channel_id, config, root, credentials
+        self.local = threading.local()
+        opened = open_channel(channel_id, config, root, credentials)
+        self.local.channel = opened.channel
+        self.note = opened.note
+        self.fallback = opened.note is not None
+        # The same check as before publishing, made once before any worker opens its own client:
+        # it renews a LinkedIn token about to expire (the workers then read the renewed one).
+        self.health = opened.channel.preflight()
+        caps = opened.channel.capabilities
+        self.batch = max(1, caps.read_batch)
+        self.concurrency = max(1, caps.read_concurrency)
+        self.rate = RateLimit(caps.read_per_minute)
+
+    def channel(self) -> Channel:
+        if not hasattr(self.local, "channel"):
+            self.local.channel = open_channel(self.channel_id, self.config, self.root, self.credentials).channel
+        # Clients are made before the rate limiter lets a read go, so that the spacing it keeps
+        # is the spacing of the requests themselves.
+        prepare = getattr(self.local.channel, "prepare_reads", None)
+        if prepare is not None:
+            prepare()
+        return self.local.channel
+
+    def read(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
+        try:
+            channel = self.channel()
+            self.rate.wait()
+            return channel.fetch_metrics(receipts, now)
+        except Exception as exc:  # a bug or an unforeseen answer: say so per item, never drop
+            log.exception("metrics: reading %s failed", self.channel_id)
+            reason = f"reading failed: {type(exc).__name__}"
+            return [Snapshot.unavailable(item, "engagement", now, f"collector:{self.channel_id}", reason)
+                    for item in receipts]
+
+
+def _unavailable(items: list[str], now: dt.datetime, channel_id: str, reason: str) -> list[Snapshot]:
+    return [Snapshot.unavailable(item, "engagement", now, f"collector:{channel_id}", reason) for item in items]
+
+
+def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
+                    max_age: dt.timedelta = DEFAULT_MAX_AGE, progress: Progress | None = None,
+                    credentials: CredentialStore | None = None) -> CollectReport:
+    """Read the engagement of every publication younger than `max_age` into the ledger."""
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    now = now or dt.datetime.now(UTC)
+    report = CollectReport()
+    by_channel: dict[str, dict[str, Receipt]] = {}
+    for row in ledger.published_since(now - max_age):
+        by_channel.setdefault(row["channel"], {})[row["id"]] = Receipt(row["remote_id"], row["url"])
+    report.publications = sum(len(r) for r in by_channel.values())
+    done = 0
+    if progress:
+        progress(0, report.publications)
+    buffer: list[Snapshot] = []
+
+    def keep(rows: list[Snapshot], publications: int) -> None:
+        nonlocal done
+        buffer.extend(rows)
+        done += publications
+        if len(buffer) >= FLUSH_EVERY:
+            flush()
+        if progress:
+            progress(done, report.publications)
+
+    def flush() -> None:
+        report.added += ledger.add_snapshots(buffer)
+        report.unavailable += sum(not r.available for r in buffer)
+        buffer.clear()
+
+    pools: list[ThreadPoolExecutor] = []
+    futures: dict[Future[list[Snapshot]], int] = {}
+    try:
+        for channel_id, receipts in by_channel.items():
+            config = channels_file.channels.get(channel_id)
+            if config is None:
+                keep(_unavailable(list(receipts), now, channel_id,
+                                  f"channel '{channel_id}' is no longer in channels.yaml"), len(receipts))
+                continue
+            reader = _ChannelReader(channel_id, config, root, credentials)
+            if not reader.health.ok:  # e.g. an expired token: every reading says why it is missing
+                report.notes.append(f"{channel_id}: not read: {reader.health.message}")
+                log.warning("metrics: %s: %s", channel_id, reader.health.message)
+                keep(_unavailable(list(receipts), now, channel_id, reader.health.message), len(receipts))
+                continue
+            if reader.fallback and not isinstance(config, m.OutboxChannel):
+                # Items the outbox stood in for say so themselves; real publications cannot be
+                # read without the credentials.
+                real = [i for i, r in receipts.items() if not (r.url or "").startswith("file:")]
+                if real:
+                    report.notes.append(f"{channel_id}: not read: {reader.note}")
+                    keep(_unavailable(real, now, channel_id, f"not read: {reader.note}"), len(real))
+                receipts = {i: r for i, r in receipts.items() if i not in set(real)}
+            pool = ThreadPoolExecutor(reader.concurrency, thread_name_prefix=f"metrics-{channel_id}")
+            pools.append(pool)
+            ids = list(receipts)
+            for start in range(0, len(ids), reader.batch):
+                batch = {i: receipts[i] for i in ids[start:start + reader.batch]}
+                futures[pool.submit(reader.read, batch, now)] = len(batch)
+        report.reads = len(futures)
+        for future in as_completed(futures):
+            keep(future.result(), futures[future])
+        flush()
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True, cancel_futures=True)
+    log.info("metrics: %d publication(s) in %d read(s); %d reading(s) added (%d unavailable)",
+             report.publications, report.reads, report.added, report.unavailable)
+    return report

@@ -1,0 +1,26 @@
+"""The stuurgroep report: reach and engagement per channel, audience, campaign, impact goal and
+milestone against the previous period and the programme's targets, as Dutch HTML plus CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from dissemination.ledger import Ledger
+from dissemination.load import load_project
+from dissemination.periods import Period
+from dissemination.report.figures import Report, build_report
+from dissemination.report.write import ReportFiles, figure_rows, markdown_summary, write_report
+
+
+def make_report(root: Path, ledger: Ledger, period: Period, out: Path,
+                now: dt.datetime | None = None) -> tuple[Report, ReportFiles]:
+    """Build the report of `period` from the ledger and the content under `root`, write it to
+    `out` (HTML) with its CSVs beside it. Content problems do not stop the report: it labels what
+    it can (a campaign that no longer loads is shown by its id)."""
+    project, _ = load_project(root)
+    report = build_report(ledger, project, period, now or dt.datetime.now(dt.timezone.utc))
+    return report, write_report(report, out)
+
+
+__all__ = ["Report", "ReportFiles", "build_report", "figure_rows", "make_report", "markdown_summary", "write_report"]
