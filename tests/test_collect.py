@@ -95,15 +95,19 @@ def test_the_cli_prints_a_summary(tmp_path, mastodon, monkeypatch):
     assert cli(root, "metrics", "--max-age", "soon").exit_code == 2
 
 
-def test_a_second_run_in_the_same_minute_adds_nothing(tmp_path, mastodon, monkeypatch):
+@pytest.mark.parametrize("start", [NOW, NOW.replace(second=0)], ids=["10s-past", "whole-minute"])
+def test_a_second_run_in_the_same_minute_adds_nothing(tmp_path, mastodon, monkeypatch, start):
+    # A run at a whole minute is the edge: its time must be stored in the same text form as the
+    # bounds the same-minute check compares it with.
     root = project(tmp_path, mastodon, monkeypatch)
     ledger = Ledger.for_root(root)
     publish_statuses(ledger, mastodon, [NOW - dt.timedelta(days=1), NOW - dt.timedelta(days=2)])
-    first = collect_metrics(root, ledger, NOW).added
+    first = collect_metrics(root, ledger, start).added
     assert first == 2 * 5  # favourites, reblogs, replies, quotes, followers
     mastodon.followers += 1  # even a changed value: one reading per minute
-    assert collect_metrics(root, ledger, NOW + dt.timedelta(seconds=40)).added == 0
-    assert collect_metrics(root, ledger, NOW + dt.timedelta(seconds=60)).added == first  # the next minute
+    assert collect_metrics(root, ledger, start).added == 0
+    assert collect_metrics(root, ledger, start + dt.timedelta(seconds=40)).added == 0
+    assert collect_metrics(root, ledger, start + dt.timedelta(seconds=60)).added == first  # the next minute
     assert len(ledger.snapshots()) == 2 * first
 
 

@@ -450,7 +450,9 @@ def _insert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     if conn.dialect.name != "sqlite":
         conn.execute(insert(snapshots), [dict(zip(_SNAPSHOT_COLUMNS, row)) for row in rows])
         return
-    as_text = snapshots.c.fetched_at.type.bind_processor(conn.dialect)
+    # The dialect's own DATETIME format: the driver's default adapter drops '.000000' at a whole
+    # second, and such a string no longer compares right with the ones SQLAlchemy binds.
+    as_text = snapshots.c.fetched_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     stamps: dict[dt.datetime, Any] = {}
     params = []
     for item, metric, value, stamp, source, available, reason in rows:
