@@ -96,6 +96,9 @@ class FakeMastodon(LoopbackServer):
 
             def _send(self, code: int, body, headers: dict | None = None) -> None:
                 data = json.dumps(body).encode()
+                due = getattr(self, "_due", None)
+                if due is not None and (remaining := due - time.monotonic()) > 0:
+                    time.sleep(remaining)
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
@@ -120,9 +123,10 @@ class FakeMastodon(LoopbackServer):
                         fake.reads_started.append(time.monotonic())
                         fake.in_flight += 1
                         fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
+                # The answer leaves `latency` after the request came in, however long building it
+                # took: the latency is the API's, not this fake's JSON encoding's.
+                self._due = time.monotonic() + fake.latency if fake.latency else None
                 try:
-                    if fake.latency:
-                        time.sleep(fake.latency)
                     self._get(url)
                 finally:
                     if batch:
