@@ -11,6 +11,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats, Receipt
@@ -84,8 +85,10 @@ def _backoff(attempt: int) -> dt.timedelta:
 
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
-                batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5)) -> PublishReport:
-    """Publish every due item once. Safe to run in several processes at the same time."""
+                batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
+                progress: Callable[[str, int, int], None] | None = None) -> PublishReport:
+    """Publish every due item once. Safe to run in several processes at the same time.
+    `progress(label, done, total)` hears about long sends (newsletters)."""
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
@@ -95,9 +98,11 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     report = PublishReport()
     channels = {}
     unhealthy = set()
+    clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     for channel_id, config in configured.items():
         opened = open_channel(channel_id, config, root)
         channels[channel_id] = opened.channel
+        _bind(opened.channel, ledger, clock, lease, progress)
         if opened.note:
             report.notes.append(opened.note)
         health = opened.channel.preflight()
@@ -106,7 +111,6 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
             unhealthy.add(channel_id)
             report.notes.append(f"{channel_id}: not publishing: {health.message}")
             log.error("preflight failed for %s: %s", channel_id, health.message)
-    clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in configured.items()})
     if report.missed:
         log.warning("%d item(s) missed: past their late tolerance, not posted late (see `dissemination status`)",
@@ -152,6 +156,14 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     return report
 
 
+def _bind(channel: object, ledger: Ledger, clock: Callable[[], dt.datetime] | None = None,
+          lease: dt.timedelta | None = None, progress: Callable[[str, int, int], None] | None = None) -> None:
+    """Channels that keep state in the ledger (e-mail: per-recipient rows) get it here."""
+    bind = getattr(channel, "bind", None)
+    if bind is not None:
+        bind(ledger, clock, lease, progress)
+
+
 def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None) -> int:
     """Read the engagement of every published item from its channel into the ledger's snapshots.
     Returns how many readings were added."""
@@ -168,6 +180,7 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None) 
         if config is None:
             continue  # no longer configured: nothing to ask
         channel = open_channel(channel_id, config, root).channel
+        _bind(channel, ledger)
         added += ledger.add_snapshots(channel.fetch_metrics(receipts, now))
     log.info("metrics: %d reading(s) added", added)
     return added

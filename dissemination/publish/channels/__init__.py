@@ -44,6 +44,8 @@ def open_channel(channel_id: str, config: m.Channel, root: Path) -> OpenedChanne
         return OpenedChannel(outbox, None)
     names = _secret_names(config)
     missing = [n for n in names if not os.environ.get(n)]
+    if isinstance(config, m.EmailChannel):
+        return _email(channel_id, config, root, missing)
     adapter = _adapter(config.kind) if not missing else None
     if missing:
         note = f"{channel_id}: {', '.join(missing)} not set, so nothing is published to {config.kind}; " \
@@ -54,6 +56,23 @@ def open_channel(channel_id: str, config: m.Channel, root: Path) -> OpenedChanne
     else:
         return OpenedChannel(adapter(channel_id, config), None)
     return OpenedChannel(outbox, note)
+
+
+def _email(channel_id: str, config: m.EmailChannel, root: Path, missing: list[str]) -> OpenedChannel:
+    from dissemination.publish.channels.email import EmailChannel, OutboxTransport
+    from dissemination.publish.tokens import SECRET_ENV
+
+    if not os.environ.get(SECRET_ENV):
+        missing = [*missing, SECRET_ENV]
+    if not missing and config.web_url:
+        return OpenedChannel(EmailChannel(channel_id, config, root), None)
+    # Without SMTP credentials, the link secret or web_url: the same recipients, consent,
+    # suppression and ledger rows, but one .eml file per recipient instead of SMTP.
+    folder = root / "outbox" / channel_id
+    lacking = ", ".join(missing) + (" not set" if missing else "") + \
+        (" and " if missing and not config.web_url else "") + ("no web_url in channels.yaml" if not config.web_url else "")
+    note = f"{channel_id}: {lacking}, so no e-mail is sent; writing one message per recipient to outbox/{channel_id}/"
+    return OpenedChannel(EmailChannel(channel_id, config, root, OutboxTransport(folder)), note)
 
 
 __all__ = ["Capabilities", "Channel", "Health", "OpenedChannel", "OutboxChannel", "PublishError", "open_channel"]

@@ -1,0 +1,47 @@
+"""Who receives a newsletter: the contacts of the audience's stakeholders with a consent record.
+
+Read from the stakeholder maps at the moment of sending, not at planning: a contact whose consent
+was removed from the map since the plan is not mailed. A map that cannot be read stops the send
+(no guessing who consented).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dissemination.ledger.deliveries import normalise
+from dissemination.load.readers import read_stakeholder_map
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # normalised
+    name: str | None
+    tracking: bool  # consented to per-person click tracking
+
+
+class UnreadableMap(Exception):
+    pass
+
+
+def consented_recipients(root: Path, audience: str) -> dict[str, Recipient]:
+    found: dict[str, Recipient] = {}
+    for file in sorted((root / "stakeholder_maps").glob("*.y*ml")):
+        rel = file.relative_to(root).as_posix()
+        parsed, problems = read_stakeholder_map(rel, file.read_text(encoding="utf-8"))
+        errors = [p for p in problems if p.severity == "error"]
+        if parsed is None or errors:
+            raise UnreadableMap(f"{rel} has errors ({errors[0] if errors else 'unreadable'}); run `dissemination check`")
+        for stakeholder in parsed.stakeholders:
+            if audience not in stakeholder.audiences:
+                continue
+            for contact in stakeholder.contacts:
+                if contact.consent is None:
+                    continue  # never without consent
+                address = normalise(contact.email)
+                earlier = found.get(address)
+                # Listed twice: per-person tracking only if every listing consents to it.
+                tracking = contact.tracking and (earlier is None or earlier.tracking)
+                found[address] = Recipient(address, (earlier.name if earlier else None) or contact.name, tracking)
+    return found
