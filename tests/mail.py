@@ -16,7 +16,8 @@ from publishing import cli
 SECRET = "test-secret-0123456789abcdef"
 WEB = "https://nieuwsbrief.example.org"
 PLAN_AT = "2027-02-01T00:00Z"
-DUE = "2027-03-02T09:05Z"  # the issue's slot is 10:00 Amsterdam = 09:00 UTC
+DUE = "2027-03-02T09:05Z"  # the first issue's slot is 10:00 Amsterdam = 09:00 UTC
+SECOND = "2027-03-09T09:05Z"  # the second issue
 
 CAMPAIGN = """---
 id: brief
@@ -37,6 +38,12 @@ id: maart
 slot: 2027-03-02 10:00
 
 Één nieuwsbrief met ideeën: café-overleg over de ĳzeren werkweek.
+
+## Editie twee
+id: twee
+slot: 2027-03-09 10:00
+
+De tweede editie.
 """
 
 
@@ -103,8 +110,13 @@ class Sink:
         self.drop_after: int | None = None
         self.drop_after_data: int | None = None
         self.connections = 0
+        self.down = False  # refuse every new connection (after a drop with `stay_down`)
+        self.stay_down = False
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if self.down:
+            server.transport.close()
+            return responses
         self.connections += 1
         session.host_name = hostname
         return responses
@@ -114,6 +126,7 @@ class Sink:
             return self.refuse[address]
         if self.drop_after is not None and len(self.messages) >= self.drop_after:
             self.drop_after = None
+            self.down = self.stay_down
             server.transport.close()
             return "421 closing"
         envelope.rcpt_tos.append(address)

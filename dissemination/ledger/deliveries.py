@@ -48,7 +48,8 @@ _BEGIN_SEND = update(deliveries).where(
 
 _SETTLE = update(deliveries).where(
     deliveries.c.item_id == bindparam("b_item"), deliveries.c.address == bindparam("b_address"),
-    deliveries.c.owner == bindparam("b_owner"), deliveries.c.state.in_(["claimed", "sending"]),
+    deliveries.c.owner == bindparam("b_owner"),
+    or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"),  # no IN: it runs as executemany
 ).values(state=bindparam("b_state"), detail=bindparam("b_detail"), updated_at=bindparam("b_now"),
          sent_at=bindparam("b_sent_at"), attempts=deliveries.c.attempts + bindparam("b_attempt"), owner=None)
 

@@ -30,7 +30,7 @@ import ssl
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -211,6 +211,7 @@ class _Run:
     stop: threading.Event
     error: list[str]
     sent_count: list[int]
+    crashed: list[BaseException] = field(default_factory=list)
 
 
 class EmailChannel:
@@ -313,7 +314,7 @@ class EmailChannel:
         total = len(run.keys)
         label = f"{self.id} {claim.campaign}/{claim.post} to {claim.audience}"
         settled_before = total - sum(self.deliveries.counts(claim.id).get(s, 0) for s in ("pending", "deferred"))
-        workers = [threading.Thread(target=self._connection, args=(run,), daemon=True)
+        workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)
                    for _ in range(1 if self.outbox else self.config.connections)]
         for w in workers:
             w.start()
@@ -350,6 +351,13 @@ class EmailChannel:
                 w.join()
             if self.progress:
                 self.progress(label, settled_before + run.sent_count[0], total)
+
+    def _guarded(self, run: _Run) -> None:
+        try:
+            self._connection(run)
+        except BaseException as exc:  # re-raised by publish(): never a silently dead connection
+            run.crashed.append(exc)
+            run.stop.set()
 
     def _connection(self, run: _Run) -> None:
         """One connection's loop: take recipients from the queue until it says stop."""
