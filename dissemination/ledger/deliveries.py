@@ -133,12 +133,16 @@ class Deliveries:
                 state="claimed", owner=worker, updated_at=utc_naive(now)).returning(deliveries.c.address)).scalars())
 
     def begin_send(self, item_id: str, worker: str, address: str, scope: str, now: dt.datetime,
-                   settled: Iterable[Outcome] = ()) -> str:
+                   settled: Iterable[Outcome] = (), conn: Connection | None = None) -> str:
         """Commit that `address` is being sent (with earlier outcomes of this connection, in the
         same transaction). Returns "go", "suppressed" (unsubscribed meanwhile: do not send) or
-        "lost" (another worker owns the row now: do not send)."""
+        "lost" (another worker owns the row now: do not send). A sender passes its own `conn`
+        (one per SMTP connection): a pool checkout per message cost more than the statement."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.begin_send(item_id, worker, address, scope, now, settled, own)
         stamp = utc_naive(now)
-        with self.engine.begin() as conn:
+        with conn.begin():
             self._settle(conn, item_id, worker, settled, scope, stamp)
             if conn.execute(_BEGIN_SEND, {"b_item": item_id, "b_address": address, "b_owner": worker,
                                           "b_scope": scope, "b_now": stamp}).rowcount == 1:
@@ -151,11 +155,16 @@ class Deliveries:
                          scope, stamp)
             return "suppressed"
 
-    def record(self, item_id: str, worker: str, outcomes: Iterable[Outcome], scope: str, now: dt.datetime) -> None:
+    def record(self, item_id: str, worker: str, outcomes: Iterable[Outcome], scope: str, now: dt.datetime,
+               conn: Connection | None = None) -> None:
         outcomes = list(outcomes)
-        if outcomes:
-            with self.engine.begin() as conn:
-                self._settle(conn, item_id, worker, outcomes, scope, utc_naive(now))
+        if not outcomes:
+            return
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.record(item_id, worker, outcomes, scope, now, own)
+        with conn.begin():
+            self._settle(conn, item_id, worker, outcomes, scope, utc_naive(now))
 
     def _settle(self, conn: Connection, item_id: str, worker: str, outcomes: Iterable[Outcome], scope: str,
                 stamp: dt.datetime) -> None:
@@ -168,7 +177,8 @@ class Deliveries:
                 self.suppress(o.address, ALL_LISTS, "bounced", stamp.replace(tzinfo=dt.timezone.utc), item_id,
                               o.detail, conn)
         if params:
-            conn.execute(_SETTLE, params)
+            # One row (the usual case: the previous message) as a plain execute: cheaper than executemany.
+            conn.execute(_SETTLE, params[0] if len(params) == 1 else params)
 
     def release(self, item_id: str, worker: str, now: dt.datetime) -> None:
         """Rows this worker claimed but never handed to a connection go back to pending."""
