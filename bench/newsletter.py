@@ -108,8 +108,9 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def newsletter_payload():  # type: ignore[no-untyped-def]
-    """The sample programme's newsletter for one audience; returns (payload, seconds to render)."""
+def newsletter_renderer():  # type: ignore[no-untyped-def]
+    """The sample programme loaded and checked (not timed: that is `check`, not sending), and a
+    function that renders its newsletter for one audience (Jinja2 + css-inline; timed)."""
     from dissemination.check import run_check
     from dissemination.render import Renderer
     from dissemination.render.variants import planned_variants
@@ -118,11 +119,11 @@ def newsletter_payload():  # type: ignore[no-untyped-def]
     renderer = Renderer(result.project)
     for campaign, post, channel, audience, slot in planned_variants(result.project, result.slots):
         if channel == "nieuwsbrief":
-            started = time.perf_counter()
-            rendered, _ = renderer.render(campaign, post, channel, audience, slot)
-            seconds = time.perf_counter() - started
-            return {"text": rendered.text, "html": rendered.html, "subject": rendered.subject,
-                    "link": rendered.link, "audiences": [audience]}, seconds
+            def render() -> dict:
+                rendered, _ = renderer.render(campaign, post, channel, audience, slot)
+                return {"text": rendered.text, "html": rendered.html, "subject": rendered.subject,
+                        "link": rendered.link, "audiences": [audience]}
+            return render
     raise SystemExit("the sample content has no newsletter")
 
 
@@ -146,8 +147,10 @@ def child_ours(n: int, connections: int, port: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         ledger = Ledger(f"sqlite:///{tmp}/ledger.db")
         now = dt.datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+        render = newsletter_renderer()
         started = time.perf_counter()
-        payload, render_seconds = newsletter_payload()
+        payload = render()
+        render_seconds = time.perf_counter() - started
         item = PlannedItem("nieuwsbrief-kwartaal", "bench", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", payload)
         ledger.apply_plan([item], now)
         [claim] = ledger.claim_due("bench", now)
@@ -179,7 +182,10 @@ def channel_run_stub(channel, claim, payload, recipients):  # type: ignore[no-un
         list_name=channel.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER, track_clicks=True,
         now=dt.datetime.now(UTC))
     keys = {a: channel.signer.address_key(a) for a in list(recipients)[:1]}
-    return _Run(claim, template, recipients, keys, queue.Queue(), _Rate(1), th.Event(), [], [0])
+    run = _Run(claim, template, recipients, keys, queue.Queue(), _Rate(1), th.Event(), [], [0])
+    run.anonymous_clicks = {slot: mime.qp_value(f"{channel.base_url}/klik/{channel.signer.click(claim.id, url)}")
+                            for slot, url in template.clicks.items()}
+    return run
 
 
 def child_bare(n: int, connections: int, port: int, size: int) -> dict:

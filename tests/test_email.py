@@ -1,7 +1,9 @@
 """E-mail newsletters against a real SMTP server on loopback (aiosmtpd), through the real CLI."""
 
 import datetime as dt
+import email
 import re
+from email import policy
 import signal
 
 import pytest
@@ -60,6 +62,9 @@ def test_structure_headers_both_parts_dutch_and_only_consented_unsuppressed_reci
 
     assert sorted(smtp.sink.recipients()) == ["lid0@example.org", "lid1@example.org", "lid3@example.org"]
     messages = {m["To"].addresses[0].addr_spec: m for m in smtp.sink.parsed()}
+    for _, _, raw in smtp.sink.messages:
+        assert re.search(rb"(?<!\r)\n", raw) is None  # CRLF only: no bare LF anywhere
+        assert max(len(line) for line in raw.split(b"\r\n")[raw.split(b"\r\n").index(b""):]) <= 76  # QP lines
     ids = set()
     for address, message in messages.items():
         assert message.get_content_type() == "multipart/alternative"
@@ -210,7 +215,8 @@ def test_without_smtp_settings_the_outbox_gets_one_message_per_consented_recipie
     assert "TEST_SMTP_USER, TEST_SMTP_PASSWORD not set, so no e-mail is sent" in result.output
     files = sorted((root / "outbox" / "nieuwsbrief").rglob("*.eml"))
     assert len(files) == 1 and smtp.sink.messages == []
-    assert "To: =?utf-8?q?Lid_0_Ti=C3=ABlemans?= <lid0@example.org>" in files[0].read_text()
+    message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert str(message["To"]) == "Lid 0 Tiëlemans <lid0@example.org>" and DUTCH in message.get_body(("plain",)).get_content()
     assert first_issue(root)["state"] == "published"
 
 

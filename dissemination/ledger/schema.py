@@ -82,8 +82,8 @@ snapshots = Table(
 
 # --- newsletters ------------------------------------------------------------------------------
 # One row per (newsletter item, recipient). A recipient is sent at most once: a row moves
-# pending -> claimed -> sending -> sent, and `sending` is committed before the final "." of the
-# SMTP DATA phase, so a crash leaves at most one ambiguous row per connection (settled as
+# pending -> claimed -> sending -> sent, and `sending` is committed before the body and its final
+# "." go out, so a crash leaves at most one ambiguous row per connection (settled as
 # `unknown`, never resent). See dissemination/publish/channels/email.py.
 DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
 DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed")

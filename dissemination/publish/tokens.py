@@ -72,8 +72,8 @@ class Signer:
     def address_key(self, address: str) -> str:
         return _b64(self._mac("address", address))
 
-    def unsubscribe(self, scope: str, item_id: str, address: str) -> str:
-        payload = "\x1f".join(["u", scope, item_id, self.address_key(address)])
+    def unsubscribe(self, scope: str, item_id: str, address: str, address_key: str | None = None) -> str:
+        payload = "\x1f".join(["u", scope, item_id, address_key or self.address_key(address)])
         return f"{_b64(payload.encode())}.{_b64(self._mac(payload, address))}"
 
     def click(self, item_id: str, url: str, address: str | None = None) -> str:

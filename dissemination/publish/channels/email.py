@@ -6,10 +6,11 @@ transaction that marks each message as being sent). Every recipient is a ledger 
 (`dissemination.ledger.deliveries`); a run that is interrupted (crash, dropped connection, 4xx)
 leaves the unsent rows for the next run, and the item is published once every row is settled.
 
-Per message, on one reused connection: MAIL, RCPT, DATA and the body are sent; then the row is
-committed as `sending`; then the final "." is sent and the answer recorded. A crash before the
-commit cannot have delivered anything (the server drops a transaction without its "."); a crash
-after it leaves one row per connection `unknown`, which is reported and never resent.
+Per message, on one reused connection: MAIL, RCPT and DATA are sent (in one write where the
+server offers PIPELINING); once the server has said 354, the row is committed as `sending`; then
+the body with its final "." is sent and the answer recorded. A crash before the commit cannot
+have delivered anything (a transaction without its "." is dropped by the server); a crash after
+it leaves at most one row per connection `unknown`, which is reported and never resent.
 
 Answers: 5xx to RCPT is a hard bounce (suppressed on every list); 5xx to the message is a
 rejection of that message; 4xx defers the recipient to the next run (failed after
@@ -22,7 +23,6 @@ import datetime as dt
 import logging
 import os
 import queue
-import re
 import secrets
 import signal
 import smtplib
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
-from dissemination.ledger.deliveries import Deliveries, Outcome
+from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
 from dissemination.publish import mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
@@ -55,9 +55,12 @@ Progress = Callable[[str, int, int], None]  # (label, settled so far, total)
 
 
 def _fault(point: str, count: int) -> None:
-    wanted = os.environ.get(FAULT_ENV, "")
-    if wanted.startswith(point + ":") and wanted.split(":", 1)[1] == str(count):
+    wanted = _FAULT
+    if wanted and wanted == f"{point}:{count}":
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+_FAULT = os.environ.get(FAULT_ENV, "")  # read once: this is checked twice per message
 
 
 class _Dropped(Exception):
@@ -83,9 +86,6 @@ class Transport(Protocol):
              name: str) -> tuple[str, str | None]: ...
 
     def close(self, conn: object) -> None: ...
-
-
-_LEADING_DOT = re.compile(rb"^\.", re.MULTILINE)
 
 
 class SmtpTransport:
@@ -123,29 +123,44 @@ class SmtpTransport:
 
     def send(self, conn: smtplib.SMTP, sender: str, address: str, data: bytes, commit: Callable[[], str],
              name: str) -> tuple[str, str | None]:
+        """One transaction; `data` is dot-stuffed already. With PIPELINING (RFC 2920), MAIL, RCPT
+        and DATA go out in one write: one round trip instead of three."""
         dot_sent = False
+        envelope = [f"MAIL FROM:<{sender}>\r\n".encode(), f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
         try:
-            code, answer = conn.mail(sender)
-            if code != 250:
+            if conn.does_esmtp and conn.has_extn("pipelining"):
+                conn.send(b"".join(envelope))
+                replies = [conn.getreply() for _ in envelope]
+            else:
+                replies = []
+                for command in envelope:
+                    conn.send(command)
+                    replies.append(conn.getreply())
+                    if replies[-1][0] >= 400:
+                        break
+            (mail_code, mail_answer), *rest = replies
+            rcpt_code, rcpt_answer = rest[0] if rest else (0, b"")
+            data_code, data_answer = rest[1] if len(rest) > 1 else (0, b"")
+            if data_code == 354 and (mail_code != 250 or rcpt_code not in (250, 251)):
+                conn.send(b".\r\n")  # a server that opened DATA anyway gets an empty message, refused
+                conn.getreply()
+            if mail_code != 250:
                 conn.rset()
-                if 400 <= code < 500:
-                    raise _Dropped(f"{code} {answer.decode(errors='replace')} to MAIL FROM", False)
-                raise _Stop(f"the server refused the sender {sender}: {code} {answer.decode(errors='replace')}")
-            code, answer = conn.rcpt(address)
-            if code not in (250, 251):
+                if 400 <= mail_code < 500:
+                    raise _Dropped(f"{mail_code} {mail_answer.decode(errors='replace')} to MAIL FROM", False)
+                raise _Stop(f"the server refused the sender {sender}: {mail_code} {mail_answer.decode(errors='replace')}")
+            if rcpt_code not in (250, 251):
                 conn.rset()
-                return ("bounced" if code >= 500 else "deferred"), f"{code} {answer.decode(errors='replace')}"
-            code, answer = conn.docmd("DATA")
-            if code != 354:
+                return ("bounced" if rcpt_code >= 500 else "deferred"), f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+            if data_code != 354:
                 conn.rset()
-                return ("rejected" if code >= 500 else "deferred"), f"{code} {answer.decode(errors='replace')}"
-            conn.send(_LEADING_DOT.sub(b"..", data))
+                return ("rejected" if data_code >= 500 else "deferred"), f"{data_code} {data_answer.decode(errors='replace')}"
             verdict = commit()
             if verdict != "go":
                 conn.close()  # the only way out of DATA without a "."; the server drops the message
                 raise _Abandon(verdict)
-            dot_sent = True
-            conn.send(b".\r\n")
+            dot_sent = True  # from here on the message may arrive, whatever happens to us
+            conn.send(data + b".\r\n")
             code, answer = conn.getreply()
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(f"{type(exc).__name__}: {exc}", dot_sent) from None
@@ -216,6 +231,7 @@ class _Run:
     error: list[str]
     sent_count: list[int]
     crashed: list[BaseException] = field(default_factory=list)
+    anonymous_clicks: dict[str, bytes] = field(default_factory=dict)  # the same for every recipient
 
 
 class EmailChannel:
@@ -295,6 +311,8 @@ class EmailChannel:
             track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
         run = _Run(claim, template, recipients, keys, queue.Queue(maxsize=2 * CHUNK), _Rate(self.config.rate_per_minute),
                    threading.Event(), [], [0])
+        run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
+                                for slot, target in template.clicks.items()}
         try:
             self._send_all(run, started)
         finally:
@@ -365,10 +383,13 @@ class EmailChannel:
 
     def _connection(self, run: _Run) -> None:
         assert self.deliveries is not None
-        with self.deliveries.engine.connect() as db:
+        db = SendLog(self.deliveries, run.claim.id, run.claim.worker, self.id)
+        try:
             self._connection_loop(run, db)
+        finally:
+            db.close()
 
-    def _connection_loop(self, run: _Run, db) -> None:  # type: ignore[no-untyped-def]
+    def _connection_loop(self, run: _Run, db: SendLog) -> None:
         """One connection's loop: take recipients from the queue until it says stop."""
         assert self.deliveries is not None
         claim, deliveries = run.claim, self.deliveries
@@ -378,7 +399,7 @@ class EmailChannel:
             address = run.queue.get()
             if address is None or run.stop.is_set():
                 break
-            data = self._message(run, address)
+            data = self._message(run, address, wire=not self.outbox)
             name = f"{run.keys[address]}.eml"
             for attempt in range(RECONNECTS + 1):
                 try:
@@ -387,7 +408,7 @@ class EmailChannel:
                     run.rate.wait()
 
                     def commit() -> str:
-                        verdict = deliveries.begin_send(claim.id, claim.worker, address, self.id, self.clock(), done, db)
+                        verdict = db.begin_send(address, self.clock(), done)
                         done.clear()
                         _fault("email_before_dot", run.sent_count[0] + 1)
                         return verdict
@@ -421,27 +442,32 @@ class EmailChannel:
                     run.stop.set()
                     break
             if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
-                deliveries.record(claim.id, claim.worker, done, self.id, self.clock(), db)
+                db.record(done, self.clock())
                 done.clear()
-        deliveries.record(claim.id, claim.worker, done, self.id, self.clock(), db)
+        db.record(done, self.clock())
         if conn is not None:
             self.transport.close(conn)
 
-    def _message(self, run: _Run, address: str) -> bytes:
+    def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
         assert self.signer is not None
-        claim, recipient, web = run.claim, run.recipients.get(address), self.config.web_url
-        base = (web or "https://unsubscribe.invalid").rstrip("/")
-        url = f"{base}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address)}"
+        claim, recipient, key = run.claim, run.recipients.get(address), run.keys[address]
+        url = f"{self.base_url}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address, key)}"
         values = {
             "to": mime.recipient_header(recipient.name if recipient else None, address),
-            "message_id": f"<{claim.id}.{run.keys[address]}@{self.domain}>".encode(),
+            "message_id": f"<{claim.id}.{key}@{self.domain}>".encode(),
             "list_unsubscribe": mime.list_unsubscribe(url, self.mailbox),
             mime.UNSUBSCRIBE_SLOT: mime.qp_value(url),
         }
-        for slot, target in run.template.clicks.items():
-            person = address if recipient is not None and recipient.tracking else None
-            values[slot] = mime.qp_value(f"{base}/klik/{self.signer.click(claim.id, target, person)}")
-        return run.template.fill(values)
+        if recipient is not None and recipient.tracking:
+            for slot, target in run.template.clicks.items():
+                values[slot] = mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target, address)}")
+        else:
+            values.update(run.anonymous_clicks)
+        return run.template.fill_wire(values) if wire else run.template.fill(values)
+
+    @property
+    def base_url(self) -> str:
+        return (self.config.web_url or "https://unsubscribe.invalid").rstrip("/")
 
     # --- metrics -------------------------------------------------------------------------------
 
