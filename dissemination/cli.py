@@ -221,6 +221,42 @@ def web(
 
 
 @app.command()
+def newsletters(
+    item: Annotated[Optional[str], typer.Option("--item", help="List the recipients of this item not (yet) sent.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Newsletter items with their recipients by state (sent, suppressed, bounced, unknown, ...)."""
+    from dissemination.ledger.deliveries import Deliveries
+
+    ledger = _ledger()
+    store = Deliveries(ledger)
+    if item:
+        rows = [r for r in store.rows(item) if r["state"] != "sent"]
+        if as_json:
+            out.print_json(data=[{k: r[k] for k in ("address", "state", "attempts", "detail")} for r in rows])
+            return
+        for r in rows:
+            out.print(f"{r['state']:<10} {r['address']}  {r['detail'] or ''}", markup=False)
+        out.print(f"{len(rows)} recipient(s) not sent", markup=False)
+        return
+    found = []
+    for row in ledger.items():
+        counts = store.counts(row["id"])
+        if counts:
+            found.append({"id": row["id"], "campaign": row["campaign"], "post": row["post"],
+                          "audience": row["audience"], "channel": row["channel"], "state": row["state"], **counts})
+    if as_json:
+        out.print_json(data=found)
+        return
+    for f in found:
+        counts = ", ".join(f"{n} {k}" for k, n in f.items() if isinstance(n, int))
+        out.print(f"{f['id']}  {f['channel']} {f['campaign']}/{f['post']} to {f['audience']} ({f['state']}): {counts}",
+                  markup=False)
+    if not found:
+        out.print("no newsletter has been sent yet", markup=False)
+
+
+@app.command()
 def suppress(
     address: Annotated[str, typer.Argument(help="The e-mail address never to mail again.")],
     reason: Annotated[str, typer.Option(help="unsubscribed, complained or bounced.")] = "unsubscribed",

@@ -307,3 +307,14 @@ def test_unsubscribed_meanwhile_is_not_sent(ledger):
     assert store.begin_send(item.id, "A", "a@example.org", "andere-lijst", now) == "go"  # another list's scope
     assert {r["address"]: r["state"] for r in store.rows(item.id)}["b@example.org"] == "suppressed"
     assert store.metrics([item.id])[item.id]["unsubscribed"] == 1
+
+
+def test_the_newsletters_command_says_who_was_not_reached_and_why(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "550 5.1.1 no such user"
+    publish(root)
+    item = first_issue(root)["id"]
+    summary = cli(root, "newsletters").output
+    assert f"{item}  nieuwsbrief brief/maart to mkb (published): 1 bounced, 2 sent" in summary
+    detail = cli(root, "newsletters", "--item", item).output
+    assert "bounced    lid1@example.org  550 5.1.1 no such user" in detail and "lid0" not in detail

@@ -78,10 +78,8 @@ class Part:
 
 
 def _soft_break(encoded: bytes) -> bytes:
-    """End an encoded segment with a soft line break, keeping lines within 76 characters and
-    trailing white space encoded (RFC 2045 6.7)."""
-    if encoded[-1:] in (b" ", b"\t"):
-        encoded = encoded[:-1] + b"=%02X" % encoded[-1]
+    """End an encoded segment with a soft line break, keeping lines within 76 characters
+    (b2a_qp already encodes white space at the end of the data, RFC 2045 6.7)."""
     start = encoded.rfind(b"\r\n") + 2 if b"\r\n" in encoded else 0
     if len(encoded) - start + 1 > _MAX_LINE:
         cut = start + _MAX_LINE - 4
