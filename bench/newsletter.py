@@ -181,8 +181,7 @@ def channel_run_stub(channel, claim, payload, recipients):  # type: ignore[no-un
         subject=payload["subject"], text=payload["text"], html_body=payload["html"], list_id=channel.list_id,
         list_name=channel.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER, track_clicks=True,
         now=dt.datetime.now(UTC))
-    keys = {a: channel.signer.address_key(a) for a in list(recipients)[:1]}
-    run = _Run(claim, template, recipients, keys, queue.Queue(), _Rate(1), th.Event(), [], [0])
+    run = _Run(claim, template, recipients, queue.Queue(), _Rate(1), th.Event(), [], [0])
     run.anonymous_clicks = {slot: mime.qp_value(f"{channel.base_url}/klik/{channel.signer.click(claim.id, url)}")
                             for slot, url in template.clicks.items()}
     return run

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable
+from itertools import islice
+from typing import Callable, Collection, Iterable
 
 from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, exists, func, insert, null, or_, select, update
 from sqlalchemy.engine import Connection
@@ -103,21 +104,20 @@ class Deliveries:
 
     # --- one newsletter item -----------------------------------------------------------------
 
-    def prepare(self, item_id: str, worker: str, recipients: dict[str, str], scope: str,
-                now: dt.datetime) -> None:
-        """Make the item's rows match `recipients` (normalised address -> address key) at the start
-        of an attempt by the holder of the item's lease."""
+    def prepare(self, item_id: str, worker: str, recipients: Collection[str], address_key: Callable[[str], str],
+                scope: str, now: dt.datetime) -> None:
+        """Make the item's rows match `recipients` (normalised addresses) at the start of an
+        attempt by the holder of the item's lease."""
         stamp = utc_naive(now)
         with self.engine.begin() as conn:
-            rows = {r.address: r for r in conn.execute(
-                select(deliveries.c.address, deliveries.c.state, deliveries.c.owner).where(
-                    deliveries.c.item_id == item_id))}
-            new = [{"item_id": item_id, "address": a, "address_key": k, "state": "pending", "attempts": 0,
-                    "updated_at": stamp} for a, k in recipients.items() if a not in rows]
-            if new:
-                conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), new)
+            rows = {address: state for address, state in conn.execute(
+                select(deliveries.c.address, deliveries.c.state).where(deliveries.c.item_id == item_id))}
+            new = (a for a in recipients if a not in rows)
+            while batch := [{"item_id": item_id, "address": a, "address_key": address_key(a), "state": "pending",
+                             "attempts": 0, "updated_at": stamp} for a in islice(new, 2000)]:
+                conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), batch)
             base = update(deliveries).where(deliveries.c.item_id == item_id)
-            gone = [a for a, r in rows.items() if a not in recipients and r.state in ("pending", "claimed", "deferred")]
+            gone = [a for a, state in rows.items() if a not in recipients and state in ("pending", "claimed", "deferred")]
             for start in range(0, len(gone), 500):
                 conn.execute(base.where(deliveries.c.address.in_(gone[start:start + 500]),
                                         deliveries.c.state.in_(["pending", "claimed", "deferred"])).values(
@@ -139,12 +139,20 @@ class Deliveries:
     def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
         """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
         (4xx) at or after `since` (this run) wait for the next run."""
+        # Two index range scans on (item_id, state, address): a single query with OR, or any other
+        # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
         due = and_(deliveries.c.item_id == item_id, or_(
             deliveries.c.state == "pending",
             and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
         with self.engine.begin() as conn:
-            wanted = conn.execute(select(deliveries.c.address).where(due).order_by(
+            wanted = conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
                 deliveries.c.address).limit(limit)).scalars().all()
+            if len(wanted) < limit:
+                wanted += conn.execute(select(deliveries.c.address).where(
+                    deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
+                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address).limit(
+                    limit - len(wanted))).scalars().all()
             if not wanted:
                 return []
             return list(conn.execute(update(deliveries).where(due, deliveries.c.address.in_(wanted)).values(

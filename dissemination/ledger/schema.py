@@ -100,7 +100,7 @@ deliveries = Table(
     Column("detail", Text),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
-    Index("ix_deliveries_item_state", "item_id", "state"),
+    Index("ix_deliveries_item_state", "item_id", "state", "address"),  # claims take chunks in this order
     Index("ix_deliveries_address_key", "address_key"),
 )
 

@@ -14,7 +14,7 @@ from dissemination.ledger.deliveries import normalise
 from dissemination.load.readers import read_stakeholder_map
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a list can hold 100,000 of them
 class Recipient:
     address: str  # normalised
     name: str | None

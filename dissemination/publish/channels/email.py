@@ -224,7 +224,6 @@ class _Run:
     claim: Claim
     template: mime.MessageTemplate
     recipients: dict[str, Recipient]
-    keys: dict[str, str]
     queue: "queue.Queue[str | None]"
     rate: _Rate
     stop: threading.Event
@@ -301,15 +300,14 @@ class EmailChannel:
             recipients = self._recipients(audience)
         except UnreadableMap as exc:
             raise PublishError(f"cannot tell who consented: {exc}") from None
-        keys = {a: self.signer.address_key(a) for a in recipients}
         started = self.clock()
-        self.deliveries.prepare(claim.id, claim.worker, keys, self.id, started)
+        self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started)
         template = mime.build_template(
             from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
             subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
             list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
             track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
-        run = _Run(claim, template, recipients, keys, queue.Queue(maxsize=2 * CHUNK), _Rate(self.config.rate_per_minute),
+        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK), _Rate(self.config.rate_per_minute),
                    threading.Event(), [], [0])
         run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
                                 for slot, target in template.clicks.items()}
@@ -333,7 +331,7 @@ class EmailChannel:
     def _send_all(self, run: _Run, started: dt.datetime) -> None:
         assert self.deliveries is not None and self.ledger is not None
         claim = run.claim
-        total = len(run.keys)
+        total = len(run.recipients)
         label = f"{self.id} {claim.campaign}/{claim.post} to {claim.audience}"
         settled_before = total - sum(self.deliveries.counts(claim.id).get(s, 0) for s in ("pending", "deferred"))
         workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)
@@ -400,7 +398,7 @@ class EmailChannel:
             if address is None or run.stop.is_set():
                 break
             data = self._message(run, address, wire=not self.outbox)
-            name = f"{run.keys[address]}.eml"
+            name = f"{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
             for attempt in range(RECONNECTS + 1):
                 try:
                     if conn is None:
@@ -450,7 +448,7 @@ class EmailChannel:
 
     def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
         assert self.signer is not None
-        claim, recipient, key = run.claim, run.recipients.get(address), run.keys[address]
+        claim, recipient, key = run.claim, run.recipients.get(address), self.signer.address_key(address)
         url = f"{self.base_url}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address, key)}"
         values = {
             "to": mime.recipient_header(recipient.name if recipient else None, address),

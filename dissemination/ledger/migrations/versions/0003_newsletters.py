@@ -26,7 +26,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime, nullable=False),
         sa.Column("sent_at", sa.DateTime),
     )
-    op.create_index("ix_deliveries_item_state", "deliveries", ["item_id", "state"])
+    op.create_index("ix_deliveries_item_state", "deliveries", ["item_id", "state", "address"])
     op.create_index("ix_deliveries_address_key", "deliveries", ["address_key"])
     op.create_table(
         "suppressions",
