@@ -309,6 +309,12 @@ class SendLog:
         dialect = store.engine.dialect
         self.sqlite = dialect.name == "sqlite"
         self.raw = store.engine.raw_connection()
+        if self.sqlite:
+            # SQLite's default page cache (2 MB) holds the rows and indexes of ~5,000 recipients;
+            # past that every message read its pages back from the OS (100k: -15 % throughput).
+            cursor = self.raw.cursor()
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.close()
         self._begin = _Compiled(_BEGIN_SEND, dialect)
         self._advance = _Compiled(_ADVANCE, dialect)
         self._time = DateTime().bind_processor(dialect) or (lambda value: value)
