@@ -15,7 +15,7 @@ it falls back to aiosmtpd (say --sink aiosmtpd to force it).
 
 Each measurement runs in a child process, so its peak RSS is its own.
 
-    .venv/bin/python bench/newsletter.py [--sizes 10000 100000] [--connections 2] [--sink smtp-sink|aiosmtpd]
+    .venv/bin/python bench/newsletter.py [--sizes 10000 100000] [--connections 2] [--repeat 3] [--sink smtp-sink|aiosmtpd]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import resource
 import shutil
 import smtplib
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -217,6 +218,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--connections", type=int, default=2)
     parser.add_argument("--sink", choices=["smtp-sink", "aiosmtpd"], default="smtp-sink")
+    parser.add_argument("--repeat", type=int, default=3, help="alternating rounds; medians are reported")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -231,13 +233,20 @@ def main() -> None:
     try:
         print(f"sink: {sink.kind} on 127.0.0.1:{sink.port}; {args.connections} connection(s)")
         for n in args.sizes:
-            ours = run_child("ours", str(n), str(args.connections), str(sink.port))
-            bare = run_child("bare", str(n), str(args.connections), str(sink.port), str(ours["message_bytes"]))
-            ours_rate, bare_rate = n / ours["seconds"] * 60, n / bare["seconds"] * 60
-            print(f"{n:>7} recipients: ours {ours['seconds']:.1f} s ({ours_rate:,.0f}/min; render "
-                  f"{ours['render_seconds'] * 1000:.0f} ms, peak RSS {ours['rss_mb']:.0f} MB, {ours['message_bytes']:,} "
-                  f"bytes/message) | bare smtplib {bare['seconds']:.1f} s ({bare_rate:,.0f}/min, peak RSS "
-                  f"{bare['rss_mb']:.0f} MB) | ratio {ours_rate / bare_rate:.2f}", flush=True)
+            rounds = []
+            for _ in range(args.repeat):  # alternating, so both sides see the same machine load
+                ours = run_child("ours", str(n), str(args.connections), str(sink.port))
+                bare = run_child("bare", str(n), str(args.connections), str(sink.port), str(ours["message_bytes"]))
+                rounds.append((ours, bare, bare["seconds"] / ours["seconds"]))
+            ours_rate = statistics.median(n / o["seconds"] * 60 for o, _, _ in rounds)
+            bare_rate = statistics.median(n / b["seconds"] * 60 for _, b, _ in rounds)
+            ratio = statistics.median(r for _, _, r in rounds)
+            ours = rounds[0][0]
+            print(f"{n:>7} recipients, median of {args.repeat}: ours {ours_rate:,.0f}/min (render "
+                  f"{ours['render_seconds'] * 1000:.0f} ms, peak RSS {max(o['rss_mb'] for o, _, _ in rounds):.0f} MB, "
+                  f"{ours['message_bytes']:,} bytes/message) | bare smtplib {bare_rate:,.0f}/min (peak RSS "
+                  f"{max(b['rss_mb'] for _, b, _ in rounds):.0f} MB) | ratio {ratio:.2f} "
+                  f"(rounds: {', '.join(f'{r:.2f}' for _, _, r in rounds)})", flush=True)
     finally:
         sink.stop()
 

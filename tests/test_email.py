@@ -322,3 +322,48 @@ def test_the_newsletters_command_says_who_was_not_reached_and_why(tmp_path, smtp
     assert f"{item}  nieuwsbrief brief/maart to mkb (published): 1 bounced, 2 sent" in summary
     detail = cli(root, "newsletters", "--item", item).output
     assert "bounced    lid1@example.org  550 5.1.1 no such user" in detail and "lid0" not in detail
+
+
+def test_progress_is_reported_for_a_send(tmp_path, smtp, monkeypatch):
+    from dissemination.pipeline import publish_due
+
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(450)])
+    monkeypatch.setenv("DISSEMINATION_UNSUBSCRIBE_SECRET", SECRET)
+    seen = []
+    publish_due(root, Ledger.for_root(root), dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC),
+                progress=lambda label, done, total: seen.append((label, done, total)))
+    assert {label for label, _, _ in seen} == {"nieuwsbrief brief/maart to mkb"}
+    assert [total for _, _, total in seen] == [450] * len(seen) and len(seen) >= 3  # per chunk, then the end
+    assert seen[-1][1] == 450 and [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+    assert len(smtp.sink.messages) == 450
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_env(request):
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not pg_available():
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    schema = PgSchema()
+    yield {"DISSEMINATION_DB_URL": schema.url}
+    schema.drop()
+
+
+def test_a_send_with_every_outcome_on_both_backends(tmp_path, smtp, backend_env, monkeypatch):
+    for key, value in backend_env.items():
+        monkeypatch.setenv(key, value)
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(12)])
+    smtp.sink.refuse["lid3@example.org"] = "550 5.1.1 no such user"
+    smtp.sink.refuse["lid4@example.org"] = "451 4.3.0 try later"
+    cli(root, "suppress", "lid5@example.org", "--list", "nieuwsbrief")
+    publish(root)
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-02T09:30Z")
+    recipients = smtp.sink.recipients()
+    assert sorted(recipients) == sorted(f"lid{i}@example.org" for i in range(12) if i not in (3, 5))
+    item = first_issue(root)
+    assert item["state"] == "published"
+    rows = states(root, item["id"])
+    assert rows["lid3@example.org"] == "bounced" and rows["lid5@example.org"] == "suppressed"
+    assert list(rows.values()).count("sent") == 10

@@ -228,7 +228,8 @@ class _Run:
     rate: _Rate
     stop: threading.Event
     error: list[str]
-    sent_count: list[int]
+    sent_count: list[int]  # for the crash tests' fault points (one connection there)
+    handled: list[int] = field(default_factory=lambda: [0])  # for the progress bar; approximate across threads
     crashed: list[BaseException] = field(default_factory=list)
     anonymous_clicks: dict[str, bytes] = field(default_factory=dict)  # the same for every recipient
 
@@ -350,13 +351,14 @@ class EmailChannel:
                             run.queue.put(address, timeout=0.2)
                             break
                         except queue.Full:
-                            if self.progress:
-                                self.progress(label, settled_before + run.sent_count[0], total)
+                            continue
                     if time.monotonic() - renewed > self.lease.total_seconds() / 3:
                         renewed = time.monotonic()
                         if not self.ledger.extend_lease(claim, self.clock() + self.lease):
                             run.error.append("the item's lease was taken over by another worker")
                             run.stop.set()
+                if self.progress:
+                    self.progress(label, settled_before + run.handled[0], total)
                 if not any(w.is_alive() for w in workers):
                     break
         finally:
@@ -370,7 +372,7 @@ class EmailChannel:
             for w in workers:
                 w.join()
             if self.progress:
-                self.progress(label, settled_before + run.sent_count[0], total)
+                self.progress(label, settled_before + run.handled[0], total)
 
     def _guarded(self, run: _Run) -> None:
         try:
@@ -390,7 +392,7 @@ class EmailChannel:
     def _connection_loop(self, run: _Run, db: SendLog) -> None:
         """One connection's loop: take recipients from the queue until it says stop."""
         assert self.deliveries is not None
-        claim, deliveries = run.claim, self.deliveries
+        claim = run.claim
         done: list[Outcome] = []  # outcomes not yet committed (committed with the next message)
         conn = None
         while True:
@@ -418,6 +420,7 @@ class EmailChannel:
                     else:
                         log.warning("%s: %s: %s (%s)", self.id, claim.id, state, detail)
                     done.append(Outcome(address, state, detail))
+                    run.handled[0] += 1
                     break
                 except _Abandon:
                     conn = None  # closed by the transport to leave the DATA phase
