@@ -2,7 +2,9 @@
 
 import datetime as dt
 import email
+import random
 import re
+import time
 from email import policy
 import signal
 
@@ -186,6 +188,7 @@ def test_a_recipient_always_deferred_is_given_up_and_reported(tmp_path, smtp):
     assert smtp.sink.recipients() == ["lid0@example.org"]
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_smtp_authentication(tmp_path):
     from aiosmtpd.smtp import AuthResult
 
@@ -367,3 +370,38 @@ def test_a_send_with_every_outcome_on_both_backends(tmp_path, smtp, backend_env,
     rows = states(root, item["id"])
     assert rows["lid3@example.org"] == "bounced" and rows["lid5@example.org"] == "suppressed"
     assert list(rows.values()).count("sent") == 10
+
+
+def test_publishers_killed_at_random_moments_over_three_connections_send_nobody_twice(tmp_path, smtp):
+    """Publishers sending over 3 connections are killed at random moments; then one clean run.
+    Every recipient got the newsletter at most once; every row is settled; what was in flight when
+    a process died is `unknown` (at most one per connection per kill), everything else was sent."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(240)],
+                              "  connections: 3\n").resolve()
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("rate_per_minute: 100000", "rate_per_minute: 3000"))
+    rng = random.Random(6)
+    now = dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC)
+    kills = 0
+    for _ in range(5):
+        before = len(smtp.sink.messages)
+        proc = subprocess_cli(root, "publish", "--now", now.isoformat(), env=mail_env())
+        deadline = time.monotonic() + 30
+        while len(smtp.sink.messages) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # wait until this publisher is sending, then kill it mid-batch
+        time.sleep(rng.uniform(0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        kills += proc.returncode == -signal.SIGKILL
+        now += dt.timedelta(minutes=6)  # the dead publisher's lease has expired
+    assert kills >= 4
+    assert 0 < len(smtp.sink.messages) < 240  # the kills interrupted the send
+    publish(root, now.isoformat())
+    recipients = smtp.sink.recipients()
+    assert len(recipients) == len(set(recipients))  # nobody twice
+    rows = states(root, first_issue(root)["id"])
+    assert first_issue(root)["state"] == "published" and len(rows) == 240
+    assert set(rows.values()) <= {"sent", "unknown"}
+    unknown = [a for a, state in rows.items() if state == "unknown"]
+    assert len(unknown) <= 3 * kills
+    assert sorted(a for a, state in rows.items() if state == "sent") == sorted(set(recipients) - set(unknown))
