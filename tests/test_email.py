@@ -405,3 +405,40 @@ def test_publishers_killed_at_random_moments_over_three_connections_send_nobody_
     unknown = [a for a, state in rows.items() if state == "unknown"]
     assert len(unknown) <= 3 * kills
     assert sorted(a for a, state in rows.items() if state == "sent") == sorted(set(recipients) - set(unknown))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command line tool."""
+    import ssl
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return folder / "cert.pem", context
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_is_used_and_the_certificate_verified(tmp_path, certificate, security):
+    import shutil
+
+    cert, context = certificate
+    options = {"tls_context": context, "require_starttls": True} if security == "starttls" else {"ssl_context": context}
+    server = SmtpServer(**options)
+    try:
+        root = newsletter_project(tmp_path, server.port, [contact(0)], "")
+        channels = root / "channels.yaml"
+        channels.write_text(channels.read_text().replace("security: none", f"security: {security}"))
+        publish(root)  # the self-signed certificate is not trusted: nothing is sent
+        assert server.sink.messages == []
+        assert "its TLS certificate is not trusted" in first_issue(root)["reason"]
+        shutil.copy(cert, root / "relay-ca.pem")
+        channels.write_text(channels.read_text() + "  tls_ca_file: relay-ca.pem\n")
+        publish(root, "2027-03-02T09:30Z")
+        assert server.sink.recipients() == ["lid0@example.org"]
+    finally:
+        server.stop()

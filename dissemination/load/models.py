@@ -255,6 +255,9 @@ class EmailChannel(ChannelBase):
     # SMTP connections sending at once (each reused for a whole batch).
     connections: Annotated[int, Field(ge=1, le=16)] = 1
     timeout: Duration = dt.timedelta(seconds=30)
+    # A CA bundle (PEM, relative to the content root) for a relay whose certificate a private CA
+    # signed; default: the system's CAs. The certificate is always verified.
+    tls_ca_file: NonEmptyText | None = None
     # Public address of `dissemination web`: unsubscribe and click links point there.
     web_url: HttpUrl | None = None
     # The list as mail clients show it (List-Id); defaults: the description and <channel>.<sender domain>.

@@ -89,8 +89,9 @@ class Transport(Protocol):
 
 
 class SmtpTransport:
-    def __init__(self, config: m.EmailChannel) -> None:
+    def __init__(self, config: m.EmailChannel, root: Path) -> None:
         self.config = config
+        self.ca_file = str(root / config.tls_ca_file) if config.tls_ca_file else None
         user_env, password_env = config.username_env, config.password_env
         self._user = os.environ.get(user_env) if user_env else None
         self._password = os.environ.get(password_env) if password_env else None
@@ -98,7 +99,7 @@ class SmtpTransport:
     def open(self) -> smtplib.SMTP:
         c = self.config
         timeout = c.timeout.total_seconds()
-        context = ssl.create_default_context()
+        context = ssl.create_default_context(cafile=self.ca_file)
         try:
             if c.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(c.host, c.port, timeout=timeout, context=context)
@@ -117,6 +118,9 @@ class SmtpTransport:
             raise _Stop(f"{c.host} refused the login of {self.config.username_env}: {exc.smtp_code}") from None
         except smtplib.SMTPNotSupportedError as exc:
             raise _Stop(f"{c.host}:{c.port}: {exc}") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise _Stop(f"{c.host}:{c.port}: its TLS certificate is not trusted ({exc.verify_message}); set "
+                        f"tls_ca_file if a private CA signed it") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise _Dropped(f"cannot connect to {c.host}:{c.port}: {type(exc).__name__}: {exc}", False) from None
         return conn
@@ -242,7 +246,7 @@ class EmailChannel:
         self.id = channel_id
         self.config = config
         self.root = root
-        self.transport: Transport = transport or SmtpTransport(config)
+        self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
         self._recipients = recipients or (lambda audience: consented_recipients(root, audience))
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
