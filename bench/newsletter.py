@@ -140,7 +140,7 @@ def child_ours(n: int, connections: int, port: int) -> dict:
                             web_url="https://nieuwsbrief.example.org", rate_per_minute=10_000_000,
                             connections=connections)
 
-    def recipients(audience: str) -> dict[str, Recipient]:
+    def recipients(audience: str, earlier: list[str]) -> dict[str, Recipient]:
         # Consented contacts as the stakeholder map would give them; one in 20 consented to tracking.
         return {f"lid{i}@example.org": Recipient(f"lid{i}@example.org", f"Lid {i} Tiëlemans", i % 20 == 0)
                 for i in range(n)}
@@ -163,7 +163,7 @@ def child_ours(n: int, connections: int, port: int) -> dict:
         seconds = time.perf_counter() - started
         counts = channel.deliveries.counts(claim.id)  # type: ignore[union-attr]
         assert counts == {"sent": n}, counts
-        size = len(channel._message(channel_run_stub(channel, claim, payload, recipients("mkb")), "lid0@example.org"))
+        size = len(channel._message(channel_run_stub(channel, claim, payload, recipients("mkb", [])), "lid0@example.org"))
         return {"seconds": seconds, "send_seconds": time.perf_counter() - started_send, "render_seconds": render_seconds,
                 "rss_mb": peak_rss_mb(), "message_bytes": size}
 

@@ -442,3 +442,43 @@ def test_tls_is_used_and_the_certificate_verified(tmp_path, certificate, securit
         assert server.sink.recipients() == ["lid0@example.org"]
     finally:
         server.stop()
+
+
+def test_a_contact_in_several_audiences_gets_one_edition(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(0)])
+    campaign = root / "campaigns" / "brief.md"
+    campaign.write_text(campaign.read_text().replace("audiences: [mkb]", "audiences: [mkb, beleid]"))
+    path = root / "stakeholder_maps" / "test.yaml"
+    both = """  - id: evofenedex
+    name: Evofenedex
+    type: branch_organisation
+    audiences: [beleid, mkb]
+    power: 4
+    interest: 4
+    contacts:
+      - name: Dubbel Persoon
+        email: dubbel@example.org
+        consent:
+          source: Aanmelding website
+          date: 2026-01-15
+      - email: beleid@example.org
+        consent:
+          source: Aanmelding website
+          date: 2026-02-01
+"""
+    path.write_text(path.read_text() + both, encoding="utf-8")
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
+    assert cli(root, "plan", "--now", "2027-02-02T00:00Z").exit_code == 0
+    publish(root)
+    by_edition = {}
+    for message in smtp.sink.parsed():
+        item = message["Message-ID"][1:17]
+        by_edition.setdefault(item, []).append(message["To"].addresses[0].addr_spec)
+    audience = {r["id"]: r["audience"] for r in newsletter_rows(root)}
+    got = {audience[item]: sorted(addresses) for item, addresses in by_edition.items()}
+    # mkb comes first in the campaign: dubbel@ gets that edition only; beleid@ (also listed under
+    # a stakeholder in both audiences) gets the mkb edition as well, once.
+    assert got == {"mkb": ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]}
+    assert sorted(smtp.sink.recipients()) == ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]
+    beleid = next(r for r in newsletter_rows(root) if r["audience"] == "beleid" and r["post"] == "maart")
+    assert beleid["state"] == "published" and states(root, beleid["id"]) == {}

@@ -1,5 +1,5 @@
 """`dissemination web`: one-click unsubscribe (RFC 8058) and click redirects, over a real socket
-(uvicorn on an ephemeral port) and through Starlette's TestClient."""
+(uvicorn on an ephemeral port, and the `web` command itself in a subprocess)."""
 
 import datetime as dt
 import re
@@ -11,7 +11,6 @@ import pytest
 import uvicorn
 from mail import DUE, SECOND, SECRET, WEB, SmtpServer, contact, mail_env, newsletter_project
 from publishing import cli
-from starlette.testclient import TestClient
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
@@ -44,6 +43,21 @@ class WebServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(10)
+
+
+@pytest.fixture
+def serve():
+    """serve(app) -> an httpx client for it over a real socket; stopped after the test."""
+    servers = []
+
+    def start(app) -> httpx.Client:
+        server = WebServer(app)
+        servers.append(server)
+        return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False)
+
+    yield start
+    for server in servers:
+        server.stop()
 
 
 def sent_project(tmp_path, smtp):
@@ -81,10 +95,10 @@ def test_one_click_post_over_a_real_socket_suppresses_before_the_next_send(tmp_p
     assert (entry["address"], entry["scope"], entry["reason"]) == ("lid0@example.org", "nieuwsbrief", "unsubscribed")
 
 
-def test_tampered_or_borrowed_tokens_are_refused(tmp_path, smtp):
+def test_tampered_or_borrowed_tokens_are_refused(tmp_path, smtp, serve):
     root, messages = sent_project(tmp_path, smtp)
     ledger = Ledger.for_root(root)
-    client = TestClient(create_app(ledger, Signer(SECRET.encode())))
+    client = serve(create_app(ledger, Signer(SECRET.encode())))
     token = unsubscribe_url(messages["lid0@example.org"]).rsplit("/", 1)[1]
     other = unsubscribe_url(messages["lid1@example.org"]).rsplit("/", 1)[1]
     payload, signature = token.split(".")
@@ -107,10 +121,10 @@ def test_tampered_or_borrowed_tokens_are_refused(tmp_path, smtp):
     assert [e["address"] for e in Deliveries(ledger).suppression_list()] == ["lid0@example.org"]
 
 
-def test_clicks_are_counted_anonymously_and_only_newsletter_links_redirect(tmp_path, smtp, monkeypatch):
+def test_clicks_are_counted_anonymously_and_only_newsletter_links_redirect(tmp_path, smtp, monkeypatch, serve):
     root, messages = sent_project(tmp_path, smtp)
     ledger = Ledger.for_root(root)
-    client = TestClient(create_app(ledger, Signer(SECRET.encode())), follow_redirects=False)
+    client = serve(create_app(ledger, Signer(SECRET.encode())))
 
     def links(address):
         html = messages[address].get_body(("html",)).get_content()

@@ -242,13 +242,13 @@ class EmailChannel:
     kind = "email"
 
     def __init__(self, channel_id: str, config: m.EmailChannel, root: Path, transport: Transport | None = None,
-                 recipients: Callable[[str], dict[str, Recipient]] | None = None) -> None:
+                 recipients: Callable[[str, list[str]], dict[str, Recipient]] | None = None) -> None:
         self.id = channel_id
         self.config = config
         self.root = root
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
-        self._recipients = recipients or (lambda audience: consented_recipients(root, audience))
+        self._recipients = recipients or (lambda audience, earlier: consented_recipients(root, audience, earlier))
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
                                          rate_per_minute=config.rate_per_minute, idempotent=True)
         domain = config.from_address.rsplit("@", 1)[1]
@@ -301,8 +301,10 @@ class EmailChannel:
             raise PublishError("the newsletter has no unsubscribe link in both parts ({{ unsubscribe_url }} in "
                                "the HTML and text templates); the law requires one in every mail", permanent=True)
         audience = (payload.get("audiences") or [claim.audience])[0]
+        editions = payload.get("editions") or [audience]
+        earlier = editions[:editions.index(audience)] if audience in editions else []
         try:
-            recipients = self._recipients(audience)
+            recipients = self._recipients(audience, earlier)
         except UnreadableMap as exc:
             raise PublishError(f"cannot tell who consented: {exc}") from None
         started = self.clock()
