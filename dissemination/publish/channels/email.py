@@ -49,6 +49,7 @@ UTC = dt.timezone.utc
 RECIPIENT_MAX_ATTEMPTS = 5  # 4xx answers before a recipient is given up (failed, reported)
 RECONNECTS = 3  # fresh connections tried per message before the run leaves the rest for later
 CHUNK = 200  # recipients claimed per transaction
+HANDFUL = 20  # recipients handed to a connection at a time
 FAULT_ENV = "DISSEMINATION_FAULT"  # crash tests: "email_before_dot:K" / "email_after_reply:K" kill at message K
 
 Progress = Callable[[str, int, int], None]  # (label, settled so far, total)
@@ -228,7 +229,7 @@ class _Run:
     claim: Claim
     template: mime.MessageTemplate
     recipients: dict[str, Recipient]
-    queue: "queue.Queue[str | None]"
+    queue: "queue.Queue[list[str] | None]"
     rate: _Rate
     stop: threading.Event
     error: list[str]
@@ -314,7 +315,7 @@ class EmailChannel:
             subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
             list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
             track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
-        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK), _Rate(self.config.rate_per_minute),
+        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL), _Rate(self.config.rate_per_minute),
                    threading.Event(), [], [0])
         run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
                                 for slot, target in template.clicks.items()}
@@ -351,10 +352,10 @@ class EmailChannel:
                 addresses = self.deliveries.claim(claim.id, claim.worker, CHUNK, self.clock(), since=started)
                 if not addresses:
                     break
-                for address in addresses:
+                for start in range(0, len(addresses), HANDFUL):  # handfuls: a queue hand-off per message cost ~20 us
                     while not run.stop.is_set():
                         try:
-                            run.queue.put(address, timeout=0.2)
+                            run.queue.put(addresses[start:start + HANDFUL], timeout=0.2)
                             break
                         except queue.Full:
                             continue
@@ -397,63 +398,65 @@ class EmailChannel:
 
     def _connection_loop(self, run: _Run, db: SendLog) -> None:
         """One connection's loop: take recipients from the queue until it says stop."""
-        assert self.deliveries is not None
-        claim = run.claim
         done: list[Outcome] = []  # outcomes not yet committed (committed with the next message)
         conn = None
-        while True:
-            address = run.queue.get()
-            if address is None or run.stop.is_set():
-                break
-            data = self._message(run, address, wire=not self.outbox)
-            name = f"{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
-            for attempt in range(RECONNECTS + 1):
-                try:
-                    if conn is None:
-                        conn = self.transport.open()
-                    run.rate.wait()
-
-                    def commit() -> str:
-                        verdict = db.begin_send(address, self.clock(), done)
-                        done.clear()
-                        _fault("email_before_dot", run.sent_count[0] + 1)
-                        return verdict
-
-                    state, detail = self.transport.send(conn, self.config.from_address, address, data, commit, name)
-                    if state == "sent":
-                        run.sent_count[0] += 1
-                        _fault("email_after_reply", run.sent_count[0])
-                    else:
-                        log.warning("%s: %s: %s (%s)", self.id, claim.id, state, detail)
-                    done.append(Outcome(address, state, detail))
-                    run.handled[0] += 1
-                    break
-                except _Abandon:
-                    conn = None  # closed by the transport to leave the DATA phase
-                    break
-                except _Dropped as exc:
-                    conn = None
-                    if exc.delivered_unknown:
-                        done.append(Outcome(address, "unknown", f"connection dropped after the message was handed "
-                                                                 f"over ({exc}); not sent again"))
-                        break
-                    if attempt == RECONNECTS:
-                        done.append(Outcome(address, "pending"))
-                        run.error.append(str(exc))
-                        run.stop.set()
-                    else:
-                        time.sleep(0.1 * 2 ** attempt)
-                except _Stop as exc:
-                    done.append(Outcome(address, "pending"))
-                    run.error.append(str(exc))
-                    run.stop.set()
-                    break
-            if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
-                db.record(done, self.clock())
-                done.clear()
+        while not run.stop.is_set() and (handful := run.queue.get()) is not None:
+            for address in handful:
+                if run.stop.is_set():
+                    break  # the rest of the handful stays claimed and is released at the end
+                conn = self._send_one(run, db, address, conn, done)
+                if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
+                    db.record(done, self.clock())
+                    done.clear()
         db.record(done, self.clock())
         if conn is not None:
             self.transport.close(conn)
+
+    def _send_one(self, run: _Run, db: SendLog, address: str, conn: object, done: list[Outcome]) -> object:
+        """Send to one recipient (reconnecting if needed); its outcome goes to `done`. Returns the
+        connection to go on with (None: open a new one)."""
+        data = self._message(run, address, wire=not self.outbox)
+        name = f"{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
+
+        def commit() -> str:
+            verdict = db.begin_send(address, self.clock(), done)
+            done.clear()
+            _fault("email_before_dot", run.sent_count[0] + 1)
+            return verdict
+
+        for attempt in range(RECONNECTS + 1):
+            try:
+                if conn is None:
+                    conn = self.transport.open()
+                run.rate.wait()
+                state, detail = self.transport.send(conn, self.config.from_address, address, data, commit, name)
+            except _Abandon:
+                return None  # closed by the transport to leave the DATA phase
+            except _Dropped as exc:
+                conn = None
+                if exc.delivered_unknown:
+                    done.append(Outcome(address, "unknown", f"connection dropped after the message was handed "
+                                                             f"over ({exc}); not sent again"))
+                    return None
+                if attempt < RECONNECTS:
+                    time.sleep(0.1 * 2 ** attempt)
+                    continue
+                run.error.append(str(exc))
+            except _Stop as exc:
+                run.error.append(str(exc))
+            else:
+                if state == "sent":
+                    run.sent_count[0] += 1
+                    _fault("email_after_reply", run.sent_count[0])
+                else:
+                    log.warning("%s: %s: %s (%s)", self.id, run.claim.id, state, detail)
+                done.append(Outcome(address, state, detail))
+                run.handled[0] += 1
+                return conn
+            done.append(Outcome(address, "pending"))  # not sent: the next run tries again
+            run.stop.set()
+            return conn
+        raise AssertionError("unreachable: every attempt returns")
 
     def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
         assert self.signer is not None
