@@ -144,10 +144,11 @@ def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ig
 def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     from dissemination.pipeline import ContentErrors, publish_due
 
-    try:
-        report = publish_due(State.root.resolve(), _ledger(), moment, batch=batch)
-    except ContentErrors as exc:
-        _content_errors(exc)
+    with _send_progress() as progress:
+        try:
+            report = publish_due(State.root.resolve(), _ledger(), moment, batch=batch, progress=progress)
+        except ContentErrors as exc:
+            _content_errors(exc)
     for note in report.notes:
         out.print(f"[yellow]outbox[/]: {note}")
     for warning in report.warnings:
@@ -164,6 +165,115 @@ def publish(
 ) -> None:
     """Publish every item that is due, exactly once. Safe to run in parallel."""
     _publish(_now(now) if now else None, batch)
+
+
+def _send_progress():  # type: ignore[no-untyped-def]
+    """A progress bar per newsletter with its projected finish (on a terminal only)."""
+    import contextlib
+
+    if not out.is_terminal:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+
+    class Finish(ProgressColumn):
+        def render(self, task):  # type: ignore[no-untyped-def]
+            remaining = task.time_remaining
+            if remaining is None or task.finished:
+                return ""
+            return f"done ~{(dt.datetime.now() + dt.timedelta(seconds=remaining)):%H:%M}"
+
+    @contextlib.contextmanager
+    def bars():  # type: ignore[no-untyped-def]
+        tasks: dict[str, int] = {}
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      Finish(), console=out, transient=False) as progress:
+            def update(label: str, done: int, total: int) -> None:
+                if label not in tasks:
+                    tasks[label] = progress.add_task(label, total=total, completed=done)
+                progress.update(tasks[label], completed=done, total=total)
+
+            yield update
+
+    return bars()
+
+
+@app.command()
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on (put a TLS proxy in front for the public).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links."""
+    import uvicorn
+
+    from dissemination.load import models as m
+    from dissemination.load.project import load_channels
+    from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+    from dissemination.web import create_app
+
+    try:
+        signer = Signer(secret_from_env())
+    except MissingSecret as exc:
+        err.print(str(exc), markup=False)
+        raise typer.Exit(2) from None
+    channels, _ = load_channels(State.root)
+    names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
+             if isinstance(c, m.EmailChannel)}
+    out.print(f"serving unsubscribe and click links on http://{host}:{port}", markup=False)
+    uvicorn.run(create_app(_ledger(), signer, names), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def newsletters(
+    item: Annotated[Optional[str], typer.Option("--item", help="List the recipients of this item not (yet) sent.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Newsletter items with their recipients by state (sent, suppressed, bounced, unknown, ...)."""
+    from dissemination.ledger.deliveries import Deliveries
+
+    ledger = _ledger()
+    store = Deliveries(ledger)
+    if item:
+        rows = [r for r in store.rows(item) if r["state"] != "sent"]
+        if as_json:
+            out.print_json(data=[{k: r[k] for k in ("address", "state", "attempts", "detail")} for r in rows])
+            return
+        for r in rows:
+            out.print(f"{r['state']:<10} {r['address']}  {r['detail'] or ''}", markup=False)
+        out.print(f"{len(rows)} recipient(s) not sent", markup=False)
+        return
+    found = []
+    for row in ledger.items():
+        counts = store.counts(row["id"])
+        if counts:
+            found.append({"id": row["id"], "campaign": row["campaign"], "post": row["post"],
+                          "audience": row["audience"], "channel": row["channel"], "state": row["state"], **counts})
+    if as_json:
+        out.print_json(data=found)
+        return
+    for f in found:
+        counts = ", ".join(f"{n} {k}" for k, n in f.items() if isinstance(n, int))
+        out.print(f"{f['id']}  {f['channel']} {f['campaign']}/{f['post']} to {f['audience']} ({f['state']}): {counts}",
+                  markup=False)
+    if not found:
+        out.print("no newsletter has been sent yet", markup=False)
+
+
+@app.command()
+def suppress(
+    address: Annotated[str, typer.Argument(help="The e-mail address never to mail again.")],
+    reason: Annotated[str, typer.Option(help="unsubscribed, complained or bounced.")] = "unsubscribed",
+    list_id: Annotated[str, typer.Option("--list", help="The e-mail channel (list); '*' for every list.")] = "*",
+) -> None:
+    """Put an address on the suppression list (e.g. an unsubscribe by reply, or a complaint)."""
+    from dissemination.ledger.deliveries import Deliveries
+
+    if reason not in ("unsubscribed", "complained", "bounced"):
+        err.print(f"--reason: '{reason}' is not one of unsubscribed, complained, bounced", markup=False)
+        raise typer.Exit(2)
+    added = Deliveries(_ledger()).suppress(address, list_id, reason, dt.datetime.now(UTC), detail="by hand")
+    where = "every list" if list_id == "*" else f"list {list_id}"
+    out.print(f"{address.strip().lower()}: {'suppressed' if added else 'already suppressed'} on {where} ({reason})",
+              markup=False)
 
 
 @app.command()

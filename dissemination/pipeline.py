@@ -11,6 +11,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats
@@ -18,7 +19,7 @@ from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors
-from dissemination.publish.channels import Health, PublishError, open_channel
+from dissemination.publish.channels import Health, PublishError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
@@ -81,9 +82,11 @@ def _backoff(attempt: int) -> dt.timedelta:
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
                 batch: int = 50, lease: dt.timedelta = dt.timedelta(minutes=5),
-                credentials: CredentialStore | None = None) -> PublishReport:
+                credentials: CredentialStore | None = None,
+                progress: Callable[[str, int, int], None] | None = None) -> PublishReport:
     """Publish every due item once. Safe to run in several processes at the same time.
-    `credentials`: where `dissemination auth` stored tokens (default: the user's credentials file)."""
+    `credentials`: where `dissemination auth` stored tokens (default: the user's credentials file);
+    `progress(label, done, total)` hears about long sends (newsletters)."""
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
@@ -93,9 +96,11 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
     report = PublishReport()
     channels = {}
     unhealthy = set()
+    clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     for channel_id, config in configured.items():
         opened = open_channel(channel_id, config, root, credentials)
         channels[channel_id] = opened.channel
+        bind_channel(opened.channel, ledger, clock, lease, progress)
         if opened.note:
             report.notes.append(opened.note)
         health = opened.channel.preflight()
@@ -107,7 +112,6 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
         elif health.warning:
             report.warnings.append(f"{channel_id}: {health.warning}")
             log.warning("%s: %s", channel_id, health.warning)
-    clock = (lambda: fixed_now) if fixed_now else (lambda: dt.datetime.now(UTC))
     report.missed = ledger.mark_missed(clock(), {c: cfg.late_tolerance for c, cfg in configured.items()})
     if report.missed:
         log.warning("%d item(s) missed: past their late tolerance, not posted late (see `dissemination status`)",

@@ -79,3 +79,53 @@ snapshots = Table(
     Column("reason", Text),
     Index("ix_snapshots_item_metric", "item_id", "metric", "fetched_at"),
 )
+
+# --- newsletters ------------------------------------------------------------------------------
+# One row per (newsletter item, recipient). A recipient is sent at most once: a row moves
+# pending -> claimed -> sending -> sent, and `sending` is committed before the body and its final
+# "." go out, so a crash leaves at most one ambiguous row per connection (settled as
+# `unknown`, never resent). See dissemination/publish/channels/email.py.
+DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
+DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed")
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("item_id", String(32), ForeignKey("items.id"), primary_key=True),
+    Column("address", String(320), primary_key=True),  # normalised: stripped, lower case
+    Column("address_key", String(32), nullable=False),  # keyed hash; what links and tokens carry
+    Column("state", String(16), nullable=False),
+    Column("owner", String(128)),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("detail", Text),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    Index("ix_deliveries_item_state", "item_id", "state", "address"),  # claims take chunks in this order
+    Index("ix_deliveries_address_key", "address_key"),
+)
+
+# Addresses that must never be mailed again. Keyed by normalised address, not by contact, so it
+# survives the contact being deleted from (and added back to) a stakeholder map. `scope` is the
+# list (e-mail channel id) for an unsubscribe, '*' for hard bounces and complaints.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("address", String(320), primary_key=True),
+    Column("scope", String(64), primary_key=True),
+    Column("reason", String(16), nullable=False),  # unsubscribed | bounced | complained
+    Column("item_id", String(32)),  # the newsletter it came from, for the metrics; may be empty
+    Column("detail", Text),
+    Column("created_at", DateTime, nullable=False),
+)
+
+# Clicks through the redirect endpoint. `address` only for contacts who consented to tracking.
+clicks = Table(
+    "clicks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(32), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("address", String(320)),
+    Column("clicked_at", DateTime, nullable=False),
+    Index("ix_clicks_item", "item_id"),
+)

@@ -265,6 +265,13 @@ class Ledger:
     def _mine(self, claim: Claim):  # type: ignore[no-untyped-def]
         return and_(items.c.id == claim.id, items.c.state == "claimed", items.c.lease_owner == claim.worker)
 
+    def extend_lease(self, claim: Claim, until: dt.datetime) -> bool:
+        """Keep a long publication (a newsletter to many recipients) ours. False when the lease
+        was lost: the caller must stop sending."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(items).where(self._mine(claim)).values(
+                lease_expires=utc_naive(until))).rowcount == 1
+
     def record_published(self, claim: Claim, receipt: Receipt, now: dt.datetime) -> bool:
         """Record success. False when the lease was lost meanwhile (another worker reclaimed
         the item; it retries with the same key, so the channel returns the same receipt)."""

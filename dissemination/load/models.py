@@ -324,6 +324,22 @@ class EmailChannel(ChannelBase):
     from_name: str | None = None
     reply_to: Email | None = None
     rate_per_minute: Annotated[int, Field(ge=1)] = 600
+    # SMTP connections sending at once (each reused for a whole batch).
+    connections: Annotated[int, Field(ge=1, le=16)] = 1
+    timeout: Duration = dt.timedelta(seconds=30)
+    # A CA bundle (PEM, relative to the content root) for a relay whose certificate a private CA
+    # signed; default: the system's CAs. The certificate is always verified.
+    tls_ca_file: NonEmptyText | None = None
+    # Public address of `dissemination web`: unsubscribe and click links point there.
+    web_url: HttpUrl | None = None
+    # The list as mail clients show it (List-Id); defaults: the description and <channel>.<sender domain>.
+    list_name: str | None = None
+    list_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
+    # Where the List-Unsubscribe mailto: goes (handled by hand: `dissemination suppress`); default reply_to or from.
+    unsubscribe_mailbox: Email | None = None
+    # Links go through `dissemination web` and are counted anonymously; per person only for
+    # contacts with `tracking: true`.
+    track_clicks: bool = True
 
 
 class OutboxChannel(ChannelBase):

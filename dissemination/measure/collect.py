@@ -22,7 +22,7 @@ from dissemination.ledger import Ledger, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.load.project import load_channels
 from dissemination.problems import ContentErrors
-from dissemination.publish.channels import Channel, open_channel
+from dissemination.publish.channels import Channel, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
@@ -65,13 +65,17 @@ class _ChannelReader:
     """One configured channel: a client per worker thread (HTTP clients are not shared)."""
 
     def __init__(self, channel_id: str, config: m.Channel, root: Path,
-                 credentials: CredentialStore | None) -> None:
+                 credentials: CredentialStore | None, ledger: Ledger) -> None:
         self.channel_id, self.config, self.root, self.credentials = channel_id, config, root, credentials
+        self.ledger = ledger
         self.local = threading.local()
         opened = open_channel(channel_id, config, root, credentials)
+        bind_channel(opened.channel, ledger)  # e-mail reads its figures from the ledger
         self.local.channel = opened.channel
         self.note = opened.note
-        self.fallback = opened.note is not None
+        # The outbox stood in for a platform it cannot read; e-mail reads its own figures from the
+        # ledger, with or without SMTP.
+        self.fallback = opened.note is not None and opened.channel.kind == "outbox"
         # The same check as before publishing, made once before any worker opens its own client:
         # it renews a LinkedIn token about to expire (the workers then read the renewed one).
         self.health = opened.channel.preflight()
@@ -83,6 +87,7 @@ class _ChannelReader:
     def channel(self) -> Channel:
         if not hasattr(self.local, "channel"):
             self.local.channel = open_channel(self.channel_id, self.config, self.root, self.credentials).channel
+            bind_channel(self.local.channel, self.ledger)
         # Clients are made before the rate limiter lets a read go, so that the spacing it keeps
         # is the spacing of the requests themselves.
         prepare = getattr(self.local.channel, "prepare_reads", None)
@@ -147,7 +152,7 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
                 keep(_unavailable(list(receipts), now, channel_id,
                                   f"channel '{channel_id}' is no longer in channels.yaml"), len(receipts))
                 continue
-            reader = _ChannelReader(channel_id, config, root, credentials)
+            reader = _ChannelReader(channel_id, config, root, credentials, ledger)
             if not reader.health.ok:  # e.g. an expired token: every reading says why it is missing
                 report.notes.append(f"{channel_id}: not read: {reader.health.message}")
                 log.warning("metrics: %s: %s", channel_id, reader.health.message)

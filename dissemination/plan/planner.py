@@ -63,6 +63,14 @@ def _payload(rendered: Any) -> dict[str, Any]:
     return payload
 
 
+def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str) -> dict[str, Any]:
+    """A newsletter's editions in the campaign's audience order: a contact in several of its
+    audiences gets only the first of them (see publish/recipients.py)."""
+    if not isinstance(project.channels.get(channel_id), m.EmailChannel):
+        return {}
+    return {"editions": list(post.meta.audiences or campaign.meta.audiences)}
+
+
 def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
     planned: list[PlannedItem] = []
     held: list[Held] = []
@@ -81,12 +89,13 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
             n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
             occurrence[post.id] = n + 1
             for channel_id in post.meta.channels or campaign.meta.channels:
+                editions = _editions(project, campaign, post, channel_id)
                 for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
                     rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot)
                     problems += trouble
                     if rendered is None:
                         continue
-                    payload = _payload(rendered) | {"audiences": members}
+                    payload = _payload(rendered) | {"audiences": members} | editions
                     planned.append(PlannedItem(
                         campaign=campaign.id, post=post.id, audience=audience_id, channel=channel_id,
                         occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,

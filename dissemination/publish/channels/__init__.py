@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from dissemination.load import models as m
 from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError
 from dissemination.publish.channels.outbox import OutboxChannel
 from dissemination.publish.credentials import CredentialStore, CredentialStoreError, auth_command, default_store, token_for
+
+if TYPE_CHECKING:
+    from dissemination.ledger import Ledger
 
 # Kinds with a real network adapter (module, class). Others are written to the outbox until their
 # adapter exists. Imported only when a channel with credentials uses it: Mastodon.py alone costs
@@ -68,6 +73,8 @@ def open_channel(channel_id: str, config: m.Channel, root: Path,
             return OpenedChannel(outbox, f"{channel_id}: {why}, {fallback} (to publish: {how})")
         return OpenedChannel(_adapter(config.kind)(channel_id, config, token, root), None)  # type: ignore[misc]
     missing = [n for n in _secret_names(config) if not os.environ.get(n)]
+    if isinstance(config, m.EmailChannel):
+        return _email(channel_id, config, root, missing)
     adapter = _adapter(config.kind) if not missing else None
     if missing:
         note = f"{channel_id}: {', '.join(missing)} not set, {fallback}"
@@ -79,4 +86,31 @@ def open_channel(channel_id: str, config: m.Channel, root: Path,
     return OpenedChannel(outbox, note)
 
 
-__all__ = ["Capabilities", "Channel", "Health", "OpenedChannel", "OutboxChannel", "PublishError", "open_channel"]
+def bind_channel(channel: object, ledger: Ledger, clock: Callable[[], dt.datetime] | None = None,
+                 lease: dt.timedelta | None = None, progress: Callable[[str, int, int], None] | None = None) -> None:
+    """Channels that keep state in the ledger (e-mail: per-recipient rows, the suppression list)
+    get it here, before their preflight."""
+    bind = getattr(channel, "bind", None)
+    if bind is not None:
+        bind(ledger, clock, lease, progress)
+
+
+def _email(channel_id: str, config: m.EmailChannel, root: Path, missing: list[str]) -> OpenedChannel:
+    from dissemination.publish.channels.email import EmailChannel, OutboxTransport
+    from dissemination.publish.tokens import SECRET_ENV
+
+    if not os.environ.get(SECRET_ENV):
+        missing = [*missing, SECRET_ENV]
+    if not missing and config.web_url:
+        return OpenedChannel(EmailChannel(channel_id, config, root), None)
+    # Without SMTP credentials, the link secret or web_url: the same recipients, consent,
+    # suppression and ledger rows, but one .eml file per recipient instead of SMTP.
+    folder = root / "outbox" / channel_id
+    lacking = ", ".join(missing) + (" not set" if missing else "") + \
+        (" and " if missing and not config.web_url else "") + ("no web_url in channels.yaml" if not config.web_url else "")
+    note = f"{channel_id}: {lacking}, so no e-mail is sent; writing one message per recipient to outbox/{channel_id}/"
+    return OpenedChannel(EmailChannel(channel_id, config, root, OutboxTransport(folder)), note)
+
+
+__all__ = ["Capabilities", "Channel", "Health", "OpenedChannel", "OutboxChannel", "PublishError", "bind_channel",
+           "open_channel"]

@@ -51,8 +51,7 @@ class OutboxChannel:
                 pass  # alive, owned by someone else
 
     def file_for(self, key: str) -> Path:
-        suffix = ".eml" if isinstance(self.config, m.EmailChannel) else ".json"
-        return self.folder / f"{key}{suffix}"
+        return self.folder / f"{key}.json"  # e-mail channels have their own outbox (email.OutboxTransport)
 
     def publish(self, claim: Claim) -> Receipt:
         target = self.file_for(claim.idempotency_key)
@@ -76,8 +75,6 @@ class OutboxChannel:
 
     def _render(self, claim: Claim) -> bytes:
         config = self.config
-        if isinstance(config, m.EmailChannel):
-            return bytes(requests.newsletter_message(claim, config))
         if isinstance(config, m.MastodonChannel):
             request = {"method": "POST", "url": f"{config.base_url.rstrip('/')}/api/v1/statuses",
                        "headers": {"Idempotency-Key": claim.idempotency_key},

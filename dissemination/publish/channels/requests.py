@@ -6,8 +6,6 @@ shows is exactly what would have been sent.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
-from email.utils import formataddr
 from typing import Any
 
 from dissemination.ledger import Claim
@@ -46,19 +44,3 @@ def linkedin_post(claim: Claim, config: m.LinkedInChannel, image_urn: str | None
     elif image:
         body["content"] = {"media": {"id": image_urn, "altText": claim.payload.get("image_alt")}}
     return body
-
-
-def newsletter_message(claim: Claim, config: m.EmailChannel, to: str = "undisclosed-recipients:;") -> EmailMessage:
-    message = EmailMessage()
-    domain = config.from_address.split("@", 1)[1]
-    message["From"] = formataddr((config.from_name or "", config.from_address))
-    message["To"] = to
-    message["Subject"] = claim.payload.get("subject") or claim.post
-    # Derived from the idempotency key: a resend of the same mail carries the same Message-ID.
-    message["Message-ID"] = f"<{claim.idempotency_key}@{domain}>"
-    if config.reply_to:
-        message["Reply-To"] = config.reply_to
-    message.set_content(claim.payload["text"], charset="utf-8")
-    if claim.payload.get("html"):
-        message.add_alternative(claim.payload["html"], subtype="html", charset="utf-8")
-    return message

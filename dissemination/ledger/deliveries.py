@@ -1,0 +1,369 @@
+"""Per-recipient newsletter deliveries, the suppression list and clicks, in the ledger.
+
+A newsletter item is claimed like any other item (one worker holds its lease). Its recipients are
+rows of `deliveries`, and every state change is guarded by the row's owner and state, so a worker
+whose item lease was taken over can never send a row the new holder owns:
+
+    pending/deferred --claim--> claimed --begin_send--> sending --record--> sent | bounced | ...
+
+`sending` is committed before the final "." of the SMTP transaction. A row a dead worker left in
+`sending` may have been delivered; it is settled as `unknown` and never resent (a second copy in
+someone's inbox is what must not happen; the row says plainly what is not known).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable, Collection, Iterable
+
+from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, exists, func, insert, null, or_, select, update
+from sqlalchemy.engine import Connection
+
+from dissemination.ledger.schema import clicks, deliveries, suppressions
+from dissemination.ledger.store import Ledger, utc_naive
+
+ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
+
+
+def normalise(address: str) -> str:
+    return address.strip().lower()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    address: str
+    state: str  # one of DELIVERY_SETTLED, or "deferred" (4xx: try again next run), or "pending"
+    detail: str | None = None
+
+
+_SUPPRESSED = exists().where(
+    suppressions.c.address == deliveries.c.address,
+    or_(suppressions.c.scope == bindparam("b_scope"), suppressions.c.scope == ALL_LISTS))
+
+_BEGIN_SEND = update(deliveries).where(
+    deliveries.c.item_id == bindparam("b_item"), deliveries.c.address == bindparam("b_address"),
+    deliveries.c.owner == bindparam("b_owner"), deliveries.c.state == "claimed", ~_SUPPRESSED,
+).values(state="sending", updated_at=bindparam("b_now"))
+
+_SETTLE = update(deliveries).where(
+    deliveries.c.item_id == bindparam("b_item"), deliveries.c.address == bindparam("b_address"),
+    deliveries.c.owner == bindparam("b_owner"),
+    or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"),  # no IN: it runs as executemany
+).values(state=bindparam("b_state"), detail=bindparam("b_detail"), updated_at=bindparam("b_now"),
+         sent_at=bindparam("b_sent_at"), attempts=deliveries.c.attempts + bindparam("b_attempt"), owner=None)
+
+
+_NEXT = deliveries.c.address == bindparam("b_address")
+# The usual message: settle the previous one and mark this one `sending` in one statement (one
+# implicit transaction). Both rows must change; anything else goes the long way.
+_ADVANCE = update(deliveries).where(
+    deliveries.c.item_id == bindparam("b_item"), deliveries.c.owner == bindparam("b_owner"),
+    or_(and_(_NEXT, deliveries.c.state == "claimed", ~_SUPPRESSED),
+        and_(deliveries.c.address == bindparam("p_address"),
+             or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"))),
+).values(
+    state=case((_NEXT, "sending"), else_=bindparam("p_state", type_=String)),
+    detail=case((_NEXT, deliveries.c.detail), else_=bindparam("p_detail", type_=Text)),
+    sent_at=case((_NEXT, deliveries.c.sent_at), else_=bindparam("p_sent_at", type_=DateTime)),
+    attempts=case((_NEXT, deliveries.c.attempts), else_=deliveries.c.attempts + bindparam("p_attempt", type_=Integer)),
+    owner=case((_NEXT, deliveries.c.owner), else_=null()),
+    updated_at=bindparam("b_now"),
+)
+
+
+class Deliveries:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.engine = ledger.engine
+
+    # --- suppression list --------------------------------------------------------------------
+
+    def suppress(self, address: str, scope: str, reason: str, now: dt.datetime, item_id: str | None = None,
+                 detail: str | None = None, conn: Connection | None = None) -> bool:
+        """Add an address; False when it was already suppressed for this scope (the first reason stays)."""
+        if conn is None:
+            with self.engine.begin() as own:
+                return self.suppress(address, scope, reason, now, item_id, detail, own)
+        values = {"address": normalise(address), "scope": scope, "reason": reason, "item_id": item_id,
+                  "detail": detail, "created_at": utc_naive(now)}
+        return conn.execute(_insert_ignore(conn, suppressions, ["address", "scope"]).values(**values)).rowcount == 1
+
+    def suppressed(self, address: str, scope: str) -> str | None:
+        """The reason `address` may not be mailed on list `scope`, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(suppressions.c.reason).where(
+                suppressions.c.address == normalise(address),
+                suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
+
+    def suppression_list(self) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(suppressions).order_by(suppressions.c.created_at, suppressions.c.address))]
+
+    # --- one newsletter item -----------------------------------------------------------------
+
+    def prepare(self, item_id: str, worker: str, recipients: Collection[str], address_key: Callable[[str], str],
+                scope: str, now: dt.datetime) -> None:
+        """Make the item's rows match `recipients` (normalised addresses) at the start of an
+        attempt by the holder of the item's lease."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            rows = {address: state for address, state in conn.execute(
+                select(deliveries.c.address, deliveries.c.state).where(deliveries.c.item_id == item_id))}
+            new = (a for a in recipients if a not in rows)
+            while batch := [{"item_id": item_id, "address": a, "address_key": address_key(a), "state": "pending",
+                             "attempts": 0, "updated_at": stamp} for a in islice(new, 2000)]:
+                conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), batch)
+            base = update(deliveries).where(deliveries.c.item_id == item_id)
+            gone = [a for a, state in rows.items() if a not in recipients and state in ("pending", "claimed", "deferred")]
+            for start in range(0, len(gone), 500):
+                conn.execute(base.where(deliveries.c.address.in_(gone[start:start + 500]),
+                                        deliveries.c.state.in_(["pending", "claimed", "deferred"])).values(
+                    state="withdrawn", owner=None, updated_at=stamp,
+                    detail="no consent recorded any more (or no longer in the audience); not sent"))
+            # A previous holder of the item's lease stopped: what it claimed is ours now, and what
+            # it was in the middle of sending may have arrived, so it is not sent again.
+            conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
+                state="pending", owner=None, updated_at=stamp))
+            conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
+                state="unknown", owner=None, updated_at=stamp,
+                detail="the sender stopped between handing the message over and recording the answer; "
+                       "it may have arrived, so it was not sent again"))
+            conn.execute(base.where(deliveries.c.state.in_(["pending", "deferred"]),
+                                    _SUPPRESSED).values(state="suppressed", owner=None, updated_at=stamp,
+                                                        detail="on the suppression list"),
+                         {"b_scope": scope})
+
+    def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
+        """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
+        (4xx) at or after `since` (this run) wait for the next run."""
+        # Two index range scans on (item_id, state, address): a single query with OR, or any other
+        # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
+        due = and_(deliveries.c.item_id == item_id, or_(
+            deliveries.c.state == "pending",
+            and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
+        with self.engine.begin() as conn:
+            wanted = conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
+                deliveries.c.address).limit(limit)).scalars().all()
+            if len(wanted) < limit:
+                wanted += conn.execute(select(deliveries.c.address).where(
+                    deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
+                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address).limit(
+                    limit - len(wanted))).scalars().all()
+            if not wanted:
+                return []
+            return list(conn.execute(update(deliveries).where(due, deliveries.c.address.in_(wanted)).values(
+                state="claimed", owner=worker, updated_at=utc_naive(now)).returning(deliveries.c.address)).scalars())
+
+    def begin_send(self, item_id: str, worker: str, address: str, scope: str, now: dt.datetime,
+                   settled: Iterable[Outcome] = (), conn: Connection | None = None) -> str:
+        """Commit that `address` is being sent (with earlier outcomes of this connection, in the
+        same transaction). Returns "go", "suppressed" (unsubscribed meanwhile: do not send) or
+        "lost" (another worker owns the row now: do not send). A sender passes its own `conn`
+        (one per SMTP connection): a pool checkout per message cost more than the statement."""
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.begin_send(item_id, worker, address, scope, now, settled, own)
+        stamp = utc_naive(now)
+        with conn.begin():
+            self._settle(conn, item_id, worker, settled, scope, stamp)
+            if conn.execute(_BEGIN_SEND, {"b_item": item_id, "b_address": address, "b_owner": worker,
+                                          "b_scope": scope, "b_now": stamp}).rowcount == 1:
+                return "go"
+            reason = conn.execute(select(suppressions.c.reason).where(
+                suppressions.c.address == address, suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
+            if reason is None:
+                return "lost"
+            self._settle(conn, item_id, worker, [Outcome(address, "suppressed", f"on the suppression list ({reason})")],
+                         scope, stamp)
+            return "suppressed"
+
+    def record(self, item_id: str, worker: str, outcomes: Iterable[Outcome], scope: str, now: dt.datetime,
+               conn: Connection | None = None) -> None:
+        outcomes = list(outcomes)
+        if not outcomes:
+            return
+        if conn is None:
+            with self.engine.connect() as own:
+                return self.record(item_id, worker, outcomes, scope, now, own)
+        with conn.begin():
+            self._settle(conn, item_id, worker, outcomes, scope, utc_naive(now))
+
+    def _settle(self, conn: Connection, item_id: str, worker: str, outcomes: Iterable[Outcome], scope: str,
+                stamp: dt.datetime) -> None:
+        params = []
+        for o in outcomes:
+            params.append({"b_item": item_id, "b_address": o.address, "b_owner": worker, "b_state": o.state,
+                           "b_detail": o.detail, "b_now": stamp, "b_sent_at": stamp if o.state == "sent" else None,
+                           "b_attempt": 0 if o.state == "pending" else 1})
+            if o.state == "bounced":
+                self.suppress(o.address, ALL_LISTS, "bounced", stamp.replace(tzinfo=dt.timezone.utc), item_id,
+                              o.detail, conn)
+        if params:
+            # One row (the usual case: the previous message) as a plain execute: cheaper than executemany.
+            conn.execute(_SETTLE, params[0] if len(params) == 1 else params)
+
+    def release(self, item_id: str, worker: str, now: dt.datetime) -> None:
+        """Rows this worker claimed but never handed to a connection go back to pending."""
+        with self.engine.begin() as conn:
+            conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.owner == worker, deliveries.c.state == "claimed"
+            ).values(state="pending", owner=None, updated_at=utc_naive(now)))
+
+    def counts(self, item_id: str) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return {r.state: r.n for r in conn.execute(select(deliveries.c.state, func.count().label("n")).where(
+                deliveries.c.item_id == item_id).group_by(deliveries.c.state))}
+
+    def rows(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
+
+    def attempts_of(self, item_id: str, address: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(deliveries.c.attempts).where(
+                deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar() or 0)
+
+    def give_up(self, item_id: str, max_attempts: int, now: dt.datetime) -> int:
+        """Deferred recipients that were tried `max_attempts` times are failed (settled, reported)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
+                deliveries.c.attempts >= max_attempts).values(
+                state="failed", updated_at=utc_naive(now),
+                detail=func.coalesce(deliveries.c.detail, "") + f" (gave up after {max_attempts} attempts)")).rowcount
+
+    # --- the web endpoint --------------------------------------------------------------------
+
+    def address_for_key(self, address_key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.address).where(
+                deliveries.c.address_key == address_key).limit(1)).scalar()
+
+    def add_click(self, item_id: str, url: str, address: str | None, now: dt.datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(clicks).values(item_id=item_id, url=url, address=address, clicked_at=utc_naive(now)))
+
+    def clicks(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(clicks).where(clicks.c.item_id == item_id).order_by(clicks.c.id))]
+
+    # --- metrics -----------------------------------------------------------------------------
+
+    def metrics(self, item_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Per item: sent, rejected (bounced or refused), unsubscribed (through this item's
+        links), clicks, and the recipients not (yet) reached."""
+        out = {i: {"sent": 0, "rejected": 0, "unsubscribed": 0, "clicks": 0, "suppressed": 0, "unknown": 0,
+                   "not_sent": 0} for i in item_ids}
+        with self.engine.connect() as conn:
+            for start in range(0, len(item_ids), 500):
+                chunk = item_ids[start:start + 500]
+                for r in conn.execute(select(deliveries.c.item_id, deliveries.c.state, func.count().label("n")).where(
+                        deliveries.c.item_id.in_(chunk)).group_by(deliveries.c.item_id, deliveries.c.state)):
+                    key = {"sent": "sent", "bounced": "rejected", "rejected": "rejected", "suppressed": "suppressed",
+                           "unknown": "unknown"}.get(r.state, "not_sent")
+                    out[r.item_id][key] += r.n
+                for r in conn.execute(select(suppressions.c.item_id, func.count().label("n")).where(
+                        suppressions.c.item_id.in_(chunk), suppressions.c.reason == "unsubscribed"
+                ).group_by(suppressions.c.item_id)):
+                    out[r.item_id]["unsubscribed"] = r.n
+                for r in conn.execute(select(clicks.c.item_id, func.count().label("n")).where(
+                        clicks.c.item_id.in_(chunk)).group_by(clicks.c.item_id)):
+                    out[r.item_id]["clicks"] = r.n
+        return out
+
+
+def _insert_ignore(conn: Connection, table, keys: list[str]):  # type: ignore[no-untyped-def]
+    """INSERT that leaves an existing row (same key) alone, on SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=keys)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
+
+
+__all__ = ["ALL_LISTS", "Deliveries", "Outcome", "normalise"]
+
+
+class SendLog:
+    """The statement of every message (settle the previous one, mark this one `sending`) on a
+    raw DBAPI connection of its own, one per SMTP connection.
+
+    SQLAlchemy statements compiled once for the dialect and executed on the DBAPI cursor: going
+    through SQLAlchemy cost ~250 us a message, more than SQLite itself, and was the largest cost
+    of a send. Anything unusual (a bounce to suppress, a row that could not be marked) goes
+    through `Deliveries` as usual.
+    """
+
+    def __init__(self, store: Deliveries, item_id: str, worker: str, scope: str) -> None:
+        from sqlalchemy import DateTime
+
+        self.store, self.item_id, self.worker, self.scope = store, item_id, worker, scope
+        dialect = store.engine.dialect
+        self.sqlite = dialect.name == "sqlite"
+        self.raw = store.engine.raw_connection()
+        if self.sqlite:
+            # SQLite's default page cache (2 MB) holds the rows and indexes of ~5,000 recipients;
+            # past that every message read its pages back from the OS (100k: -15 % throughput).
+            cursor = self.raw.cursor()
+            cursor.execute("PRAGMA cache_size=-65536")
+            cursor.close()
+        self._begin = _Compiled(_BEGIN_SEND, dialect)
+        self._advance = _Compiled(_ADVANCE, dialect)
+        self._time = DateTime().bind_processor(dialect) or (lambda value: value)
+
+    def begin_send(self, address: str, now: dt.datetime, settled: list[Outcome]) -> str:
+        if any(o.state == "bounced" for o in settled) or len(settled) > 1:
+            return self.store.begin_send(self.item_id, self.worker, address, self.scope, now, settled)
+        stamp = self._time(utc_naive(now))
+        values = {"b_item": self.item_id, "b_address": address, "b_owner": self.worker, "b_scope": self.scope,
+                  "b_now": stamp}
+        cursor = self.raw.cursor()
+        try:
+            if settled:
+                o = settled[0]
+                values.update({"p_address": o.address, "p_state": o.state, "p_detail": o.detail,
+                               "p_sent_at": stamp if o.state == "sent" else None,
+                               "p_attempt": 0 if o.state == "pending" else 1})
+                cursor.execute(self._advance.sql, self._advance.params(values))
+            else:
+                cursor.execute(self._begin.sql, self._begin.params(values))
+            changed = cursor.rowcount
+            self.raw.commit()  # SQLite runs in autocommit here; PostgreSQL needs it
+        except BaseException:
+            self.raw.rollback()
+            raise
+        finally:
+            cursor.close()
+        if changed == 1 + len(settled):
+            return "go"
+        with self.store.engine.connect() as conn:  # unusual: a row was taken over or unsubscribed
+            row = conn.execute(select(deliveries.c.state, deliveries.c.owner).where(
+                deliveries.c.item_id == self.item_id, deliveries.c.address == address)).first()
+        if row is not None and (row.state, row.owner) == ("sending", self.worker):
+            return "go"
+        return self.store.begin_send(self.item_id, self.worker, address, self.scope, now)  # says why not
+
+    def record(self, outcomes: list[Outcome], now: dt.datetime) -> None:
+        self.store.record(self.item_id, self.worker, outcomes, self.scope, now)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class _Compiled:
+    def __init__(self, statement, dialect) -> None:  # type: ignore[no-untyped-def]
+        self.compiled = statement.compile(dialect=dialect)
+        self.sql = self.compiled.string
+        self.order = self.compiled.positiontup if self.compiled.positional else None
+
+    def params(self, values: dict):  # type: ignore[no-untyped-def,type-arg]
+        full = self.compiled.construct_params(values)
+        return [full[name] for name in self.order] if self.order is not None else full

@@ -1,0 +1,176 @@
+"""Helpers for newsletter tests: a real SMTP server on loopback (aiosmtpd) that records what it
+accepts and can refuse recipients or drop the connection, and a project with a due newsletter."""
+
+from __future__ import annotations
+
+import email
+import shutil
+import socket
+from email import policy
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from conftest import VALID
+from publishing import cli
+
+SECRET = "test-secret-0123456789abcdef"
+WEB = "https://nieuwsbrief.example.org"
+PLAN_AT = "2027-02-01T00:00Z"
+DUE = "2027-03-02T09:05Z"  # the first issue's slot is 10:00 Amsterdam = 09:00 UTC
+SECOND = "2027-03-09T09:05Z"  # the second issue
+
+CAMPAIGN = """---
+id: brief
+title: Nieuwsbrief maart
+status: draft
+owner: Test
+goal: Kennis delen met het mkb.
+audiences: [mkb]
+channels: [nieuwsbrief]
+start: 2027-03-01
+end: 2027-03-31
+knowledge: [den-hartogh]
+---
+Ideeën voor ĳverige ondernemers.
+
+## Editie maart
+id: maart
+slot: 2027-03-02 10:00
+
+Één nieuwsbrief met ideeën: café-overleg over de ĳzeren werkweek.
+
+## Editie twee
+id: twee
+slot: 2027-03-09 10:00
+
+De tweede editie.
+"""
+
+
+def contact(i: int, consent: bool = True, tracking: bool = False) -> str:
+    lines = [f"      - name: Lid {i} Tiëlemans", f"        email: Lid{i}@Example.org"]
+    if consent:
+        lines += ["        consent:", "          source: Aanmelding website", "          date: 2026-01-15"]
+    if tracking:
+        lines.append("        tracking: true")
+    return "\n".join(lines)
+
+
+def stakeholder_map(contacts: list[str]) -> str:
+    return f"""audiences:
+  - id: mkb
+    name: Mkb-ondernemers
+    description: Eigenaren van kleine logistieke bedrijven.
+    tone: Concreet en praktisch.
+    channels: [linkedin, nieuwsbrief]
+  - id: beleid
+    name: Beleidsmakers
+    description: Ministeries en regio's.
+    tone: Feitelijk.
+    channels: [linkedin]
+
+stakeholders:
+  - id: tln
+    name: Transport en Logistiek Nederland
+    type: branch_organisation
+    audiences: [mkb]
+    power: 4
+    interest: 5
+    contacts:
+{chr(10).join(contacts)}
+  - id: ienw
+    name: Ministerie van Infrastructuur en Waterstaat
+    type: government
+    audiences: [beleid]
+    power: 5
+    interest: 2
+    contacts:
+      - name: Beleid Persoon
+        email: beleid@example.org
+        consent:
+          source: Aanmelding website
+          date: 2026-01-15
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """What the server accepted. `refuse` maps an address to an RCPT answer ("550 ...", "451 ...");
+    `drop_after` k: the connection is dropped at the first RCPT after k accepted messages;
+    `drop_after_data` k: the k+1st message is accepted and the connection dropped before answering."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.refuse: dict[str, str] = {}
+        self.drop_after: int | None = None
+        self.drop_after_data: int | None = None
+        self.connections = 0
+        self.down = False  # refuse every new connection (after a drop with `stay_down`)
+        self.stay_down = False
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if self.down:
+            server.transport.close()
+            return responses
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            self.drop_after = None
+            self.down = self.stay_down
+            server.transport.close()
+            return "421 closing"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        if self.drop_after_data is not None and len(self.messages) > self.drop_after_data:
+            self.drop_after_data = None
+            server.transport.close()
+        return "250 OK: queued"
+
+    def recipients(self) -> list[str]:
+        return [r for _, rcpts, _ in self.messages for r in rcpts]
+
+    def parsed(self) -> list[email.message.EmailMessage]:
+        return [email.message_from_bytes(raw, policy=policy.default) for _, _, raw in self.messages]
+
+
+class SmtpServer:
+    def __init__(self, sink: Sink | None = None, port: int | None = None, **kwargs) -> None:
+        self.sink = sink or Sink()
+        self.port = port or free_port()
+        self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+
+def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "") -> Path:
+    root = tmp / "content"
+    shutil.copytree(VALID, root)
+    (root / "stakeholder_maps" / "test.yaml").write_text(stakeholder_map(contacts), encoding="utf-8")
+    (root / "campaigns" / "brief.md").write_text(CAMPAIGN, encoding="utf-8")
+    channels = root / "channels.yaml"
+    text = channels.read_text().replace("port: 2525", f"port: {port}").replace("host: localhost", "host: 127.0.0.1")
+    channels.write_text(text + f"  web_url: {WEB}\n  rate_per_minute: 100000\n  from_name: Nieuwsbrief SI Logistiek\n"
+                        + extra)
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
+    result = cli(root, "plan", "--now", PLAN_AT)
+    assert result.exit_code == 0, result.output
+    return root
+
+
+def mail_env(**extra: str) -> dict[str, str]:
+    return {"DISSEMINATION_UNSUBSCRIBE_SECRET": SECRET, **extra}

@@ -1,0 +1,484 @@
+"""E-mail newsletters against a real SMTP server on loopback (aiosmtpd), through the real CLI."""
+
+import datetime as dt
+import email
+import random
+import re
+import time
+from email import policy
+import signal
+
+import pytest
+from mail import DUE, SECOND, SECRET, SmtpServer, contact, mail_env, newsletter_project, stakeholder_map
+from publishing import PgSchema, cli, pg_available, subprocess_cli
+
+from dissemination.ledger import Ledger
+from dissemination.ledger.deliveries import Deliveries, Outcome
+
+UTC = dt.timezone.utc
+DUTCH = "Één nieuwsbrief met ideeën: café-overleg over de ĳzeren werkweek."
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+def newsletter_rows(root):
+    ledger = Ledger.for_root(root)
+    return [r for r in ledger.items() if r["channel"] == "nieuwsbrief"]
+
+
+def first_issue(root):
+    return next(r for r in newsletter_rows(root) if r["post"] == "maart")
+
+
+def deliveries(root):
+    return Deliveries(Ledger.for_root(root))
+
+
+def states(root, item_id):
+    return {r["address"]: r["state"] for r in deliveries(root).rows(item_id)}
+
+
+def publish(root, now=DUE, **env):
+    result = cli(root, "publish", "--now", now, env=mail_env(**env))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def unsubscribe_url(message) -> str:
+    return re.search(r"<(https://[^>]+)>", message["List-Unsubscribe"]).group(1)
+
+
+def test_structure_headers_both_parts_dutch_and_only_consented_unsuppressed_recipients(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(0), contact(1, tracking=True), contact(2), contact(3)])
+    # After planning: a contact without consent is added, and one contact unsubscribed by reply.
+    (root / "stakeholder_maps" / "test.yaml").write_text(stakeholder_map(
+        [contact(0), contact(1, tracking=True), contact(2), contact(3), contact(9, consent=False)]), encoding="utf-8")
+    assert "suppressed on list nieuwsbrief" in cli(root, "suppress", " LID2@example.org", "--list", "nieuwsbrief").output
+
+    publish(root)
+
+    assert sorted(smtp.sink.recipients()) == ["lid0@example.org", "lid1@example.org", "lid3@example.org"]
+    messages = {m["To"].addresses[0].addr_spec: m for m in smtp.sink.parsed()}
+    for _, _, raw in smtp.sink.messages:
+        assert re.search(rb"(?<!\r)\n", raw) is None  # CRLF only: no bare LF anywhere
+        assert max(len(line) for line in raw.split(b"\r\n")[raw.split(b"\r\n").index(b""):]) <= 76  # QP lines
+    ids = set()
+    for address, message in messages.items():
+        assert message.get_content_type() == "multipart/alternative"
+        text, html = message.iter_parts()
+        assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        assert text.get_content_charset() == html.get_content_charset() == "utf-8"
+        assert DUTCH in text.get_content() and DUTCH in html.get_content()
+        assert message["Subject"] == "Editie maart – Nieuwsbrief maart"
+        assert message["To"].addresses[0].display_name.endswith("Tiëlemans")
+        assert message["From"].addresses[0].addr_spec == "nieuwsbrief@example.org"
+        assert re.fullmatch(r"<[0-9a-f]{16}\.[A-Za-z0-9_-]+@example\.org>", message["Message-ID"])
+        ids.add(message["Message-ID"])
+        assert message["List-Id"] == "nieuwsbrief <nieuwsbrief.example.org>"
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        url = unsubscribe_url(message)
+        assert url.startswith("https://nieuwsbrief.example.org/afmelden/")
+        assert "<mailto:nieuwsbrief@example.org?subject=afmelden>" in message["List-Unsubscribe"]
+        assert f"Afmelden: {url}" in text.get_content()  # visible in both parts, the same personal link
+        assert f'<a href="{url}" style="color: #5b6673;">Afmelden</a>' in html.get_content()
+        assert "%%" not in text.get_content() + html.get_content()
+    assert len(ids) == 3 and len({unsubscribe_url(m) for m in messages.values()}) == 3
+    # Clicks: anonymous links are the same for everyone; personal only for the consenting contact.
+    links = {a: re.findall(r'href="(https://nieuwsbrief\.example\.org/klik/[^"]+)"', m.get_body(("html",)).get_content())
+             for a, m in messages.items()}
+    assert links["lid0@example.org"] and links["lid0@example.org"] == links["lid3@example.org"]
+    assert set(links["lid1@example.org"]).isdisjoint(links["lid0@example.org"])
+
+    item = first_issue(root)
+    assert item["state"] == "published"
+    assert states(root, item["id"]) == {"lid0@example.org": "sent", "lid1@example.org": "sent",
+                                        "lid2@example.org": "suppressed", "lid3@example.org": "sent"}
+    publish(root, "2027-03-02T10:00Z")  # nothing twice
+    assert len(smtp.sink.messages) == 3
+
+
+def test_dropped_connection_next_run_sends_exactly_the_rest(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(10)])
+    smtp.sink.drop_after, smtp.sink.stay_down = 4, True  # drop after message 4, then refuse connections
+    result = publish(root)
+    assert "1 to retry" in result.output
+    assert len(smtp.sink.messages) == 4
+    item = first_issue(root)
+    assert item["state"] == "planned" and "6 of 10 recipients not reached yet" in item["reason"]
+    smtp.sink.down = False
+    publish(root, "2027-03-02T09:30Z")  # after the retry back-off
+    recipients = smtp.sink.recipients()
+    assert len(recipients) == 10 and len(set(recipients)) == 10  # exactly n - k more, no duplicate
+    assert first_issue(root)["state"] == "published"
+
+
+def test_dropped_connection_is_reopened_within_the_run(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(10)])
+    smtp.sink.drop_after = 3
+    publish(root)
+    recipients = smtp.sink.recipients()
+    assert sorted(recipients) == sorted(f"lid{i}@example.org" for i in range(10))
+    assert smtp.sink.connections >= 2 and first_issue(root)["state"] == "published"
+
+
+def test_connection_dropped_after_the_message_is_not_resent(tmp_path, smtp):
+    """The server took message 3 but the answer never came: it may have arrived, so it is
+    `unknown` (reported), never sent a second time."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(6)])
+    smtp.sink.drop_after_data = 2
+    publish(root)
+    recipients = smtp.sink.recipients()
+    assert len(recipients) == 6 and len(set(recipients)) == 6
+    rows = states(root, first_issue(root)["id"])
+    assert sorted(rows.values()) == ["sent"] * 5 + ["unknown"]
+
+
+def test_550_is_a_hard_bounce_suppressed_everywhere_and_the_rest_delivered(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(5)])
+    smtp.sink.refuse["lid2@example.org"] = "550 5.1.1 <lid2@example.org>: no such user"
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 1, 3, 4)]
+    item = first_issue(root)
+    assert item["state"] == "published"
+    rows = {r["address"]: r for r in deliveries(root).rows(item["id"])}
+    assert rows["lid2@example.org"]["state"] == "bounced" and "550" in rows["lid2@example.org"]["detail"]
+    [entry] = deliveries(root).suppression_list()
+    assert (entry["address"], entry["scope"], entry["reason"]) == ("lid2@example.org", "*", "bounced")
+    # The contact is deleted from the map and added back (with other capitals): still never mailed.
+    smtp.sink.refuse.clear()
+    path = root / "stakeholder_maps" / "test.yaml"
+    path.write_text(stakeholder_map([contact(i) for i in (0, 1, 3, 4)]), encoding="utf-8")
+    path.write_text(stakeholder_map([contact(i) for i in range(5)]).replace("Lid2@Example.org", "LID2@example.ORG"),
+                    encoding="utf-8")
+    publish(root, SECOND)
+    second = smtp.sink.recipients()[4:]
+    assert sorted(second) == [f"lid{i}@example.org" for i in (0, 1, 3, 4)]
+
+
+def test_4xx_defers_the_recipient_to_the_next_run(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(4)])
+    smtp.sink.refuse["lid1@example.org"] = "451 4.7.1 greylisted, try again later"
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 2, 3)]
+    item = first_issue(root)
+    assert item["state"] == "planned" and "1 deferred" in item["reason"]
+    assert states(root, item["id"])["lid1@example.org"] == "deferred"
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-02T09:30Z")
+    recipients = smtp.sink.recipients()
+    assert sorted(recipients) == [f"lid{i}@example.org" for i in range(4)]  # lid1 once, nobody twice
+    assert first_issue(root)["state"] == "published"
+
+
+def test_a_recipient_always_deferred_is_given_up_and_reported(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)])
+    smtp.sink.refuse["lid1@example.org"] = "452 4.2.2 mailbox full"
+    now = dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC)
+    for _ in range(5):
+        publish(root, now.isoformat())
+        now += dt.timedelta(hours=2)
+    assert first_issue(root)["state"] == "published"
+    row = {r["address"]: r for r in deliveries(root).rows(first_issue(root)["id"])}["lid1@example.org"]
+    assert row["state"] == "failed" and "gave up after 5 attempts" in row["detail"] and row["attempts"] == 5
+    assert smtp.sink.recipients() == ["lid0@example.org"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_authentication(tmp_path):
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=auth_data.login == b"roadmap" and auth_data.password == b"geheim-42", handled=False)
+
+    server = SmtpServer(authenticator=authenticate, auth_require_tls=False, auth_required=True)
+    try:
+        root = newsletter_project(tmp_path, server.port, [contact(0)],
+                                  "  username_env: TEST_SMTP_USER\n  password_env: TEST_SMTP_PASSWORD\n")
+        result = publish(root, TEST_SMTP_USER="roadmap", TEST_SMTP_PASSWORD="fout")
+        assert "refused the login of TEST_SMTP_USER" in first_issue(root)["reason"] and "fout" not in result.output
+        assert server.sink.messages == []
+        publish(root, "2027-03-02T09:30Z", TEST_SMTP_USER="roadmap", TEST_SMTP_PASSWORD="geheim-42")
+        assert server.sink.recipients() == ["lid0@example.org"]
+    finally:
+        server.stop()
+
+
+def test_without_smtp_settings_the_outbox_gets_one_message_per_consented_recipient(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(0), contact(1)],
+                              "  username_env: TEST_SMTP_USER\n  password_env: TEST_SMTP_PASSWORD\n")
+    (root / "stakeholder_maps" / "test.yaml").write_text(stakeholder_map(
+        [contact(0), contact(1), contact(7, consent=False)]), encoding="utf-8")
+    cli(root, "suppress", "lid1@example.org")
+    result = publish(root)
+    assert "TEST_SMTP_USER, TEST_SMTP_PASSWORD not set, so no e-mail is sent" in result.output
+    files = sorted((root / "outbox" / "nieuwsbrief").rglob("*.eml"))
+    assert len(files) == 1 and smtp.sink.messages == []
+    message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert str(message["To"]) == "Lid 0 Tiëlemans <lid0@example.org>" and DUTCH in message.get_body(("plain",)).get_content()
+    assert first_issue(root)["state"] == "published"
+
+
+def test_a_newsletter_without_unsubscribe_link_is_never_sent(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(0)])
+    (root / "templates" / "email").mkdir(parents=True)
+    (root / "templates" / "email" / "newsletter.txt.j2").write_text("{{ body }}\n")
+    assert "2 updated" in cli(root, "plan", "--now", "2027-02-02T00:00Z").output  # both editions
+    publish(root)
+    assert smtp.sink.messages == []
+    item = first_issue(root)
+    assert item["state"] == "failed" and "no unsubscribe link" in item["reason"]
+
+
+@pytest.mark.parametrize("point,delivered", [("email_after_reply:3", 8), ("email_before_dot:3", 7)])
+def test_publisher_killed_mid_batch_sends_nobody_twice(tmp_path, smtp, point, delivered):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(8)])
+    proc = subprocess_cli(root, "publish", "--now", DUE, env=mail_env(DISSEMINATION_FAULT=point))
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert len(smtp.sink.messages) == 3 if point.startswith("email_after") else 2
+    publish(root, "2027-03-02T09:07Z")  # the item's lease (5 min) still holds: nobody touches it
+    assert len(smtp.sink.messages) in (2, 3)
+    publish(root, "2027-03-02T09:12Z")
+    recipients = smtp.sink.recipients()
+    assert len(recipients) == delivered and len(set(recipients)) == delivered  # nobody twice
+    item = first_issue(root)
+    assert item["state"] == "published"
+    rows = states(root, item["id"])
+    # The one message in flight when the process died is reported as unknown, not resent.
+    assert sorted(rows.values()) == ["sent"] * 7 + ["unknown"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request, tmp_path):
+    if request.param == "sqlite":
+        led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+        yield led
+        led.close()
+        return
+    if not pg_available():
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    schema = PgSchema()
+    led = Ledger(schema.url)
+    yield led
+    led.close()
+    schema.drop()
+
+
+def test_a_worker_that_lost_the_item_can_send_nobody(ledger):
+    """Worker A held the newsletter, stalled past its lease; B took the item over. A's claimed
+    rows are B's now, A's message in flight is unknown, and A can neither send nor record."""
+    from dissemination.ledger import PlannedItem
+
+    now = dt.datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+    item = PlannedItem("c", "p", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", {"text": "x"})
+    ledger.apply_plan([item], now)
+    store = Deliveries(ledger)
+    recipients = [f"r{i}@example.org" for i in range(6)]
+
+    def key(address):
+        return "k" + address
+
+    store.prepare(item.id, "A", recipients, key, "nieuwsbrief", now)
+    claimed = store.claim(item.id, "A", 4, now, since=now)
+    assert len(claimed) == 4 and store.claim(item.id, "A", 4, now, since=now) == sorted(recipients)[4:]
+    assert store.begin_send(item.id, "A", claimed[0], "nieuwsbrief", now) == "go"
+    store.prepare(item.id, "B", recipients, key, "nieuwsbrief", now)  # B holds the item now
+    assert store.begin_send(item.id, "A", claimed[1], "nieuwsbrief", now) == "lost"
+    store.record(item.id, "A", [Outcome(claimed[0], "sent")], "nieuwsbrief", now)  # too late: not A's row
+    rows = {r["address"]: r["state"] for r in store.rows(item.id)}
+    assert rows[claimed[0]] == "unknown" and list(rows.values()).count("pending") == 5
+    mine = store.claim(item.id, "B", 10, now, since=now)
+    assert sorted(mine) == sorted(set(recipients) - {claimed[0]})
+    for address in mine:
+        assert store.begin_send(item.id, "B", address, "nieuwsbrief", now) == "go"
+    store.record(item.id, "B", [Outcome(a, "sent") for a in mine], "nieuwsbrief", now)
+    assert store.counts(item.id) == {"sent": 5, "unknown": 1}
+
+
+def test_unsubscribed_meanwhile_is_not_sent(ledger):
+    from dissemination.ledger import PlannedItem
+
+    now = dt.datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+    item = PlannedItem("c", "p", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", {"text": "x"})
+    ledger.apply_plan([item], now)
+    store = Deliveries(ledger)
+    store.prepare(item.id, "A", ["a@example.org", "b@example.org"], lambda a: "k" + a, "nieuwsbrief", now)
+    store.claim(item.id, "A", 10, now, since=now)
+    store.suppress("B@Example.org ", "nieuwsbrief", "unsubscribed", now, item.id)
+    assert store.begin_send(item.id, "A", "b@example.org", "nieuwsbrief", now) == "suppressed"
+    assert store.begin_send(item.id, "A", "a@example.org", "andere-lijst", now) == "go"  # another list's scope
+    assert {r["address"]: r["state"] for r in store.rows(item.id)}["b@example.org"] == "suppressed"
+    assert store.metrics([item.id])[item.id]["unsubscribed"] == 1
+
+
+def test_the_newsletters_command_says_who_was_not_reached_and_why(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "550 5.1.1 no such user"
+    publish(root)
+    item = first_issue(root)["id"]
+    summary = cli(root, "newsletters").output
+    assert f"{item}  nieuwsbrief brief/maart to mkb (published): 1 bounced, 2 sent" in summary
+    detail = cli(root, "newsletters", "--item", item).output
+    assert "bounced    lid1@example.org  550 5.1.1 no such user" in detail and "lid0" not in detail
+
+
+def test_progress_is_reported_for_a_send(tmp_path, smtp, monkeypatch):
+    from dissemination.pipeline import publish_due
+
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(450)])
+    monkeypatch.setenv("DISSEMINATION_UNSUBSCRIBE_SECRET", SECRET)
+    seen = []
+    publish_due(root, Ledger.for_root(root), dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC),
+                progress=lambda label, done, total: seen.append((label, done, total)))
+    assert {label for label, _, _ in seen} == {"nieuwsbrief brief/maart to mkb"}
+    assert [total for _, _, total in seen] == [450] * len(seen) and len(seen) >= 3  # per chunk, then the end
+    assert seen[-1][1] == 450 and [done for _, done, _ in seen] == sorted(done for _, done, _ in seen)
+    assert len(smtp.sink.messages) == 450
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend_env(request):
+    if request.param == "sqlite":
+        yield {}
+        return
+    if not pg_available():
+        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
+    schema = PgSchema()
+    yield {"DISSEMINATION_DB_URL": schema.url}
+    schema.drop()
+
+
+def test_a_send_with_every_outcome_on_both_backends(tmp_path, smtp, backend_env, monkeypatch):
+    for key, value in backend_env.items():
+        monkeypatch.setenv(key, value)
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(12)])
+    smtp.sink.refuse["lid3@example.org"] = "550 5.1.1 no such user"
+    smtp.sink.refuse["lid4@example.org"] = "451 4.3.0 try later"
+    cli(root, "suppress", "lid5@example.org", "--list", "nieuwsbrief")
+    publish(root)
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-02T09:30Z")
+    recipients = smtp.sink.recipients()
+    assert sorted(recipients) == sorted(f"lid{i}@example.org" for i in range(12) if i not in (3, 5))
+    item = first_issue(root)
+    assert item["state"] == "published"
+    rows = states(root, item["id"])
+    assert rows["lid3@example.org"] == "bounced" and rows["lid5@example.org"] == "suppressed"
+    assert list(rows.values()).count("sent") == 10
+
+
+def test_publishers_killed_at_random_moments_over_three_connections_send_nobody_twice(tmp_path, smtp):
+    """Publishers sending over 3 connections are killed at random moments; then one clean run.
+    Every recipient got the newsletter at most once; every row is settled; what was in flight when
+    a process died is `unknown` (at most one per connection per kill), everything else was sent."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(240)],
+                              "  connections: 3\n").resolve()
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("rate_per_minute: 100000", "rate_per_minute: 3000"))
+    rng = random.Random(6)
+    now = dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC)
+    kills = 0
+    for _ in range(5):
+        before = len(smtp.sink.messages)
+        proc = subprocess_cli(root, "publish", "--now", now.isoformat(), env=mail_env())
+        deadline = time.monotonic() + 30
+        while len(smtp.sink.messages) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.01)  # wait until this publisher is sending, then kill it mid-batch
+        time.sleep(rng.uniform(0, 0.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        kills += proc.returncode == -signal.SIGKILL
+        now += dt.timedelta(minutes=6)  # the dead publisher's lease has expired
+    assert kills >= 4
+    assert 0 < len(smtp.sink.messages) < 240  # the kills interrupted the send
+    publish(root, now.isoformat())
+    recipients = smtp.sink.recipients()
+    assert len(recipients) == len(set(recipients))  # nobody twice
+    rows = states(root, first_issue(root)["id"])
+    assert first_issue(root)["state"] == "published" and len(rows) == 240
+    assert set(rows.values()) <= {"sent", "unknown"}
+    unknown = [a for a, state in rows.items() if state == "unknown"]
+    assert len(unknown) <= 3 * kills
+    assert sorted(a for a, state in rows.items() if state == "sent") == sorted(set(recipients) - set(unknown))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1, made with the openssl command line tool."""
+    import ssl
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(folder / "key.pem"),
+                    "-out", str(folder / "cert.pem")], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return folder / "cert.pem", context
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_is_used_and_the_certificate_verified(tmp_path, certificate, security):
+    import shutil
+
+    cert, context = certificate
+    options = {"tls_context": context, "require_starttls": True} if security == "starttls" else {"ssl_context": context}
+    server = SmtpServer(**options)
+    try:
+        root = newsletter_project(tmp_path, server.port, [contact(0)], "")
+        channels = root / "channels.yaml"
+        channels.write_text(channels.read_text().replace("security: none", f"security: {security}"))
+        publish(root)  # the self-signed certificate is not trusted: nothing is sent
+        assert server.sink.messages == []
+        assert "its TLS certificate is not trusted" in first_issue(root)["reason"]
+        shutil.copy(cert, root / "relay-ca.pem")
+        channels.write_text(channels.read_text() + "  tls_ca_file: relay-ca.pem\n")
+        publish(root, "2027-03-02T09:30Z")
+        assert server.sink.recipients() == ["lid0@example.org"]
+    finally:
+        server.stop()
+
+
+def test_a_contact_in_several_audiences_gets_one_edition(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(0)])
+    campaign = root / "campaigns" / "brief.md"
+    campaign.write_text(campaign.read_text().replace("audiences: [mkb]", "audiences: [mkb, beleid]"))
+    path = root / "stakeholder_maps" / "test.yaml"
+    both = """  - id: evofenedex
+    name: Evofenedex
+    type: branch_organisation
+    audiences: [beleid, mkb]
+    power: 4
+    interest: 4
+    contacts:
+      - name: Dubbel Persoon
+        email: dubbel@example.org
+        consent:
+          source: Aanmelding website
+          date: 2026-01-15
+      - email: beleid@example.org
+        consent:
+          source: Aanmelding website
+          date: 2026-02-01
+"""
+    path.write_text(path.read_text() + both, encoding="utf-8")
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
+    assert cli(root, "plan", "--now", "2027-02-02T00:00Z").exit_code == 0
+    publish(root)
+    by_edition = {}
+    for message in smtp.sink.parsed():
+        item = message["Message-ID"][1:17]
+        by_edition.setdefault(item, []).append(message["To"].addresses[0].addr_spec)
+    audience = {r["id"]: r["audience"] for r in newsletter_rows(root)}
+    got = {audience[item]: sorted(addresses) for item, addresses in by_edition.items()}
+    # mkb comes first in the campaign: dubbel@ gets that edition only; beleid@ (also listed under
+    # a stakeholder in both audiences) gets the mkb edition as well, once.
+    assert got == {"mkb": ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]}
+    assert sorted(smtp.sink.recipients()) == ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]
+    beleid = next(r for r in newsletter_rows(root) if r["audience"] == "beleid" and r["post"] == "maart")
+    assert beleid["state"] == "published" and states(root, beleid["id"]) == {}
