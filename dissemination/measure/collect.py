@@ -165,7 +165,8 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
                 if real:
                     report.notes.append(f"{channel_id}: not read: {reader.note}")
                     keep(_unavailable(real, now, channel_id, f"not read: {reader.note}"), len(real))
-                receipts = {i: r for i, r in receipts.items() if i not in set(real)}
+                unread = set(real)
+                receipts = {i: r for i, r in receipts.items() if i not in unread}
             pool = ThreadPoolExecutor(reader.concurrency, thread_name_prefix=f"metrics-{channel_id}")
             pools.append(pool)
             ids = list(receipts)
