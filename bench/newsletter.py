@@ -174,7 +174,8 @@ def channel_run_stub(channel, claim, payload, recipients):  # type: ignore[no-un
     import threading as th
 
     from dissemination.publish import mime
-    from dissemination.publish.channels.email import _Rate, _Run
+    from dissemination.publish.channels.email import _Run
+    from dissemination.publish.pacing import RateLimit
     from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
     template = mime.build_template(
@@ -182,7 +183,7 @@ def channel_run_stub(channel, claim, payload, recipients):  # type: ignore[no-un
         subject=payload["subject"], text=payload["text"], html_body=payload["html"], list_id=channel.list_id,
         list_name=channel.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER, track_clicks=True,
         now=dt.datetime.now(UTC))
-    run = _Run(claim, template, recipients, queue.Queue(), _Rate(1), th.Event(), [], [0])
+    run = _Run(claim, template, recipients, queue.Queue(), RateLimit(1), th.Event(), [], [0])
     run.anonymous_clicks = {slot: mime.qp_value(f"{channel.base_url}/klik/{channel.signer.click(claim.id, url)}")
                             for slot, url in template.clicks.items()}
     return run

@@ -11,6 +11,7 @@ import signal
 import pytest
 from mail import DUE, SECOND, SECRET, SmtpServer, contact, mail_env, newsletter_project, stakeholder_map
 from publishing import PgSchema, cli, pg_available, subprocess_cli
+from reporting import backend  # noqa: F401  (a fixture: SQLite, then PostgreSQL)
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries, Outcome
@@ -341,21 +342,7 @@ def test_progress_is_reported_for_a_send(tmp_path, smtp, monkeypatch):
     assert len(smtp.sink.messages) == 450
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend_env(request):
-    if request.param == "sqlite":
-        yield {}
-        return
-    if not pg_available():
-        pytest.skip("no PostgreSQL server on 127.0.0.1:5432")
-    schema = PgSchema()
-    yield {"DISSEMINATION_DB_URL": schema.url}
-    schema.drop()
-
-
-def test_a_send_with_every_outcome_on_both_backends(tmp_path, smtp, backend_env, monkeypatch):
-    for key, value in backend_env.items():
-        monkeypatch.setenv(key, value)
+def test_a_send_with_every_outcome_on_both_backends(tmp_path, smtp, backend):
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(12)])
     smtp.sink.refuse["lid3@example.org"] = "550 5.1.1 no such user"
     smtp.sink.refuse["lid4@example.org"] = "451 4.3.0 try later"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from dissemination.load.project import load_channels
 from dissemination.problems import ContentErrors
 from dissemination.publish.channels import Channel, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
+from dissemination.publish.pacing import RateLimit
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -40,25 +40,6 @@ class CollectReport:
     added: int = 0
     unavailable: int = 0  # readings added that carry a reason instead of a value
     notes: list[str] = field(default_factory=list)
-
-
-class RateLimit:
-    """Spaces call starts evenly: never more than `per_minute` in any minute."""
-
-    def __init__(self, per_minute: int | None) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self.next = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next)
-            self.next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
 
 
 class _ChannelReader:

@@ -40,6 +40,7 @@ from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
 from dissemination.publish import mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
 from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
@@ -207,30 +208,13 @@ class OutboxTransport:
         pass
 
 
-class _Rate:
-    """Messages per minute across all connections of a run."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.interval = 60.0 / per_minute
-        self.next = time.monotonic()
-        self.lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next)
-            self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
-
-
 @dataclass
 class _Run:
     claim: Claim
     template: mime.MessageTemplate
     recipients: dict[str, Recipient]
     queue: "queue.Queue[list[str] | None]"
-    rate: _Rate
+    rate: RateLimit
     stop: threading.Event
     error: list[str]
     sent_count: list[int]  # for the crash tests' fault points (one connection there)
@@ -315,7 +299,7 @@ class EmailChannel:
             subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
             list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
             track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
-        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL), _Rate(self.config.rate_per_minute),
+        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL), RateLimit(self.config.rate_per_minute),
                    threading.Event(), [], [0])
         run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
                                 for slot, target in template.clicks.items()}
