@@ -458,12 +458,15 @@ def serve(
     publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 30,
     plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.")] = 300,
     ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).")] = None,
+    metrics_every: Annotated[int, typer.Option(help="Seconds between metrics collections, each followed by "
+                                                    "this quarter's report.")] = 6 * 3600,
 ) -> None:
-    """Run plan and publish on a loop, without a Prefect server. Stops cleanly on Ctrl-C/SIGTERM."""
+    """Run plan, publish, metrics and the report on a loop, without a Prefect server. Stops
+    cleanly on Ctrl-C/SIGTERM."""
     from dissemination.serve import serve as run_serve
 
     logging.getLogger().setLevel(os.environ.get("DISSEMINATION_LOG", "INFO"))
-    run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks)
+    run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks, metrics_every)
 
 
 @app.command()

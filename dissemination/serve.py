@@ -17,7 +17,9 @@ log = logging.getLogger("dissemination.serve")
 
 
 def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int = 300,
-          ticks: int | None = None) -> None:
+          ticks: int | None = None, metrics_every: int = 6 * 3600) -> None:
+    """Plan every `plan_every` seconds, publish every `publish_every`, and every `metrics_every`
+    collect engagement and rewrite this quarter's report (as the Prefect deployments do)."""
     stop = threading.Event()
     done_ticks = 0
 
@@ -50,8 +52,26 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         if ticks is not None and done_ticks >= ticks:
             stop.set()
 
+    def metrics_tick() -> None:
+        import datetime as dt
+
+        from dissemination.measure import collect_metrics
+        from dissemination.periods import current_quarter
+        from dissemination.report import make_report
+
+        now = dt.datetime.now(dt.timezone.utc)
+        try:
+            collected = collect_metrics(root, ledger, now)
+            log.info("tick metrics: %d publication(s), %d reading(s) added", collected.publications, collected.added)
+        except ContentErrors as exc:
+            log.error("tick metrics: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
+        period = current_quarter(now)
+        _, files = make_report(root, ledger, period, root / "reports" / f"{period.label}.html", now)
+        log.info("tick report: %s written to %s", period.label, files.html)
+
     scheduler = schedule.Scheduler()
     scheduler.every(plan_every).seconds.do(plan_tick)
+    scheduler.every(metrics_every).seconds.do(metrics_tick)
     if 60 % publish_every == 0:
         # Slots fall on whole minutes: ticking on the wall clock's :00 (and :30, ...) publishes an
         # item within moments of its slot, instead of up to one interval late.
@@ -59,10 +79,12 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
             scheduler.every().minute.at(f":{second:02d}").do(publish_tick)
     else:
         scheduler.every(publish_every).seconds.do(publish_tick)
-    log.info("serving %s: publish every %ss, plan every %ss", root, publish_every, plan_every)
+    log.info("serving %s: publish every %ss, plan every %ss, metrics and report every %ss", root, publish_every,
+             plan_every, metrics_every)
     try:
         plan_tick()
         publish_tick()
+        metrics_tick()
         while not stop.is_set():
             scheduler.run_pending()
             # Wake for the next job or within a second, so a signal is honoured promptly.

@@ -110,6 +110,10 @@ def test_serve_runs_ticks_and_stops_cleanly_on_sigterm(tmp_path):
     assert "tick plan: 8 added" in err and "tick publish" in err
     assert "received SIGTERM, stopping" in err and err.rstrip().endswith("stopped")
     assert len(Ledger.for_root(root).items(["planned"])) == 8  # 2027 slots: nothing due yet
+    # metrics and this quarter's report at start (then every 6 hours, as the Prefect deployment)
+    assert "tick metrics: 0 publication(s)" in err
+    reports = list((root / "reports").glob("*.html"))
+    assert len(reports) == 1 and "tick report" in err and str(reports[0]) in err
 
 
 def test_serve_with_ticks_exits_by_itself(tmp_path):
