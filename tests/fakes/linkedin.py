@@ -63,6 +63,13 @@ class FakeLinkedIn(LoopbackServer):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 with persistent connections, as the platform answers; http.server's
+            # default, HTTP/1.0, closes every connection after one answer. Without Nagle: the
+            # headers and the body are written separately, and the body would wait for the
+            # client's delayed ACK (~40 ms).
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def log_message(self, *args) -> None:
                 pass
 

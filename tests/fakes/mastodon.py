@@ -51,6 +51,7 @@ class FakeMastodon(LoopbackServer):
         self.reads_started: list[float] = []  # monotonic start of each batch read
         self.in_flight = 0
         self.max_in_flight = 0  # most batch reads answered at the same time
+        self.read_connections: set[tuple[str, int]] = set()  # client (address, port) of each batch read
         self._next_id = 117020585924712638
         self.tokens = {token}
         self.media: dict[str, dict] = {}  # id -> attachment, plus the uploaded bytes under "_data"
@@ -91,6 +92,13 @@ class FakeMastodon(LoopbackServer):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            # HTTP/1.1 with persistent connections, as the platform answers; http.server's
+            # default, HTTP/1.0, closes every connection after one answer. Without Nagle: the
+            # headers and the body are written separately, and the body would wait for the
+            # client's delayed ACK (~40 ms).
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
@@ -121,6 +129,7 @@ class FakeMastodon(LoopbackServer):
                 if batch:
                     with fake.lock:
                         fake.reads_started.append(time.monotonic())
+                        fake.read_connections.add(self.client_address)
                         fake.in_flight += 1
                         fake.max_in_flight = max(fake.max_in_flight, fake.in_flight)
                 # The answer leaves `latency` after the request came in, however long building it
