@@ -12,7 +12,7 @@ from fakes.mastodon import FakeMastodon
 from publishing import cli, make_project
 from reporting import backend  # noqa: F401  (a fixture)
 
-from dissemination.ledger import Ledger, PlannedItem, Receipt
+from dissemination.ledger import Ledger, PlannedItem, Receipt, Snapshot
 from dissemination.measure import collect_metrics
 
 UTC = dt.timezone.utc
@@ -78,6 +78,7 @@ def test_reads_are_batched_bounded_in_flight_and_spaced_by_the_rate(tmp_path, ma
     assert [done for done, _ in progress] == sorted(done for done, _ in progress)
     assert sum(1 for r in mastodon.requests if r == ("GET", "/api/v1/statuses")) == 3
     assert mastodon.max_in_flight == 2
+    assert len(mastodon.read_connections) == 2  # each reader keeps its connection for its next read
     # 60 s / 300 = 0.2 s between read starts: the third cannot start before 0.4 s (any delay
     # of the machine only makes it later)
     assert max(mastodon.reads_started) - began >= 0.4
@@ -109,6 +110,43 @@ def test_a_second_run_in_the_same_minute_adds_nothing(tmp_path, mastodon, monkey
     assert collect_metrics(root, ledger, start + dt.timedelta(seconds=40)).added == 0
     assert collect_metrics(root, ledger, start + dt.timedelta(seconds=60)).added == first  # the next minute
     assert len(ledger.snapshots()) == 2 * first
+
+
+def test_the_ledger_keeps_one_reading_per_item_metric_source_and_minute(tmp_path, mastodon, monkeypatch, backend):
+    root = project(tmp_path, mastodon, monkeypatch)
+    ledger = Ledger.for_root(root)
+    a, b = publish_statuses(ledger, mastodon, [NOW - dt.timedelta(days=1), NOW - dt.timedelta(days=2)])
+    last_moment = NOW.replace(second=59, microsecond=999_999)
+    next_minute = last_moment + dt.timedelta(microseconds=1)
+    amsterdam = dt.timezone(dt.timedelta(hours=2))
+    added = ledger.add_snapshots([
+        Snapshot(a, "favourites", 3.0, NOW, "mastodon:x"),
+        Snapshot(a, "favourites", 4.0, NOW, "mastodon:x"),  # the same key in one call: the first wins
+        Snapshot(a, "favourites", 5.0, NOW, "mastodon:y"),  # another source counts on its own
+        Snapshot(a, "favourites", 6.0, last_moment, "mastodon:x"),  # same minute, later
+        Snapshot(a, "favourites", 7.0, next_minute, "mastodon:x"),  # the next minute
+        Snapshot(b, "views", None, NOW, "linkedin:x", False, "geen scope r_member_postAnalytics – ‘n.b.’"),
+        Snapshot(b, "reactions", 2.5, NOW.astimezone(amsterdam), "linkedin:x"),  # the same moment elsewhere
+    ])
+    assert added == 5
+    assert ledger.add_snapshots([Snapshot(b, "reactions", 9.0, NOW.replace(second=0), "linkedin:x"),
+                                 Snapshot(b, "reactions", 9.0, next_minute, "linkedin:x"),
+                                 Snapshot(a, "favourites", 8.0, NOW, "mastodon:z"),  # another source
+                                 Snapshot(a, "replies", 1.0, NOW, "mastodon:x")]) == 3  # another metric
+    rows = [(r["item_id"], r["metric"], r["value"], r["fetched_at"], r["source"], r["available"], r["reason"])
+            for r in ledger.snapshots()]
+    naive = NOW.replace(tzinfo=None)
+    assert rows == [
+        (a, "favourites", 3.0, naive, "mastodon:x", True, None),
+        (a, "favourites", 5.0, naive, "mastodon:y", True, None),
+        (a, "favourites", 7.0, next_minute.replace(tzinfo=None), "mastodon:x", True, None),
+        (b, "views", None, naive, "linkedin:x", False, "geen scope r_member_postAnalytics – ‘n.b.’"),
+        (b, "reactions", 2.5, naive, "linkedin:x", True, None),
+        (b, "reactions", 9.0, next_minute.replace(tzinfo=None), "linkedin:x", True, None),
+        (a, "favourites", 8.0, naive, "mastodon:z", True, None),
+        (a, "replies", 1.0, naive, "mastodon:x", True, None),
+    ]
+    assert ledger.add_snapshots([]) == 0
 
 
 def test_concurrent_runs_in_the_same_minute_add_each_reading_once(tmp_path, mastodon, monkeypatch, backend):
