@@ -3,15 +3,16 @@ answers every request after 50 ms, compared in the same run with the lower bound
 
 The collector reads 20 statuses per request (GET /api/v1/statuses?id[]=…), so 10,000 publications
 are R = 500 requests. With C requests in flight and L seconds per answer no collector can finish in
-less than L × R / C (the bound counts requests, not publications: batching is what the collector
-is for). The rate limit is set high here so that latency, not the limit, is what is measured; with
+less than L × R / C. The goal (≤ 1.2×) is held to this bound, counted per request; the issue's
+L × n / C counts publications (one request each), which batching beats twentyfold, and is printed
+too. The rate limit is set high here so that latency, not the limit, is what is measured; with
 a limit of P requests a minute the bound would be max(L × R / C, 60 × R / P).
 
 Also measured, as a practical floor: the same R batch requests sent by a bare httpx client from
 C threads, with no ledger and no snapshot rows. Both run --repeat times, alternating; medians.
 
 The fake runs in a child process so that its JSON encoding does not compete with the collector
-for the interpreter lock.
+for the interpreter lock, and keeps connections open (HTTP/1.1), as a Mastodon server does.
 
     .venv/bin/python bench/metrics.py [--publications 10000] [--concurrency 8] [--latency 0.05]
 """
@@ -119,7 +120,8 @@ def main() -> None:
     stop.set()
     child.join(10)
     print(f"{n} publications, {requests} requests of {BATCH}, {c} in flight, {latency * 1000:.0f} ms per answer")
-    print(f"lower bound L x R / C : {bound:6.2f} s")
+    print(f"lower bound L x R / C : {bound:6.2f} s  (per request; the issue's L x n / C per publication: "
+          f"{latency * n / c:.2f} s, ours {ours / (latency * n / c):.2f} x)")
     print(f"bare httpx, no ledger : {floor:6.2f} s  ({floor / bound:.2f} x bound)")
     print(f"collect_metrics       : {ours:6.2f} s  ({ours / bound:.2f} x bound; goal <= 1.2)  "
           f"{report.added} readings written per run")

@@ -18,7 +18,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -95,9 +95,10 @@ class Receipt:
     url: str | None = None
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """One reading of one metric of a published item; `value` is None when not `available`."""
+class Snapshot(NamedTuple):
+    """One reading of one metric of a published item; `value` is None when not `available`.
+    A named tuple rather than a frozen dataclass: a refresh makes one per metric per publication
+    in its reader threads, and a tuple is made in a third of the time (bench/metrics.py)."""
     item_id: str
     metric: str
     value: float | None
@@ -305,50 +306,46 @@ class Ledger:
     def add_snapshots(self, rows: Iterable[Snapshot]) -> int:
         """Append readings. At most one reading per (item, metric, source) and minute is kept, so
         a collector run twice in the same minute, or two runs at once, add nothing twice. Returns
-        how many were added. One query per minute and 500 items, one multi-row insert."""
-        stamps: dict[dt.datetime, dt.datetime] = {}  # a run's readings share one time: convert once
-        pending: dict[dt.datetime, list[tuple[Snapshot, dt.datetime]]] = {}
-        for row in rows:
-            stamp = stamps.get(row.fetched_at)
-            if stamp is None:
-                stamp = stamps[row.fetched_at] = utc_naive(row.fetched_at)
-            pending.setdefault(stamp.replace(second=0, microsecond=0), []).append((row, stamp))
-        if not pending:
-            return 0
-        fresh: list[tuple[Any, ...]] = []
-        with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                # Check-then-insert must not interleave with another collector (SQLite's BEGIN
-                # IMMEDIATE already serialises writers).
-                conn.execute(text("SELECT pg_advisory_xact_lock(727466)"))
-            for minute, group in pending.items():
-                ids = sorted({r.item_id for r, _ in group})
-                metrics = sorted({r.metric for r, _ in group})
-                seen: set[tuple[str, str, str]] = set()
-                for start in range(0, len(ids), 500):
-                    seen.update((r.item_id, r.metric, r.source) for r in conn.execute(
-                        select(snapshots.c.item_id, snapshots.c.metric, snapshots.c.source).where(
-                            snapshots.c.item_id.in_(ids[start:start + 500]), snapshots.c.metric.in_(metrics),
-                            snapshots.c.fetched_at >= minute,
-                            snapshots.c.fetched_at < minute + dt.timedelta(minutes=1))))
-                for row, stamp in group:
-                    key = (row.item_id, row.metric, row.source)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    fresh.append((row.item_id, row.metric, row.value, stamp, row.source, row.available, row.reason))
-            if fresh:
-                _insert_snapshots(conn, fresh)
-        return len(fresh)
+        how many were added.
 
-    def published_since(self, since: dt.datetime) -> list[dict[str, Any]]:
-        """Published items (with their receipt) published at or after `since`, oldest first."""
-        query = select(items.c.id, items.c.channel, items.c.published_at, receipts.c.remote_id, receipts.c.url).join(
+        The readings go to the database as one JSON array and one INSERT … SELECT whose NOT EXISTS
+        does the same-minute check on ix_snapshots_item_metric: the per-row work is the
+        database's, not the interpreter's. A collector writes while its reader threads wait on
+        the network; per-row Python work here (and the driver's per-row executemany) held the
+        interpreter lock those threads need for every answer (bench/metrics.py)."""
+        times: dict[dt.datetime, tuple[str, str, str]] = {}  # a run's readings share one time
+        fresh: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
+        for row in rows:
+            when = times.get(row.fetched_at)
+            if when is None:
+                stamp = utc_naive(row.fetched_at)
+                minute = stamp.replace(second=0, microsecond=0)
+                when = times[row.fetched_at] = (_stamp_text(stamp), _stamp_text(minute),
+                                                _stamp_text(minute + dt.timedelta(minutes=1)))
+            # The first reading of a key in this call wins, as the database's own does.
+            fresh.setdefault((row.item_id, row.metric, row.source, when[1]),
+                             (row.item_id, row.metric, row.value, *when, row.source, row.available, row.reason))
+        if not fresh:
+            return 0
+        payload = json.dumps(list(fresh.values()), ensure_ascii=False, allow_nan=False)
+        with self.engine.begin() as conn:
+            if self.is_sqlite:
+                return conn.execute(_SQLITE_ADD_SNAPSHOTS, {"rows": payload}).rowcount
+            # Check-then-insert must not interleave with another collector (SQLite's BEGIN
+            # IMMEDIATE already serialises writers).
+            conn.execute(text("SELECT pg_advisory_xact_lock(727466)"))
+            return conn.execute(_POSTGRESQL_ADD_SNAPSHOTS, {"rows": payload}).rowcount
+
+    def published_since(self, since: dt.datetime) -> list[tuple[str, str, str, str | None]]:
+        """(item id, channel, remote id, url) of the items published at or after `since` with a
+        receipt, oldest first. Plain tuples: the collector reads tens of thousands of them before
+        its first request."""
+        query = select(items.c.id, items.c.channel, receipts.c.remote_id, receipts.c.url).join(
             receipts, receipts.c.item_id == items.c.id).where(
             items.c.state == "published", items.c.published_at >= utc_naive(since)).order_by(
             items.c.published_at, items.c.id)
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return [tuple(row) for row in conn.execute(query)]
 
     def items_between(self, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
         """Items whose slot or publication falls in [start, end), with their receipt."""
@@ -444,29 +441,39 @@ _FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")
     finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
 
 
-_SNAPSHOT_COLUMNS = ("item_id", "metric", "value", "fetched_at", "source", "available", "reason")
-_SQLITE_SNAPSHOT_INSERT = (f"INSERT INTO snapshots ({', '.join(_SNAPSHOT_COLUMNS)}) "
-                           f"VALUES ({', '.join('?' for _ in _SNAPSHOT_COLUMNS)})")
+def _stamp_text(moment: dt.datetime) -> str:
+    """A naive UTC time as SQLAlchemy stores a DateTime on SQLite (always with microseconds:
+    the string comparisons of the same-minute check depend on one format); PostgreSQL casts it."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _insert_snapshots(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert readings (tuples in `_SNAPSHOT_COLUMNS` order). On SQLite straight to the driver's
-    executemany, the time converted once by the dialect's own processor (a run's readings share
-    one time): SQLAlchemy's per-row parameter handling cost more than SQLite's work
-    (bench/metrics.py)."""
-    if conn.dialect.name != "sqlite":
-        conn.execute(insert(snapshots), [dict(zip(_SNAPSHOT_COLUMNS, row)) for row in rows])
-        return
-    # The dialect's own DATETIME format: the driver's default adapter drops '.000000' at a whole
-    # second, and such a string no longer compares right with the ones SQLAlchemy binds.
-    as_text = snapshots.c.fetched_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
-    stamps: dict[dt.datetime, Any] = {}
-    params = []
-    for item, metric, value, stamp, source, available, reason in rows:
-        if stamp not in stamps:
-            stamps[stamp] = as_text(stamp) if as_text else stamp
-        params.append((item, metric, value, stamps[stamp], source, 1 if available else 0, reason))
-    conn.exec_driver_sql(_SQLITE_SNAPSHOT_INSERT, params)
+# Each element of :rows is [item_id, metric, value, fetched_at, minute, next minute, source,
+# available, reason]. A reading is added unless one of the same item, metric and source was
+# taken in the same minute.
+_SQLITE_ADD_SNAPSHOTS = text("""
+INSERT INTO snapshots (item_id, metric, value, fetched_at, source, available, reason)
+SELECT json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), json_extract(j.value, '$[2]'),
+       json_extract(j.value, '$[3]'), json_extract(j.value, '$[6]'), json_extract(j.value, '$[7]'),
+       json_extract(j.value, '$[8]')
+FROM json_each(:rows) AS j
+WHERE NOT EXISTS (
+    SELECT 1 FROM snapshots AS s
+    WHERE s.item_id = json_extract(j.value, '$[0]') AND s.metric = json_extract(j.value, '$[1]')
+      AND s.fetched_at >= json_extract(j.value, '$[4]') AND s.fetched_at < json_extract(j.value, '$[5]')
+      AND s.source = json_extract(j.value, '$[6]'))
+ORDER BY j.key
+""")
+_POSTGRESQL_ADD_SNAPSHOTS = text("""
+INSERT INTO snapshots (item_id, metric, value, fetched_at, source, available, reason)
+SELECT r ->> 0, r ->> 1, (r ->> 2)::double precision, (r ->> 3)::timestamp, r ->> 6, (r ->> 7)::boolean, r ->> 8
+FROM jsonb_array_elements(CAST(:rows AS jsonb)) WITH ORDINALITY AS j(r, n)
+WHERE NOT EXISTS (
+    SELECT 1 FROM snapshots AS s
+    WHERE s.item_id = r ->> 0 AND s.metric = r ->> 1
+      AND s.fetched_at >= (r ->> 4)::timestamp AND s.fetched_at < (r ->> 5)::timestamp
+      AND s.source = r ->> 6)
+ORDER BY j.n
+""")
 
 
 def _driver_url(url: str) -> str:

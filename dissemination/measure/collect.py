@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import queue
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -76,6 +77,33 @@ class _ChannelReader:
             prepare()
         return self.local.channel
 
+    def start(self, pool: ThreadPoolExecutor, receipts: dict[str, Receipt], now: dt.datetime,
+              results: queue.SimpleQueue[tuple[list[Snapshot], int] | BaseException], stop: threading.Event) -> int:
+        """Read `receipts` in batches on `read_concurrency` workers, each taking the next batch as
+        soon as it is done; each batch's readings go to `results`. Returns the number of reads.
+        A few long-lived workers rather than a task per batch: tens of thousands of futures cost
+        the interpreter time that the readers' own answers wait for."""
+        ids = list(receipts)
+        starts = iter(range(0, len(ids), self.batch))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while not stop.is_set():
+                with lock:
+                    start = next(starts, None)
+                if start is None:
+                    return
+                batch = {i: receipts[i] for i in ids[start:start + self.batch]}
+                try:
+                    results.put((self.read(batch, now), len(batch)))
+                except BaseException as exc:  # never leave the collector waiting for this batch
+                    results.put(exc)
+                    raise
+
+        for _ in range(min(self.concurrency, -(-len(ids) // self.batch))):
+            pool.submit(work)
+        return -(-len(ids) // self.batch)
+
     def read(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         try:
             channel = self.channel()
@@ -102,8 +130,8 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
     now = now or dt.datetime.now(UTC)
     report = CollectReport()
     by_channel: dict[str, dict[str, Receipt]] = {}
-    for row in ledger.published_since(now - max_age):
-        by_channel.setdefault(row["channel"], {})[row["id"]] = Receipt(row["remote_id"], row["url"])
+    for item, channel, remote_id, url in ledger.published_since(now - max_age):
+        by_channel.setdefault(channel, {})[item] = Receipt(remote_id, url)
     report.publications = sum(len(r) for r in by_channel.values())
     done = 0
     if progress:
@@ -125,7 +153,8 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
         buffer.clear()
 
     pools: list[ThreadPoolExecutor] = []
-    futures: dict[Future[list[Snapshot]], int] = {}
+    results: queue.SimpleQueue[tuple[list[Snapshot], int] | BaseException] = queue.SimpleQueue()
+    stop = threading.Event()
     try:
         for channel_id, receipts in by_channel.items():
             config = channels_file.channels.get(channel_id)
@@ -150,17 +179,19 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
                 receipts = {i: r for i, r in receipts.items() if i not in unread}
             pool = ThreadPoolExecutor(reader.concurrency, thread_name_prefix=f"metrics-{channel_id}")
             pools.append(pool)
-            ids = list(receipts)
-            for start in range(0, len(ids), reader.batch):
-                batch = {i: receipts[i] for i in ids[start:start + reader.batch]}
-                futures[pool.submit(reader.read, batch, now)] = len(batch)
-        report.reads = len(futures)
-        for future in as_completed(futures):
-            keep(future.result(), futures[future])
+            report.reads += reader.start(pool, receipts, now, results, stop)
+        # Results are written here, in this thread, as they come: one writer, while the readers
+        # wait on the network.
+        for _ in range(report.reads):
+            result = results.get()
+            if isinstance(result, BaseException):
+                raise result
+            keep(*result)
         flush()
     finally:
+        stop.set()
         for pool in pools:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True)
     log.info("metrics: %d publication(s) in %d read(s); %d reading(s) added (%d unavailable)",
              report.publications, report.reads, report.added, report.unavailable)
     return report
