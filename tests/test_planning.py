@@ -1,6 +1,7 @@
 """Planning into the ledger: idempotent, approval that survives edits, late policy, status."""
 
 import json
+import re
 
 from publishing import BASE_NOW, cli, make_project, outbox_keys
 
@@ -33,6 +34,25 @@ def test_json_items_have_the_documented_fields(tmp_path):
     aftrap = [i for i in items if i["post"] == "aftrap"]
     assert {i["slot"] for i in aftrap} == {"2027-03-01T09:00:00Z"}  # 10:00 Amsterdam (CET) in UTC
     assert {i["state"] for i in items} == {"planned"}
+
+
+def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
+    # utm_content of the LinkedIn item that mkb and beleid share names both, not the first only
+    root = make_project(tmp_path)
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text() + "owned_domains: [kennisbanksocialeinnovatie.nl]\n")
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("Praktijkvoorbeeld van de week.",
+                                               "Praktijkvoorbeeld van de week: {{ item.link }}"))
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
+    content: dict[tuple[str, str], set[str]] = {}
+    for item in Ledger.for_root(root).items():
+        if item["post"] == "uitgelicht" and item["knowledge"] == "den-hartogh":
+            text = json.loads(item["payload"])["text"]
+            content[(item["channel"], item["audience"])] = set(re.findall(r"utm_content=([^&\s]+)", text))
+    assert content == {("linkedin", "*"): {"mkb.beleid"}, ("mastodon", "mkb"): {"mkb"},
+                       ("mastodon", "beleid"): {"beleid"}}
 
 
 def test_weekly_series_in_the_ledger_keeps_0930_local_across_dst(tmp_path):

@@ -29,7 +29,7 @@ SHARED_AUDIENCE = "*"
 
 class Renderer(Protocol):
     def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
-               slot: Slot) -> tuple[Any, list[Problem]]: ...
+               slot: Slot, utm_content: str | None = None) -> tuple[Any, list[Problem]]: ...
 
     def audience_specific(self, channel_id: str, audience_id: str) -> bool: ...
 
@@ -54,6 +54,13 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
     if shared:
         groups.append((shared[0], shared) if len(shared) == 1 else (SHARED_AUDIENCE, shared))
     return groups
+
+
+def shared_content(audiences: list[str]) -> str | None:
+    """`utm_content` of an item for several audiences: their ids joined by '.', which no id
+    contains and a URL needs no escaping for ("mkb.verladers"). Naming only the first audience
+    would credit it with every visit the shared post brings. None for one audience: its id."""
+    return ".".join(audiences) if len(audiences) > 1 else None
 
 
 def _payload(rendered: Any) -> dict[str, Any]:
@@ -91,7 +98,8 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
             for channel_id in post.meta.channels or campaign.meta.channels:
                 editions = _editions(project, campaign, post, channel_id)
                 for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
-                    rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot)
+                    rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot,
+                                                        shared_content(members))
                     problems += trouble
                     if rendered is None:
                         continue

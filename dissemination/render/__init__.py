@@ -144,12 +144,14 @@ class Renderer:
         return f".{audience_id}." in chosen.rsplit("/", 1)[-1]
 
     def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
-               slot: Slot) -> tuple[Rendered | None, list[Problem]]:
+               slot: Slot, utm_content: str | None = None) -> tuple[Rendered | None, list[Problem]]:
+        """`audience_id` chooses the text and templates; `utm_content` (default: `audience_id`)
+        names the audiences in the links, for a post shared by several (see `shared_content`)."""
         caps = self.capabilities(channel_id)
         if caps is None:
             return None, [Problem(campaign.path, post.line, f"unknown channel '{channel_id}'")]
         try:
-            rendered = self._render(campaign, post, channel_id, audience_id, slot, caps)
+            rendered = self._render(campaign, post, channel_id, audience_id, slot, caps, utm_content or audience_id)
         except TemplateFailure as failure:
             return None, [failure.problem]
         problem = over_limit_problem(campaign, post, rendered)
@@ -215,11 +217,11 @@ class Renderer:
         return body
 
     def _render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str, slot: Slot,
-                caps: Capabilities) -> Rendered:
-        key = (channel_id, campaign.meta.utm_campaign or campaign.id, audience_id)
+                caps: Capabilities, utm_content: str) -> Rendered:
+        key = (channel_id, campaign.meta.utm_campaign or campaign.id, utm_content)
         utm = self._utms.get(key)
         if utm is None:
-            utm = self._utms[key] = Utm(self.owned_domains, channel_id, caps.medium, key[1], audience_id)
+            utm = self._utms[key] = Utm(self.owned_domains, channel_id, caps.medium, key[1], utm_content)
         context = self._context(campaign, post, channel_id, audience_id, slot, caps, utm)
         context["body"] = self._body(campaign, post, channel_id, audience_id, slot, context)
         if caps.is_email:

@@ -1,6 +1,7 @@
 """Preview: a static site in which comms staff see every variant before anything goes out.
 
-`DIR/index.html` is a timeline of every planned post: date and time in the campaign's time zone,
+`DIR/index.html` is a timeline of every post as it will be published (one post for the audiences
+that share it on a social channel; drafts included): date and time in the campaign's time zone,
 channel, audience, the rendered text, its length against the channel's limit and any warnings,
 with a link to each newsletter rendering under `DIR/newsletters/`. Everything is escaped and
 self-contained (inline CSS, no scripts, local images inlined), so it opens from disk in any browser.
@@ -17,10 +18,14 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from dissemination.check import CheckResult
+from dissemination.load import Project
+from dissemination.load.readers import Campaign, Post
+from dissemination.plan.planner import audience_groups, shared_content
+from dissemination.plan.schedule import Slot
 from dissemination.render import Rendered, Renderer
 from dissemination.render.context import datum, tijd
 from dissemination.render.newsletter import image_source
-from dissemination.render.variants import planned_variants
+from dissemination.render.variants import planned_posts
 
 _HERE = Path(__file__).resolve().parent
 
@@ -60,30 +65,36 @@ def _environment() -> SandboxedEnvironment:
     return env
 
 
+def _entry(project: Project, out: Path, campaign: Campaign, post: Post, channel: str, group: str,
+           members: list[str], slot: Slot, rendered: Rendered) -> Entry:
+    html_link = text_link = None
+    if rendered.html is not None:  # a newsletter: its renderings as files beside the index
+        stem = f"{post.id}-{slot.local:%Y%m%d-%H%M}-{channel}-{group}"
+        folder = out / "newsletters" / campaign.id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
+        (folder / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
+        html_link = f"newsletters/{campaign.id}/{stem}.html"
+        text_link = f"newsletters/{campaign.id}/{stem}.txt"
+    names = ", ".join(project.audiences[a].name if a in project.audiences else a for a in members)
+    return Entry(slot.local, slot.timezone, campaign.id, campaign.meta.title, post.title, names, rendered,
+                 html_link, text_link, image_source(project.root, rendered.image, inline=True))
+
+
 def build_preview(result: CheckResult, out: Path) -> PreviewSummary:
     project = result.project
     renderer = Renderer(project, inline_images=True)
     out.mkdir(parents=True, exist_ok=True)
     entries: list[Entry] = []
-    newsletters = 0
-    for campaign, post, channel, audience, slot in planned_variants(project, result.slots):
-        rendered, _problems = renderer.render(campaign, post, channel, audience, slot)
-        if rendered is None:
-            continue  # `preview` runs only when check found no errors
-        html_link = text_link = None
-        if rendered.html is not None:
-            stem = f"{post.id}-{slot.local:%Y%m%d-%H%M}-{channel}-{audience}"
-            folder = out / "newsletters" / campaign.id
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{stem}.html").write_text(rendered.html, encoding="utf-8")
-            (folder / f"{stem}.txt").write_text(rendered.text, encoding="utf-8")
-            html_link = f"newsletters/{campaign.id}/{stem}.html"
-            text_link = f"newsletters/{campaign.id}/{stem}.txt"
-            newsletters += 1
-        audience_model = project.audiences.get(audience)
-        entries.append(Entry(slot.local, slot.timezone, campaign.id, campaign.meta.title, post.title,
-                             audience_model.name if audience_model else audience, rendered, html_link, text_link,
-                             image_source(project.root, rendered.image, inline=True)))
+    # What the planner will make of each slot: on a social channel the audiences without text of
+    # their own share one post, so the preview shows that one post, for all of them.
+    for campaign, post, channel, slot in planned_posts(project, result.slots):
+        for group, members in audience_groups(project, campaign, post, channel, renderer):
+            rendered, _problems = renderer.render(campaign, post, channel, members[0], slot, shared_content(members))
+            if rendered is None:
+                continue  # `preview` runs only when check found no errors
+            entries.append(_entry(project, out, campaign, post, channel, group, members, slot, rendered))
+    newsletters = sum(e.newsletter is not None for e in entries)
     entries.sort(key=lambda e: (e.when.astimezone(dt.timezone.utc), e.campaign, e.rendered.post,
                                 e.rendered.channel, e.rendered.audience))
     days: dict[dt.date, list[Entry]] = {}

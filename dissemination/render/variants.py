@@ -17,8 +17,8 @@ from dissemination.render import Rendered, Renderer, over_limit_problem
 Variant = tuple[Campaign, Post, str, str, Slot]
 
 
-def planned_variants(project: Project, slots: dict[str, list[Slot]]) -> Iterator[Variant]:
-    """(campaign, post, channel id, audience id, slot) for every slot, in slot order."""
+def planned_posts(project: Project, slots: dict[str, list[Slot]]) -> Iterator[tuple[Campaign, Post, str, Slot]]:
+    """(campaign, post, channel id, slot) for every slot, in slot order."""
     for campaign_id, campaign_slots in slots.items():
         campaign = project.campaigns[campaign_id]
         posts = {p.id: p for p in campaign.posts}
@@ -27,8 +27,14 @@ def planned_variants(project: Project, slots: dict[str, list[Slot]]) -> Iterator
             for channel in post.meta.channels or campaign.meta.channels:
                 if channel not in project.channels:
                     continue  # reported as an unknown channel already
-                for audience in post.meta.audiences or campaign.meta.audiences:
-                    yield campaign, post, channel, audience, slot
+                yield campaign, post, channel, slot
+
+
+def planned_variants(project: Project, slots: dict[str, list[Slot]]) -> Iterator[Variant]:
+    """(campaign, post, channel id, audience id, slot) for every slot, in slot order."""
+    for campaign, post, channel, slot in planned_posts(project, slots):
+        for audience in post.meta.audiences or campaign.meta.audiences:
+            yield campaign, post, channel, audience, slot
 
 
 def render_problems(project: Project, slots: dict[str, list[Slot]],
