@@ -85,6 +85,26 @@ def test_an_unknown_recipient_is_sent_again_once_only_after_the_operator_reopens
     assert f"re-opened {unknown} by Operator Test at " in summary
 
 
+def test_a_reopened_newsletter_waiting_for_a_retry_keeps_its_text_when_the_campaign_is_replanned(tmp_path, smtp):
+    root, item, unknown = dropped_after_the_dot(tmp_path, smtp)
+    before = len(smtp.sink.messages)
+    assert resend(root, item["id"], "--by", "Operator Test").exit_code == 0
+    smtp.sink.down = True  # the relay is unreachable during the resend run: the item waits for a retry
+    assert "1 to retry" in publish(root, LATER_STILL).output
+    assert first_issue(root)["state"] == "planned"
+    campaign = root / "campaigns" / "brief.md"
+    campaign.write_text(campaign.read_text().replace("Één nieuwsbrief met ideeën", "Een latere tekst"))
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
+    assert cli(root, "plan", "--now", LATER_STILL).exit_code == 0
+    assert first_issue(root)["payload"] == item["payload"]  # what the others got
+    smtp.sink.down = False
+    publish(root, "2027-03-02T12:00Z")
+    [message] = smtp.sink.parsed()[before:]
+    assert message["To"].addresses[0].addr_spec == unknown
+    assert "Één nieuwsbrief met ideeën" in message.get_body(("plain",)).get_content()
+    assert first_issue(root)["state"] == "published"
+
+
 @pytest.mark.parametrize("change", ["unsubscribed", "consent withdrawn"])
 def test_a_reopened_recipient_who_unsubscribed_or_lost_consent_meanwhile_is_not_sent(tmp_path, smtp, change):
     root, item, unknown = dropped_after_the_dot(tmp_path, smtp)
