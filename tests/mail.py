@@ -164,8 +164,8 @@ def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "
     (root / "campaigns" / "brief.md").write_text(CAMPAIGN, encoding="utf-8")
     channels = root / "channels.yaml"
     text = channels.read_text().replace("port: 2525", f"port: {port}").replace("host: localhost", "host: 127.0.0.1")
-    channels.write_text(text + f"  web_url: {WEB}\n  rate_per_minute: 100000\n  from_name: Nieuwsbrief SI Logistiek\n"
-                        + extra)
+    assert f"web_url: {WEB}\n" in text  # the fixture's; unsubscribe and click links point there
+    channels.write_text(text + "  rate_per_minute: 100000\n  from_name: Nieuwsbrief SI Logistiek\n" + extra)
     assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
     result = cli(root, "plan", "--now", PLAN_AT)
     assert result.exit_code == 0, result.output

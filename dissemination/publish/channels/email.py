@@ -274,8 +274,7 @@ class EmailChannel:
         if self.outbox:
             return Health(True, f"writing one .eml per recipient to {self.transport.folder}")  # type: ignore[attr-defined]
         if self.config.web_url is None:
-            return Health(False, f"{self.id}: set web_url to the public address of `dissemination web`; "
-                                 "every newsletter needs a working unsubscribe link")
+            return Health(False, f"{self.id}: {m.WEB_URL_HINT}")
         return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})")
 
     def publish(self, claim: Claim) -> Receipt:
