@@ -9,9 +9,13 @@ import socket
 from email import policy
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from conftest import VALID
 from publishing import cli
+
+from dissemination.ledger import Ledger
+from dissemination.ledger.deliveries import Deliveries
 
 SECRET = "test-secret-0123456789abcdef"
 WEB = "https://nieuwsbrief.example.org"
@@ -155,6 +159,29 @@ class SmtpServer:
 
     def stop(self) -> None:
         self.controller.stop()
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+def newsletter_rows(root: Path) -> list[dict]:
+    return [r for r in Ledger.for_root(root).items() if r["channel"] == "nieuwsbrief"]
+
+
+def first_issue(root: Path) -> dict:
+    return next(r for r in newsletter_rows(root) if r["post"] == "maart")
+
+
+def deliveries(root: Path) -> Deliveries:
+    return Deliveries(Ledger.for_root(root))
+
+
+def states(root: Path, item_id: str) -> dict[str, str]:
+    return {r["address"]: r["state"] for r in deliveries(root).rows(item_id)}
 
 
 def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "") -> Path:

@@ -2,7 +2,7 @@
 unknown (the connection dropped after the final "."), against a real SMTP server on loopback."""
 
 import pytest
-from mail import SmtpServer, contact, mail_env, newsletter_project, stakeholder_map
+from mail import contact, first_issue, mail_env, newsletter_project, smtp, stakeholder_map, states  # noqa: F401
 from publishing import cli
 from reporting import backend  # noqa: F401  (a fixture: SQLite, then PostgreSQL)
 
@@ -11,21 +11,6 @@ from dissemination.ledger.deliveries import Deliveries
 
 LATER = "2027-03-02T09:30Z"
 LATER_STILL = "2027-03-02T10:00Z"
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-def first_issue(root):
-    return next(r for r in Ledger.for_root(root).items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")
-
-
-def states(root, item_id):
-    return {r["address"]: r["state"] for r in Deliveries(Ledger.for_root(root)).rows(item_id)}
 
 
 def publish(root, now):
