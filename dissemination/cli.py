@@ -224,7 +224,8 @@ def web(
 
 @app.command()
 def newsletters(
-    item: Annotated[Optional[str], typer.Option("--item", help="List the recipients of this item not (yet) sent.")] = None,
+    item: Annotated[Optional[str], typer.Option("--item", help="List the recipients of this item not (yet) sent, "
+                                                "and who re-opened which for resending.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Newsletter items with their recipients by state (sent, suppressed, bounced, unknown, ...)."""
@@ -240,6 +241,9 @@ def newsletters(
         for r in rows:
             out.print(f"{r['state']:<10} {r['address']}  {r['detail'] or ''}", markup=False)
         out.print(f"{len(rows)} recipient(s) not sent", markup=False)
+        for r in store.resends(item):
+            out.print(f"re-opened {r['address']} by {r['requested_by']} at {r['requested_at']:%Y-%m-%d %H:%M} UTC "
+                      f"(was unknown: {r['previous_detail'] or 'no detail recorded'})", markup=False)
         return
     found = []
     for row in ledger.items():
@@ -274,6 +278,40 @@ def suppress(
     where = "every list" if list_id == "*" else f"list {list_id}"
     out.print(f"{address.strip().lower()}: {'suppressed' if added else 'already suppressed'} on {where} ({reason})",
               markup=False)
+
+
+@app.command("resend-unknown")
+def resend_unknown(
+    item: Annotated[str, typer.Argument(help="The newsletter item's id (see dissemination newsletters).")],
+    by: Annotated[str, typer.Option("--by", help="Who decides to resend (recorded in the ledger).")],
+    address: Annotated[Optional[list[str]], typer.Option(
+        "--address", help="Only this recipient (repeat for several); default: every unknown recipient.")] = None,
+) -> None:
+    """Send a newsletter again to its `unknown` recipients (the connection dropped after the
+    message was handed over, so it may have arrived). FIRST CHECK in the mail server's log that
+    the message did not arrive: whoever is re-opened here gets it with the next publish run, a
+    second copy if the first one did arrive. Consent and the suppression list still apply."""
+    from dissemination.ledger.deliveries import CannotResend, Deliveries
+
+    if not by.strip():
+        err.print("--by: say who decides to resend", markup=False)
+        raise typer.Exit(2)
+    try:
+        done = Deliveries(_ledger()).resend_unknown(item, address or [], by.strip(), dt.datetime.now(UTC))
+    except CannotResend as exc:
+        err.print(f"resend-unknown: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    for reopened, why in done.reopened.items():
+        out.print(f"re-opened  {reopened}  (was unknown: {why or 'no detail recorded'})", markup=False)
+    for kept, reason in done.suppressed.items():
+        out.print(f"not sent   {kept}  on the suppression list ({reason}); it stays unknown", markup=False)
+    if not done.reopened:
+        out.print(f"item {item}: nothing re-opened" + ("" if done.suppressed else "; it has no unknown recipients"),
+                  markup=False)
+        return
+    out.print(f"item {item}: {len(done.reopened)} recipient(s) re-opened for resending by {by.strip()} (recorded in "
+              "the ledger); the next `dissemination publish` sends them, checking consent and the suppression "
+              "list again", markup=False)
 
 
 @app.command()

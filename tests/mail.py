@@ -9,9 +9,13 @@ import socket
 from email import policy
 from pathlib import Path
 
+import pytest
 from aiosmtpd.controller import Controller
 from conftest import VALID
 from publishing import cli
+
+from dissemination.ledger import Ledger
+from dissemination.ledger.deliveries import Deliveries
 
 SECRET = "test-secret-0123456789abcdef"
 WEB = "https://nieuwsbrief.example.org"
@@ -157,6 +161,29 @@ class SmtpServer:
         self.controller.stop()
 
 
+@pytest.fixture
+def smtp():
+    server = SmtpServer()
+    yield server
+    server.stop()
+
+
+def newsletter_rows(root: Path) -> list[dict]:
+    return [r for r in Ledger.for_root(root).items() if r["channel"] == "nieuwsbrief"]
+
+
+def first_issue(root: Path) -> dict:
+    return next(r for r in newsletter_rows(root) if r["post"] == "maart")
+
+
+def deliveries(root: Path) -> Deliveries:
+    return Deliveries(Ledger.for_root(root))
+
+
+def states(root: Path, item_id: str) -> dict[str, str]:
+    return {r["address"]: r["state"] for r in deliveries(root).rows(item_id)}
+
+
 def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "") -> Path:
     root = tmp / "content"
     shutil.copytree(VALID, root)
@@ -164,8 +191,8 @@ def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "
     (root / "campaigns" / "brief.md").write_text(CAMPAIGN, encoding="utf-8")
     channels = root / "channels.yaml"
     text = channels.read_text().replace("port: 2525", f"port: {port}").replace("host: localhost", "host: 127.0.0.1")
-    channels.write_text(text + f"  web_url: {WEB}\n  rate_per_minute: 100000\n  from_name: Nieuwsbrief SI Logistiek\n"
-                        + extra)
+    assert f"web_url: {WEB}\n" in text  # the fixture's; unsubscribe and click links point there
+    channels.write_text(text + "  rate_per_minute: 100000\n  from_name: Nieuwsbrief SI Logistiek\n" + extra)
     assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
     result = cli(root, "plan", "--now", PLAN_AT)
     assert result.exit_code == 0, result.output

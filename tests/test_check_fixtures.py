@@ -161,3 +161,16 @@ def test_valid_project_passes_with_summary(content_root, cli):
     assert "1 stakeholder maps (2 audiences, 2 stakeholders, 1 e-mail contacts)" in result.output
     assert "3 channels" in result.output
     assert result.output.splitlines()[-1] == "OK: no errors, 0 warning(s)"
+
+
+def test_an_email_channel_without_web_url_is_a_warning_with_file_and_line(content_root, cli):
+    root = content_root()
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("  web_url: https://nieuwsbrief.example.org\n", ""))
+    line = channels.read_text().splitlines().index("nieuwsbrief:") + 1
+    result = cli("--root", str(root), "check")
+    assert result.exit_code == 0, result.output
+    assert f"channels.yaml:{line}: warning: e-mail channel 'nieuwsbrief' has no web_url, so no e-mail is sent (its " \
+           "newsletters are written to outbox/nieuwsbrief/) (set web_url to the public address of `dissemination " \
+           "web`; every newsletter needs a working unsubscribe link)" in result.output
+    assert result.output.splitlines()[-1] == "OK: no errors, 1 warning(s)"

@@ -17,6 +17,7 @@ def test_sample_content_passes_check():
     done = _run("--root", str(REPO), "check")
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1].startswith("OK: no errors")
+    assert "web_url" not in done.stdout  # the sample's newsletter channel says where its links point
 
 
 def test_sample_content_meets_the_brief():

@@ -9,7 +9,8 @@ from email import policy
 import signal
 
 import pytest
-from mail import DUE, SECOND, SECRET, SmtpServer, contact, mail_env, newsletter_project, stakeholder_map
+from mail import (DUE, SECOND, SECRET, SmtpServer, contact, deliveries, first_issue, mail_env, newsletter_project,
+                  newsletter_rows, smtp, stakeholder_map, states)  # noqa: F401  (smtp: a fixture)
 from publishing import PgSchema, cli, pg_available, subprocess_cli
 from reporting import backend  # noqa: F401  (a fixture: SQLite, then PostgreSQL)
 
@@ -18,30 +19,6 @@ from dissemination.ledger.deliveries import Deliveries, Outcome
 
 UTC = dt.timezone.utc
 DUTCH = "Één nieuwsbrief met ideeën: café-overleg over de ĳzeren werkweek."
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
-
-
-def newsletter_rows(root):
-    ledger = Ledger.for_root(root)
-    return [r for r in ledger.items() if r["channel"] == "nieuwsbrief"]
-
-
-def first_issue(root):
-    return next(r for r in newsletter_rows(root) if r["post"] == "maart")
-
-
-def deliveries(root):
-    return Deliveries(Ledger.for_root(root))
-
-
-def states(root, item_id):
-    return {r["address"]: r["state"] for r in deliveries(root).rows(item_id)}
 
 
 def publish(root, now=DUE, **env):

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 import uvicorn
-from mail import DUE, SECOND, SECRET, WEB, SmtpServer, contact, mail_env, newsletter_project
+from mail import DUE, SECOND, SECRET, WEB, contact, mail_env, newsletter_project, smtp  # noqa: F401  (smtp: a fixture)
 from publishing import cli
 
 from dissemination.ledger import Ledger
@@ -17,13 +17,6 @@ from dissemination.ledger.deliveries import Deliveries
 from dissemination.pipeline import collect_metrics
 from dissemination.publish.tokens import Signer
 from dissemination.web import create_app
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    yield server
-    server.stop()
 
 
 class WebServer:

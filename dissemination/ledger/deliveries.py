@@ -8,12 +8,15 @@ whose item lease was taken over can never send a row the new holder owns:
 
 `sending` is committed before the final "." of the SMTP transaction. A row a dead worker left in
 `sending` may have been delivered; it is settled as `unknown` and never resent (a second copy in
-someone's inbox is what must not happen; the row says plainly what is not known).
+someone's inbox is what must not happen; the row says plainly what is not known) unless an
+operator, having checked that it did not arrive, re-opens it (`resend_unknown`, recorded in
+`resends`): it is pending again, and consent and the suppression list are checked as for any send.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Collection, Iterable
@@ -21,10 +24,12 @@ from typing import Callable, Collection, Iterable
 from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, exists, func, insert, null, or_, select, update
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import clicks, deliveries, suppressions
+from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions
 from dissemination.ledger.store import Ledger, utc_naive
 
 ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
+# Item states in which re-opened recipients are sent by the next publish run.
+RESENDABLE = ("published", "planned", "claimed", "unknown")
 
 
 def normalise(address: str) -> str:
@@ -36,6 +41,17 @@ class Outcome:
     address: str
     state: str  # one of DELIVERY_SETTLED, or "deferred" (4xx: try again next run), or "pending"
     detail: str | None = None
+
+
+class CannotResend(Exception):
+    """A resend that must not happen as asked: the message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Resend:
+    reopened: dict[str, str | None]  # address -> why it was unknown
+    suppressed: dict[str, str]  # address -> why it may not be mailed (it stays unknown)
+    item_due: bool  # the item was published and is due again for the next publish run
 
 
 _SUPPRESSED = exists().where(
@@ -105,14 +121,15 @@ class Deliveries:
     # --- one newsletter item -----------------------------------------------------------------
 
     def prepare(self, item_id: str, worker: str, recipients: Collection[str], address_key: Callable[[str], str],
-                scope: str, now: dt.datetime) -> None:
+                scope: str, now: dt.datetime, add_new: bool = True) -> None:
         """Make the item's rows match `recipients` (normalised addresses) at the start of an
-        attempt by the holder of the item's lease."""
+        attempt by the holder of the item's lease. `add_new` False: an item published before
+        (re-opened for resending) gets no recipients it did not have then."""
         stamp = utc_naive(now)
         with self.engine.begin() as conn:
             rows = {address: state for address, state in conn.execute(
                 select(deliveries.c.address, deliveries.c.state).where(deliveries.c.item_id == item_id))}
-            new = (a for a in recipients if a not in rows)
+            new = (a for a in recipients if a not in rows and add_new)
             while batch := [{"item_id": item_id, "address": a, "address_key": address_key(a), "state": "pending",
                              "attempts": 0, "updated_at": stamp} for a in islice(new, 2000)]:
                 conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), batch)
@@ -213,6 +230,68 @@ class Deliveries:
                 deliveries.c.item_id == item_id, deliveries.c.owner == worker, deliveries.c.state == "claimed"
             ).values(state="pending", owner=None, updated_at=utc_naive(now)))
 
+    def resend_unknown(self, item_id: str, addresses: Collection[str], by: str, now: dt.datetime) -> Resend:
+        """Re-open the item's `unknown` recipients (all, or only `addresses`) for the next publish
+        run, and record who decided it and when. Addresses on the suppression list stay unknown;
+        consent and the suppression list are checked again when the rows are sent. For an
+        operator who checked (the mail server's log) that the messages did not arrive."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            item = conn.execute(select(items.c.channel, items.c.state, items.c.reason, items.c.payload,
+                                       items.c.slot_utc).where(items.c.id == item_id)).first()
+            if item is None:
+                raise CannotResend(f"no item '{item_id}' in the ledger; `dissemination newsletters` lists the "
+                                   "newsletter items with their ids")
+            rows = {r.address: r for r in conn.execute(select(deliveries.c.address, deliveries.c.state,
+                                                              deliveries.c.detail).where(deliveries.c.item_id == item_id))}
+            if not rows and "editions" not in json.loads(item.payload):
+                raise CannotResend(f"item {item_id} is a post on {item.channel}, not a newsletter; only newsletter "
+                                   "recipients can be resent (`dissemination newsletters` lists them)")
+            if item.state not in RESENDABLE:
+                raise CannotResend(f"item {item_id} is {item.state}" + (f" ({item.reason})" if item.reason else "")
+                                   + "; only recipients of a newsletter that is published or still being sent can "
+                                     "be resent")
+            unknown = {a: r.detail for a, r in rows.items() if r.state == "unknown"}
+            wanted = list(dict.fromkeys(normalise(a) for a in addresses)) or sorted(unknown)
+            wrong = [f"{a} is {rows[a].state} for item {item_id}, not unknown" if a in rows
+                     else f"{a} is not a recipient of item {item_id}" for a in wanted if a not in unknown]
+            if wrong:
+                raise CannotResend("; ".join(wrong) + "; only unknown recipients can be resent (`dissemination "
+                                   f"newsletters --item {item_id}` lists them); nothing was changed")
+            suppressed: dict[str, str] = {}
+            for start in range(0, len(wanted), 500):
+                suppressed.update((r.address, r.reason) for r in conn.execute(
+                    select(suppressions.c.address, suppressions.c.reason).where(
+                        suppressions.c.address.in_(wanted[start:start + 500]),
+                        suppressions.c.scope.in_([item.channel, ALL_LISTS]))))
+            reopen = [a for a in wanted if a not in suppressed]
+            reopened: list[str] = []
+            for start in range(0, len(reopen), 500):
+                reopened += conn.execute(update(deliveries).where(
+                    deliveries.c.item_id == item_id, deliveries.c.address.in_(reopen[start:start + 500]),
+                    deliveries.c.state == "unknown",  # another resend at the same moment re-opens each row once
+                ).values(state="pending", owner=None, updated_at=stamp,
+                         detail=f"re-opened for resending by {by} at {stamp:%Y-%m-%d %H:%M} UTC").returning(
+                    deliveries.c.address)).scalars().all()
+            if reopened:
+                conn.execute(insert(resends), [{"item_id": item_id, "address": a, "requested_by": by,
+                                                "requested_at": stamp, "previous_detail": unknown[a]}
+                                               for a in reopened])
+            item_due = bool(reopened) and item.state == "published"
+            if item_due:
+                # Due at once (its slot has passed); `unknown` keeps re-planning away from it, as
+                # for any item the outside world may have seen, and the publish run claims it.
+                conn.execute(update(items).where(items.c.id == item_id, items.c.state == "published").values(
+                    state="unknown", lease_expires=item.slot_utc, updated_at=stamp,
+                    reason=f"{len(reopened)} recipient(s) re-opened for resending by {by}; the next publish run "
+                           "sends them"))
+        return Resend({a: unknown[a] for a in sorted(reopened)}, suppressed, item_due)
+
+    def resends(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(
+                select(resends).where(resends.c.item_id == item_id).order_by(resends.c.id))]
+
     def counts(self, item_id: str) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {r.state: r.n for r in conn.execute(select(deliveries.c.state, func.count().label("n")).where(
@@ -289,7 +368,7 @@ def _insert_ignore(conn: Connection, table, keys: list[str]):  # type: ignore[no
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
-__all__ = ["ALL_LISTS", "Deliveries", "Outcome", "normalise"]
+__all__ = ["ALL_LISTS", "CannotResend", "Deliveries", "Outcome", "Resend", "normalise"]
 
 
 class SendLog:

@@ -84,7 +84,8 @@ snapshots = Table(
 # One row per (newsletter item, recipient). A recipient is sent at most once: a row moves
 # pending -> claimed -> sending -> sent, and `sending` is committed before the body and its final
 # "." go out, so a crash leaves at most one ambiguous row per connection (settled as
-# `unknown`, never resent). See dissemination/publish/channels/email.py.
+# `unknown`, never resent unless an operator re-opens it: see `resends`). See
+# dissemination/publish/channels/email.py.
 DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
 DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed")
 
@@ -102,6 +103,20 @@ deliveries = Table(
     Column("sent_at", DateTime),
     Index("ix_deliveries_item_state", "item_id", "state", "address"),  # claims take chunks in this order
     Index("ix_deliveries_address_key", "address_key"),
+)
+
+# An operator's decision to send an `unknown` recipient again (`dissemination resend-unknown`):
+# the row goes back to pending, and this records who decided it, when, and why it was unknown.
+resends = Table(
+    "resends",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", String(32), ForeignKey("items.id"), nullable=False),
+    Column("address", String(320), nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", DateTime, nullable=False),
+    Column("previous_detail", Text),
+    Index("ix_resends_item", "item_id", "address"),
 )
 
 # Addresses that must never be mailed again. Keyed by normalised address, not by contact, so it

@@ -7,7 +7,7 @@ Exactly-once rests on three rules:
    idempotency key, so the channel can recognise the repeat (Mastodon's Idempotency-Key,
    LinkedIn's duplicate detection, the outbox's file name).
 3. Re-planning never touches an item the outside world may have seen (claimed, unknown,
-   published, failed, missed).
+   published, failed, missed, or published once and re-opened for resending).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from typing import Any, Iterable, NamedTuple
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, items, receipts, snapshots
@@ -87,6 +89,9 @@ class Claim:
     attempt_id: int
     attempt_count: int
     worker: str
+    # Set when the item was published before: a newsletter whose `unknown` recipients an operator
+    # re-opened (`dissemination resend-unknown`). Its audience was fixed at that publication.
+    published_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class Ledger:
                         audience=p.audience, channel=p.channel, occurrence=p.occurrence, attempt_count=0,
                         planned_at=stamp, updated_at=stamp, **values))
                     stats.added += 1
-                elif row.state in SETTLED or row.state in IN_FLIGHT:
+                elif row.state in SETTLED or row.state in IN_FLIGHT or row.published_at is not None:
                     stats.unchanged += 1  # the outside world may have seen it: never touched
                     continue
                 elif all(getattr(row, k) == v for k, v in values.items()):
@@ -192,7 +197,8 @@ class Ledger:
                     stats.updated += 1
                 if p.state == "held":
                     stats.held += 1
-            gone = [r.id for r in existing.values() if r.id not in wanted and r.state in ("planned", "held")]
+            gone = [r.id for r in existing.values()
+                    if r.id not in wanted and r.state in ("planned", "held") and r.published_at is None]
             if gone:
                 conn.execute(update(items).where(items.c.id.in_(gone)).values(
                     state="cancelled", reason="no longer in the approved plan", updated_at=stamp))
@@ -256,7 +262,7 @@ class Ledger:
                     id=row.id, idempotency_key=row.idempotency_key, campaign=row.campaign, post=row.post,
                     audience=row.audience, channel=row.channel, slot_utc=as_utc(row.slot_utc),
                     payload=json.loads(row.payload), attempt_id=attempt_ids[row.id],
-                    attempt_count=row.attempt_count + 1, worker=worker))
+                    attempt_count=row.attempt_count + 1, worker=worker, published_at=as_utc(row.published_at)))
         return claims
 
     def _finish(self, conn: Connection, claim: Claim, now: dt.datetime, outcome: str, detail: str | None) -> None:
@@ -275,13 +281,15 @@ class Ledger:
 
     def record_published(self, claim: Claim, receipt: Receipt, now: dt.datetime) -> bool:
         """Record success. False when the lease was lost meanwhile (another worker reclaimed
-        the item; it retries with the same key, so the channel returns the same receipt)."""
+        the item; it retries with the same key, so the channel returns the same receipt). An item
+        published before (a newsletter re-opened for resending) keeps its first time and receipt."""
         stamp = utc_naive(now)
         with self.engine.begin() as conn:
             done = conn.execute(_MARK_PUBLISHED, {"b_id": claim.id, "b_worker": claim.worker, "b_now": stamp}).rowcount == 1
             if done:
-                conn.execute(_ADD_RECEIPT, {"item_id": claim.id, "remote_id": receipt.remote_id,
-                                            "url": receipt.url, "published_at": stamp})
+                add_receipt = _ADD_RECEIPT_SQLITE if self.is_sqlite else _ADD_RECEIPT_POSTGRESQL
+                conn.execute(add_receipt, {"item_id": claim.id, "remote_id": receipt.remote_id,
+                                           "url": receipt.url, "published_at": stamp})
             self._finish(conn, claim, now, "published" if done else "lease-lost", receipt.remote_id)
         return done
 
@@ -434,9 +442,10 @@ class Ledger:
 # per call cost more than the database work itself.
 _MARK_PUBLISHED = update(items).where(
     items.c.id == bindparam("b_id"), items.c.state == "claimed", items.c.lease_owner == bindparam("b_worker")
-).values(state="published", published_at=bindparam("b_now"), lease_owner=None, lease_expires=None, reason=None,
+).values(state="published", published_at=func.coalesce(items.c.published_at, bindparam("b_now")), lease_owner=None, lease_expires=None, reason=None,
          updated_at=bindparam("b_now"))
-_ADD_RECEIPT = insert(receipts)
+_ADD_RECEIPT_SQLITE = sqlite_insert(receipts).on_conflict_do_nothing(index_elements=["item_id"])
+_ADD_RECEIPT_POSTGRESQL = postgresql_insert(receipts).on_conflict_do_nothing(index_elements=["item_id"])
 _FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
     finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
 

@@ -313,6 +313,10 @@ class LinkedInChannel(ChannelBase):
     media_wait: Duration = dt.timedelta(seconds=60)
 
 
+# What `check` and the e-mail channel's preflight say when an e-mail channel has no web_url.
+WEB_URL_HINT = "set web_url to the public address of `dissemination web`; every newsletter needs a working unsubscribe link"
+
+
 class EmailChannel(ChannelBase):
     kind: Literal["email"]
     host: NonEmptyText

@@ -385,6 +385,12 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
         problems += invalid
         if channel is not None:
             channels[channel_id] = channel  # type: ignore[assignment]
+        if isinstance(channel, m.EmailChannel) and channel.web_url is None:
+            # A warning, not an error: the newsletters still go to the outbox for review.
+            problems.append(Problem(
+                path, line, f"e-mail channel '{channel_id}' has no web_url, so no e-mail is sent (its newsletters "
+                            f"are written to outbox/{channel_id}/)",
+                m.WEB_URL_HINT, "warning"))
     return ChannelsFile(path, channels, doc), problems
 
 

@@ -10,7 +10,8 @@ Per message, on one reused connection: MAIL, RCPT and DATA are sent (in one writ
 server offers PIPELINING); once the server has said 354, the row is committed as `sending`; then
 the body with its final "." is sent and the answer recorded. A crash before the commit cannot
 have delivered anything (a transaction without its "." is dropped by the server); a crash after
-it leaves at most one row per connection `unknown`, which is reported and never resent.
+it leaves at most one row per connection `unknown`, which is reported and not resent unless an
+operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
 
 Answers: 5xx to RCPT is a hard bounce (suppressed on every list); 5xx to the message is a
 rejection of that message; 4xx defers the recipient to the next run (failed after
@@ -273,8 +274,7 @@ class EmailChannel:
         if self.outbox:
             return Health(True, f"writing one .eml per recipient to {self.transport.folder}")  # type: ignore[attr-defined]
         if self.config.web_url is None:
-            return Health(False, f"{self.id}: set web_url to the public address of `dissemination web`; "
-                                 "every newsletter needs a working unsubscribe link")
+            return Health(False, f"{self.id}: {m.WEB_URL_HINT}")
         return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})")
 
     def publish(self, claim: Claim) -> Receipt:
@@ -293,7 +293,9 @@ class EmailChannel:
         except UnreadableMap as exc:
             raise PublishError(f"cannot tell who consented: {exc}") from None
         started = self.clock()
-        self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started)
+        # A newsletter published before and re-opened for resending: only the rows it had.
+        self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
+                                add_new=claim.published_at is None)
         template = mime.build_template(
             from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
             subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
