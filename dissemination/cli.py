@@ -156,6 +156,17 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
               + (" -- see dissemination status" if report.failed or report.missed else ""))
+    _print_next(moment)
+
+
+def _print_next(moment: dt.datetime | None) -> None:
+    """When the next post goes out: after a run that published nothing, the question a person has."""
+    from dissemination.pipeline import next_slot
+
+    upcoming = next_slot(_ledger(), moment or dt.datetime.now(UTC))
+    out.print(f"next: {upcoming.describe()}" if upcoming else
+              "next: nothing planned (approve a campaign with `dissemination approve`, then `dissemination plan`)",
+              markup=False)
 
 
 @app.command()
@@ -332,6 +343,7 @@ def status(
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
+        _print_next(_now(now))
         if channels:
             _print_channel_health()
     if any(row["overdue"] for row in rows):

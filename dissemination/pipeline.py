@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from dissemination.check import CheckResult, run_check
 from dissemination.ledger import Ledger, PlanStats
@@ -189,6 +190,33 @@ def channel_health(root: Path, credentials: CredentialStore | None = None) -> li
 
 
 OVERDUE_AFTER = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class NextSlot:
+    """The next moment something goes out: every planned item of one post at that slot."""
+    slot: dt.datetime  # UTC
+    timezone: str
+    campaign: str
+    post: str
+    channels: tuple[str, ...]
+
+    def describe(self) -> str:
+        local = self.slot.astimezone(ZoneInfo(self.timezone))
+        return (f"{local:%a %Y-%m-%d %H:%M} {local.tzname()} {self.campaign}/{self.post} "
+                f"({', '.join(self.channels)})")
+
+
+def next_slot(ledger: Ledger, now: dt.datetime) -> NextSlot | None:
+    """What will be published next after `now`, or None when nothing is planned (held items wait
+    for approval and are not counted)."""
+    rows = ledger.next_planned(now)
+    if not rows:
+        return None
+    first = rows[0]
+    channels = sorted({r["channel"] for r in rows if (r["campaign"], r["post"]) == (first["campaign"], first["post"])})
+    return NextSlot(first["slot_utc"].replace(tzinfo=UTC), first["timezone"], first["campaign"], first["post"],
+                    tuple(channels))
 
 
 def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore[type-arg]

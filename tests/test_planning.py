@@ -55,6 +55,23 @@ def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
                        ("mastodon", "beleid"): {"beleid"}}
 
 
+def test_publish_and_status_say_when_the_next_post_goes_out(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    published = cli(root, "publish", "--now", "2027-02-01T00:00Z")
+    assert "0 published" in published.output
+    # in the campaign's time zone, with every channel of that post at that slot
+    assert "next: Mon 2027-03-01 10:00 CET reeks/aftrap (linkedin, mastodon)\n" in published.output
+    after_aftrap = cli(root, "status", "--no-channels", "--now", "2027-03-01T09:00Z")  # 10:00 CET itself
+    assert "next: Tue 2027-03-02 09:30 CET reeks/uitgelicht (linkedin, mastodon)" in after_aftrap.output
+    assert "next: nothing planned" in cli(root, "publish", "--now", "2027-05-01T00:00Z").output
+    # held items wait for approval: they are not what goes out next
+    reeks = root / "campaigns" / "reeks.md"
+    reeks.write_text(reeks.read_text().replace("Vandaag start de reeks.", "Vandaag begint de reeks!"))
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert "next: nothing planned" in cli(root, "publish", "--now", "2027-02-01T00:00Z").output
+
+
 def test_weekly_series_in_the_ledger_keeps_0930_local_across_dst(tmp_path):
     root = make_project(tmp_path)
     reeks = root / "campaigns" / "reeks.md"

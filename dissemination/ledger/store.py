@@ -427,6 +427,17 @@ class Ledger:
         with self.engine.connect() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
+    def next_planned(self, after: dt.datetime) -> list[dict[str, Any]]:
+        """The planned items at the first slot after `after` (held items wait for approval)."""
+        planned = and_(items.c.state == "planned", items.c.slot_utc > utc_naive(after))
+        with self.engine.connect() as conn:
+            first = conn.execute(select(func.min(items.c.slot_utc)).where(planned)).scalar()
+            if first is None:
+                return []
+            return [dict(row._mapping) for row in conn.execute(
+                select(items.c.campaign, items.c.post, items.c.channel, items.c.slot_utc, items.c.timezone).where(
+                    planned, items.c.slot_utc == first).order_by(items.c.campaign, items.c.post, items.c.channel))]
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return {row.state: row.n for row in conn.execute(
