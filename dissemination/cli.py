@@ -107,13 +107,25 @@ def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-
         return
     from zoneinfo import ZoneInfo
 
-    table = Table("state", "slot (local)", "channel", "campaign / post", "audience", "id", "note")
+    header = ("state", "slot (local)", "channel", "campaign / post", "audience", "id", "note")
+    lines = []
     for row in rows:
         local = dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00")).astimezone(ZoneInfo(row["timezone"]))
-        state = ("[bold red]overdue " if row["overdue"] else "") + row["state"]
-        table.add_row(state, local.strftime("%a %Y-%m-%d %H:%M %Z"), row["channel"],
-                      f"{row['campaign']} / {row['post']}", row["audience"], row["id"], row["reason"] or "")
-    out.print(table)
+        lines.append((("overdue " if row["overdue"] else "") + row["state"], local.strftime("%a %Y-%m-%d %H:%M %Z"),
+                      row["channel"], f"{row['campaign']} / {row['post']}", row["audience"], row["id"],
+                      row["reason"] or ""))
+    if not out.is_terminal:
+        # A pipe or a log: one whole line per item in aligned columns, nothing cut or wrapped (a
+        # table at the 80 columns rich assumes there broke every cell over several lines).
+        widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header) - 1)]
+        for line in [header, *lines]:
+            out.print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)) + "  " + line[-1],
+                      markup=False, crop=False, overflow="ignore")
+        return
+    table = Table(*header)
+    for line in lines:
+        table.add_row(*line, style="bold red" if line[0].startswith("overdue") else None)
+    out.print(table, markup=False)
 
 
 @app.command()
@@ -332,22 +344,44 @@ def status(
     channels: Annotated[bool, typer.Option("--channels/--no-channels",
                                            help="Check each channel's credentials (contacts the platforms).")] = True,
 ) -> None:
-    """Items by state, overdue and held first, then each channel's health. Exits 2 when something
-    is overdue."""
-    from dissemination.pipeline import status_rows
+    """Items by state, overdue and held first, the next post to go out, then each channel's
+    health. Exits 2 when something is overdue. --json: {"items": [...], "next": {...} or null,
+    "channels": [...]} (channels left out with --no-channels)."""
+    from dissemination.pipeline import next_slot, status_rows
 
-    rows = status_rows(_ledger(), _now(now))
-    _print_items(rows, as_json)
-    if not as_json:
+    moment = _now(now)
+    rows = status_rows(_ledger(), moment)
+    if as_json:
+        upcoming = next_slot(_ledger(), moment)
+        document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
+        if channels:
+            document["channels"] = _channel_health_json()
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        _print_items(rows, False)
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
-        _print_next(_now(now))
+        _print_next(moment)
         if channels:
             _print_channel_health()
     if any(row["overdue"] for row in rows):
         raise typer.Exit(2)
+
+
+def _channel_health_json() -> list[dict] | dict:  # type: ignore[type-arg]
+    from dissemination.pipeline import ContentErrors, channel_health
+
+    try:
+        health = channel_health(State.root.resolve())
+    except ContentErrors as exc:
+        return {"errors": [str(p) for p in exc.problems]}
+    return [{"channel": row.channel, "kind": row.kind, "publishes_to": row.publishes_to, "ok": row.health.ok,
+             "message": row.health.message, "warning": row.health.warning, "note": row.note,
+             "credential_broken": row.health.credential_broken,
+             "expires_at": row.health.expires_at.isoformat().replace("+00:00", "Z") if row.health.expires_at else None}
+            for row in health]
 
 
 def _print_channel_health() -> None:

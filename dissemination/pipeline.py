@@ -184,8 +184,9 @@ def channel_health(root: Path, credentials: CredentialStore | None = None) -> li
     rows = []
     for channel_id, config in channels_file.channels.items():
         opened = open_channel(channel_id, config, root, credentials)
-        rows.append(ChannelHealth(channel_id, config.kind, opened.channel.kind, opened.channel.preflight(),
-                                  opened.note))
+        # An e-mail channel without its secrets is itself and writes .eml files: the note says so
+        publishes_to = "outbox" if opened.note else opened.channel.kind
+        rows.append(ChannelHealth(channel_id, config.kind, publishes_to, opened.channel.preflight(), opened.note))
     return rows
 
 
@@ -200,6 +201,11 @@ class NextSlot:
     campaign: str
     post: str
     channels: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        return {"slot": self.slot.isoformat().replace("+00:00", "Z"), "timezone": self.timezone,
+                "local": self.slot.astimezone(ZoneInfo(self.timezone)).isoformat(), "campaign": self.campaign,
+                "post": self.post, "channels": list(self.channels)}
 
     def describe(self) -> str:
         local = self.slot.astimezone(ZoneInfo(self.timezone))

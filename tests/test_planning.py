@@ -9,7 +9,7 @@ from dissemination.ledger import Ledger
 
 
 def _items(root):
-    return json.loads(cli(root, "status", "--json", "--now", "2027-01-01T00:00Z").output)
+    return json.loads(cli(root, "status", "--json", "--no-channels", "--now", "2027-01-01T00:00Z").output)["items"]
 
 
 def test_plan_twice_changes_nothing(tmp_path):
@@ -158,8 +158,23 @@ def test_status_exits_2_when_something_is_overdue_and_lists_it_first(tmp_path):
     assert cli(root, "status", "--now", "2027-02-01T00:00Z").exit_code == 0
     late = cli(root, "status", "--json", "--now", "2027-03-01T09:30Z")
     assert late.exit_code == 2
-    items = json.loads(late.output)
+    document = json.loads(late.output)
+    items = document["items"]
+    assert document["next"] == {"slot": "2027-03-02T08:30:00Z", "timezone": "Europe/Amsterdam",
+                                "local": "2027-03-02T09:30:00+01:00", "campaign": "reeks", "post": "uitgelicht",
+                                "channels": ["linkedin", "mastodon"]}
+    # each channel's health, as the table view shows it (here: no tokens, so the outbox stands in)
+    assert [(c["channel"], c["publishes_to"], c["ok"]) for c in document["channels"]] == [
+        ("mastodon", "outbox", True), ("linkedin", "outbox", True), ("nieuwsbrief", "outbox", True)]
+    assert all("not set" in c["note"] for c in document["channels"])
     assert [i["overdue"] for i in items] == [True, True] + [False] * 6
+    # in a log or a pipe: a header and one whole line per item, overdue first, nothing cut
+    lines = cli(root, "status", "--no-channels", "--now", "2027-03-01T09:30Z").output.splitlines()
+    assert lines[0].split() == ["state", "slot", "(local)", "channel", "campaign", "/", "post", "audience", "id", "note"]
+    for line, item in zip(lines[1:9], items):
+        assert line.startswith("overdue planned  Mon 2027-03-01 10:00 CET" if item["overdue"] else item["state"])
+        assert f"{item['campaign']} / {item['post']}" in line and item["id"] in line and item["channel"] in line
+    assert lines[9] == "8 planned"
 
 
 def test_outbox_says_plainly_that_nothing_is_published(tmp_path):
