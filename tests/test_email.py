@@ -153,6 +153,32 @@ def test_4xx_defers_the_recipient_to_the_next_run(tmp_path, smtp):
     assert first_issue(root)["state"] == "published"
 
 
+@pytest.mark.parametrize("change", ["edited", "removed"])
+def test_a_partly_sent_newsletter_keeps_its_edition_whatever_happens_to_the_campaign(tmp_path, smtp, change):
+    # lid1 is greylisted: the others have the edition, so lid1 gets the same one later, even when the
+    # campaign is edited (and approved again) or the edition taken out of it meanwhile
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "451 4.7.1 greylisted, try again later"
+    publish(root)
+    item = first_issue(root)
+    campaign = root / "campaigns" / "brief.md"
+    if change == "edited":
+        campaign.write_text(campaign.read_text().replace("café-overleg over de ĳzeren werkweek", "iets heel anders"))
+    else:
+        text = campaign.read_text()
+        campaign.write_text(text[:text.index("## Editie maart")] + text[text.index("## Editie twee"):])
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
+    assert cli(root, "plan", "--now", "2027-03-02T09:10Z").exit_code == 0
+    after = next(r for r in newsletter_rows(root) if r["id"] == item["id"])
+    assert (after["state"], after["payload"]) == ("planned", item["payload"])
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-02T09:30Z")
+    assert sorted(smtp.sink.recipients()) == ["lid0@example.org", "lid1@example.org", "lid2@example.org"]
+    for message in smtp.sink.parsed():
+        assert DUTCH in message.get_body(("plain",)).get_content()
+    assert first_issue(root)["state"] == "published"
+
+
 def test_a_recipient_always_deferred_is_given_up_and_reported(tmp_path, smtp):
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)])
     smtp.sink.refuse["lid1@example.org"] = "452 4.2.2 mailbox full"

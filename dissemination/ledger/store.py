@@ -7,7 +7,8 @@ Exactly-once rests on three rules:
    idempotency key, so the channel can recognise the repeat (Mastodon's Idempotency-Key,
    LinkedIn's duplicate detection, the outbox's file name).
 3. Re-planning never touches an item the outside world may have seen (claimed, unknown,
-   published, failed, missed, or published once and re-opened for resending).
+   published, failed, missed, a newsletter partly sent, or one published once and re-opened for
+   resending).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, items, receipts, snapshots
+from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, deliveries, items, receipts, snapshots
 
 UTC = dt.timezone.utc
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -174,6 +175,7 @@ class Ledger:
             if campaigns is not None:
                 query = query.where(items.c.campaign.in_(list(campaigns)))
             existing = {row.id: row for row in conn.execute(query)}
+            started = _newsletters_started(conn, [r.id for r in existing.values() if r.state in ("planned", "held")])
             for item_id, p in wanted.items():
                 values = {
                     "slot_utc": utc_naive(p.slot_utc), "timezone": p.timezone, "knowledge": p.knowledge,
@@ -187,7 +189,8 @@ class Ledger:
                         audience=p.audience, channel=p.channel, occurrence=p.occurrence, attempt_count=0,
                         planned_at=stamp, updated_at=stamp, **values))
                     stats.added += 1
-                elif row.state in SETTLED or row.state in IN_FLIGHT or row.published_at is not None:
+                elif (row.state in SETTLED or row.state in IN_FLIGHT or row.published_at is not None
+                      or item_id in started):
                     stats.unchanged += 1  # the outside world may have seen it: never touched
                     continue
                 elif all(getattr(row, k) == v for k, v in values.items()):
@@ -197,8 +200,8 @@ class Ledger:
                     stats.updated += 1
                 if p.state == "held":
                     stats.held += 1
-            gone = [r.id for r in existing.values()
-                    if r.id not in wanted and r.state in ("planned", "held") and r.published_at is None]
+            gone = [r.id for r in existing.values() if r.id not in wanted and r.state in ("planned", "held")
+                    and r.published_at is None and r.id not in started]
             if gone:
                 conn.execute(update(items).where(items.c.id.in_(gone)).values(
                     state="cancelled", reason="no longer in the approved plan", updated_at=stamp))
@@ -459,6 +462,18 @@ _ADD_RECEIPT_SQLITE = sqlite_insert(receipts).on_conflict_do_nothing(index_eleme
 _ADD_RECEIPT_POSTGRESQL = postgresql_insert(receipts).on_conflict_do_nothing(index_elements=["item_id"])
 _FINISH_ATTEMPT = update(attempts).where(attempts.c.id == bindparam("b_attempt")).values(
     finished_at=bindparam("b_now"), outcome=bindparam("b_outcome"), detail=bindparam("b_detail"))
+
+
+def _newsletters_started(conn: Connection, item_ids: list[str]) -> set[str]:
+    """Of `item_ids`, the newsletters some recipient may already have: one edition is sent to
+    all its recipients (the rest after a 4xx or a dropped connection), so re-planning neither
+    rewrites nor cancels it, whatever happens to the campaign meanwhile."""
+    found: set[str] = set()
+    for start in range(0, len(item_ids), 500):
+        found.update(conn.execute(select(deliveries.c.item_id).where(
+            deliveries.c.item_id.in_(item_ids[start:start + 500]),
+            deliveries.c.state.in_(("sent", "sending", "unknown"))).distinct()).scalars())
+    return found
 
 
 def _stamp_text(moment: dt.datetime) -> str:
