@@ -156,9 +156,10 @@ def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ig
 def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     from dissemination.pipeline import ContentErrors, publish_due
 
+    ledger = _ledger()
     with _send_progress() as progress:
         try:
-            report = publish_due(State.root.resolve(), _ledger(), moment, batch=batch, progress=progress)
+            report = publish_due(State.root.resolve(), ledger, moment, batch=batch, progress=progress)
         except ContentErrors as exc:
             _content_errors(exc)
     for note in report.notes:
@@ -168,14 +169,14 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
               + (" -- see dissemination status" if report.failed or report.missed else ""))
-    _print_next(moment)
+    _print_next(ledger, moment)
 
 
-def _print_next(moment: dt.datetime | None) -> None:
+def _print_next(ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
     """When the next post goes out: after a run that published nothing, the question a person has."""
     from dissemination.pipeline import next_slot
 
-    upcoming = next_slot(_ledger(), moment or dt.datetime.now(UTC))
+    upcoming = next_slot(ledger, moment or dt.datetime.now(UTC))
     out.print(f"next: {upcoming.describe()}" if upcoming else
               "next: nothing planned (approve a campaign with `dissemination approve`, then `dissemination plan`)",
               markup=False)
@@ -350,9 +351,10 @@ def status(
     from dissemination.pipeline import next_slot, status_rows
 
     moment = _now(now)
-    rows = status_rows(_ledger(), moment)
+    ledger = _ledger()
+    rows = status_rows(ledger, moment)
     if as_json:
-        upcoming = next_slot(_ledger(), moment)
+        upcoming = next_slot(ledger, moment)
         document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
         if channels:
             document["channels"] = _channel_health_json()
@@ -363,7 +365,7 @@ def status(
         for row in rows:
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
-        _print_next(moment)
+        _print_next(ledger, moment)
         if channels:
             _print_channel_health()
     if any(row["overdue"] for row in rows):

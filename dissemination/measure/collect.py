@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -104,9 +105,10 @@ class _ChannelReader:
                     results.put(exc)
                     raise
 
-        for _ in range(min(self.concurrency, -(-len(ids) // self.batch))):
+        reads = math.ceil(len(ids) / self.batch)
+        for _ in range(min(self.concurrency, reads)):
             pool.submit(work)
-        return -(-len(ids) // self.batch)
+        return reads
 
     def read(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         try:
