@@ -82,6 +82,14 @@ def tiny_png(path: Path) -> None:
 IMAGE_ALT = "Een chauffeur en een planner bekijken samen het rooster"
 
 
+def mastodon_only(root: Path) -> None:
+    """Make the sample campaign post to Mastodon only (without its LinkedIn variant); approve it
+    again afterwards."""
+    campaign = root / "campaigns" / "reeks.md"
+    text = campaign.read_text().replace("channels: [mastodon, linkedin]", "channels: [mastodon]")
+    campaign.write_text(text.split("### variant: linkedin")[0])
+
+
 def add_image(root: Path, image: str = "beeld/aftrap.png", alt: str | None = IMAGE_ALT) -> Path:
     """Give the sample campaign's kick-off post an image (a real PNG under the content root)."""
     tiny_png(root / image)

@@ -4,7 +4,7 @@ server on loopback that behaves as Mastodon does (tests/fakes/mastodon.py)."""
 import logging
 
 import pytest
-from publishing import cli, due_rows, make_project, subprocess_cli
+from publishing import cli, due_rows, make_project, mastodon_only, subprocess_cli
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
@@ -19,9 +19,7 @@ def fake(fake_mastodon):
 def project(request, tmp_path, fake):
     root = make_project(tmp_path, tolerance="90d")
     if request.node.get_closest_marker("mastodon_only"):
-        campaign = root / "campaigns" / "reeks.md"
-        text = campaign.read_text().replace("channels: [mastodon, linkedin]", "channels: [mastodon]")
-        campaign.write_text(text.split("### variant: linkedin")[0])
+        mastodon_only(root)
         assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
     channels = root / "channels.yaml"
     channels.write_text(channels.read_text().replace(

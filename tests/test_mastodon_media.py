@@ -4,7 +4,7 @@ posted with the status under the item's idempotency key (tests/fakes/mastodon.py
 
 import pytest
 from publishing import IMAGE_ALT as ALT
-from publishing import add_image, cli, due_rows, make_project
+from publishing import add_image, cli, due_rows, make_project, mastodon_only
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
@@ -18,9 +18,7 @@ def fake(fake_mastodon):
 @pytest.fixture
 def project(tmp_path, fake):
     root = make_project(tmp_path, tolerance="90d")
-    campaign = root / "campaigns" / "reeks.md"
-    text = campaign.read_text().replace("channels: [mastodon, linkedin]", "channels: [mastodon]")
-    campaign.write_text(text.split("### variant: linkedin")[0])
+    mastodon_only(root)
     add_image(root)
     assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
     channels = root / "channels.yaml"
