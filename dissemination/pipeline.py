@@ -20,7 +20,8 @@ from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors
-from dissemination.publish.channels import Health, PublishError, bind_channel, open_channel
+from dissemination.ledger import Claim
+from dissemination.publish.channels import Health, PublishError, ReadBackError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
@@ -73,12 +74,31 @@ class PublishReport:
     retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # outcome unknown and not found out: a person decides
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # channels that publish now but need attention soon
 
 
 def _backoff(attempt: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** attempt, 60))
+
+
+# Read back a little before the platform forgets the key: clocks differ, and a request sent at the
+# edge may be stored after it.
+READ_BACK_MARGIN = dt.timedelta(minutes=10)
+
+
+def resolve_command(item_id: str) -> str:
+    return (f"`dissemination resolve {item_id} --published URL --by NAME` or "
+            f"`dissemination resolve {item_id} --absent --by NAME`")
+
+
+def _needs_read_back(channel: object, claim: Claim, now: dt.datetime) -> bool:
+    """An earlier attempt may have published the item, and the platform may no longer
+    recognise a repeat: only reading the account's posts can tell."""
+    retention = getattr(getattr(channel, "capabilities", None), "key_retention", None)
+    return (claim.outcome_unknown and retention is not None and claim.first_claimed_at is not None
+            and now - claim.first_claimed_at >= retention - READ_BACK_MARGIN)
 
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
@@ -131,10 +151,33 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                 continue
             try:
                 _fault("before_remote")
-                receipt = channel.publish(claim)
+                receipt = None
+                if _needs_read_back(channel, claim, clock()):
+                    try:
+                        receipt = channel.read_back(claim, claim.first_claimed_at)  # type: ignore[attr-defined]
+                    except ReadBackError as exc:
+                        reason = (f"outcome unknown since {claim.first_claimed_at:%Y-%m-%d %H:%M} UTC and "
+                                  f"{claim.channel} no longer recognises a repeat; reading back failed ({exc}): "
+                                  f"look at the account, then run {resolve_command(claim.id)}")
+                        ledger.record_waiting(claim, clock(), reason)
+                        report.waiting.append(claim.id)
+                        log.error("waiting for a person: %s on %s: %s", claim.id, claim.channel, reason)
+                        continue
+                    if receipt is not None:
+                        log.info("read back: %s was published on %s (%s)", claim.id, claim.channel, receipt.remote_id)
+                if receipt is None:  # never sent, or read-back proved it absent
+                    receipt = channel.publish(claim)
                 _fault("after_remote")
             except PublishError as exc:
-                if exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
+                if not exc.permanent and claim.attempt_count >= MAX_ATTEMPTS and (
+                        exc.outcome_unknown or claim.outcome_unknown):
+                    # Given up, but it may exist: failing it would claim it never went out.
+                    reason = (f"gave up after {claim.attempt_count} attempts ({exc.reason}); an earlier attempt "
+                              f"may have published it: look at the account, then run {resolve_command(claim.id)}")
+                    ledger.record_waiting(claim, clock(), reason)
+                    report.waiting.append(claim.id)
+                    log.error("waiting for a person: %s on %s: %s", claim.id, claim.channel, reason)
+                elif exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
                     reason = exc.reason if exc.permanent else f"gave up after {claim.attempt_count} attempts: {exc.reason}"
                     ledger.record_failed(claim, clock(), reason)
                     report.failed.append(claim.id)
