@@ -168,7 +168,8 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
         out.print(f"[yellow]warning[/]: {warning}")
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
-              + (" -- see dissemination status" if report.failed or report.missed else ""))
+              + (f", {len(report.waiting)} waiting for a person" if report.waiting else "")
+              + (" -- see dissemination status" if report.failed or report.missed or report.waiting else ""))
     _print_next(ledger, moment)
 
 
@@ -339,6 +340,35 @@ def resend_unknown(
 
 
 @app.command()
+def resolve(
+    item: Annotated[str, typer.Argument(help="The waiting item's id (see dissemination status).")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded in the ledger).")],
+    published: Annotated[Optional[str], typer.Option(
+        "--published", help="It is online at this URL: record it as published.")] = None,
+    remote_id: Annotated[Optional[str], typer.Option(
+        "--id", help="With --published: the platform's id of the post (default: the URL).")] = None,
+    absent: Annotated[bool, typer.Option("--absent", help="It is not online: send it with the next publish run.")] = False,
+) -> None:
+    """Settle an item `waiting` for a person: its outcome was unknown and the channel could not
+    find out whether it was published. FIRST LOOK at the account: --published URL records the post
+    found there; --absent sends it again with the next publish run (a second copy if it was
+    there after all)."""
+    if published is None and not absent or published is not None and absent:
+        err.print("resolve: give either --published URL or --absent", markup=False)
+        raise typer.Exit(2)
+    if not by.strip():
+        err.print("--by: say who decides", markup=False)
+        raise typer.Exit(2)
+    problem = _ledger().resolve(item, dt.datetime.now(UTC), by.strip(), published_url=published, remote_id=remote_id)
+    if problem:
+        err.print(f"resolve: {problem}", markup=False)
+        raise typer.Exit(2)
+    out.print(f"item {item}: " + (f"recorded as published at {published}" if published else
+                                  "planned again; the next `dissemination publish` sends it")
+              + f" (decided by {by.strip()}, recorded in the ledger)", markup=False)
+
+
+@app.command()
 def status(
     now: NowOption = None,
     as_json: JsonOption = False,
@@ -368,7 +398,7 @@ def status(
         _print_next(ledger, moment)
         if channels:
             _print_channel_health()
-    if any(row["overdue"] for row in rows):
+    if any(row["overdue"] or row["state"] == "waiting" for row in rows):
         raise typer.Exit(2)
 
 

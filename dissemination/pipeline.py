@@ -269,7 +269,7 @@ def next_slot(ledger: Ledger, now: dt.datetime) -> NextSlot | None:
 
 
 def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore[type-arg]
-    """Items for `status`: overdue first, then held, then the rest by slot."""
+    """Items for `status`: overdue and waiting for a person first, then held, then the rest by slot."""
     rows = []
     for row in ledger.items():
         slot = row["slot_utc"].replace(tzinfo=UTC)
@@ -282,6 +282,6 @@ def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore
             "timezone": row["timezone"], "state": row["state"], "overdue": overdue, "reason": row["reason"],
             "attempts": row["attempt_count"], "remote_id": row["remote_id"], "url": row["url"],
         })
-    order = {"held": 1}
+    order = {"waiting": 0, "held": 1}  # waiting: a person must look (`dissemination resolve`)
     rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
     return rows
