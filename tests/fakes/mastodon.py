@@ -132,6 +132,14 @@ class FakeMastodon(LoopbackServer):
     def now(self) -> dt.datetime:
         return dt.datetime.now(UTC) + self.offset
 
+    def set_now(self, moment: dt.datetime) -> None:
+        """Put this server's clock at `moment` (a test's pipeline time); it runs on from there."""
+        self.offset = moment - dt.datetime.now(UTC)
+
+    def remembers(self, key: str) -> bool:
+        """Whether a repeat with this Idempotency-Key would still get the original status."""
+        return key in self.idempotency and self.now() - self.key_stored_at[key] < KEY_LIFE
+
     def advance(self, **delta: float) -> None:
         """Move this server's clock (e.g. `advance(hours=2)`): keys expire, windows reset."""
         self.offset += dt.timedelta(**delta)
