@@ -93,6 +93,8 @@ def check() -> None:
     result = run_check(State.root)
     _print_problems(result.problems)
     errors, warnings = len(result.problems.errors), len(result.problems.warnings)
+    for line in result.limits_used():  # which limits the posts were checked against
+        out.print(f"limits {line}", markup=False)
     if errors:
         files = len({p.path for p in result.problems.errors})
         out.print(f"[bold red]{errors} error(s)[/] in {files} file(s), {warnings} warning(s)")
@@ -387,7 +389,7 @@ def status(
         upcoming = next_slot(ledger, moment)
         document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
         if channels:
-            document["channels"] = _channel_health_json()
+            document["channels"] = _channel_health_json(ledger)
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         _print_items(rows, False)
@@ -397,16 +399,16 @@ def status(
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
         _print_next(ledger, moment)
         if channels:
-            _print_channel_health()
+            _print_channel_health(ledger)
     if any(row["overdue"] or row["state"] == "waiting" for row in rows):
         raise typer.Exit(2)
 
 
-def _channel_health_json() -> list[dict] | dict:  # type: ignore[type-arg]
+def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-untyped-def,type-arg]
     from dissemination.pipeline import ContentErrors, channel_health
 
     try:
-        health = channel_health(State.root.resolve())
+        health = channel_health(State.root.resolve(), ledger=ledger)
     except ContentErrors as exc:
         return {"errors": [str(p) for p in exc.problems]}
     return [{"channel": row.channel, "kind": row.kind, "publishes_to": row.publishes_to, "ok": row.health.ok,
@@ -416,11 +418,11 @@ def _channel_health_json() -> list[dict] | dict:  # type: ignore[type-arg]
             for row in health]
 
 
-def _print_channel_health() -> None:
+def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]
     from dissemination.pipeline import ContentErrors, channel_health
 
     try:
-        health = channel_health(State.root.resolve())
+        health = channel_health(State.root.resolve(), ledger=ledger)
     except ContentErrors as exc:
         for problem in exc.problems:
             out.print(str(problem), markup=False)

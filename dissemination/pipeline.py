@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -125,6 +126,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
         if opened.note:
             report.notes.append(opened.note)
         health = opened.channel.preflight()
+        _keep_limits(opened.channel, ledger, clock())
         if not health.ok:
             # Its items stay planned (and may become missed): better than sending into a failure.
             unhealthy.add(channel_id)
@@ -219,8 +221,17 @@ class ChannelHealth:
     note: str | None
 
 
-def channel_health(root: Path, credentials: CredentialStore | None = None) -> list[ChannelHealth]:
-    """Each configured channel's preflight, as `status` shows it (the same check a publish run makes)."""
+def _keep_limits(channel: object, ledger: Ledger | None, now: dt.datetime) -> None:
+    """The limits a preflight read from the channel's server, for `check`, rendering and `preview`."""
+    live = getattr(channel, "live", None)
+    if live is not None and ledger is not None:
+        ledger.store_limits(dataclasses.replace(live, read_at=now))
+
+
+def channel_health(root: Path, credentials: CredentialStore | None = None,
+                   ledger: Ledger | None = None) -> list[ChannelHealth]:
+    """Each configured channel's preflight, as `status` shows it (the same check a publish run
+    makes); the limits it reads are kept in `ledger`."""
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
@@ -229,7 +240,9 @@ def channel_health(root: Path, credentials: CredentialStore | None = None) -> li
         opened = open_channel(channel_id, config, root, credentials)
         # An e-mail channel without its secrets is itself and writes .eml files: the note says so
         publishes_to = "outbox" if opened.note else opened.channel.kind
-        rows.append(ChannelHealth(channel_id, config.kind, publishes_to, opened.channel.preflight(), opened.note))
+        health = opened.channel.preflight()
+        _keep_limits(opened.channel, ledger, dt.datetime.now(UTC))
+        rows.append(ChannelHealth(channel_id, config.kind, publishes_to, health, opened.note))
     return rows
 
 

@@ -139,3 +139,21 @@ def test_the_instance_limits_are_stored_for_the_channel(project, fake):
     limits = Ledger.for_root(project).live_limits()["mastodon"]
     assert (limits.server, limits.max_characters, limits.description_limit) == (fake.url, 300, 420)
     assert json.loads(json.dumps(limits.characters_per_url)) == 23
+
+
+def test_check_uses_the_instance_limit_once_read_and_reports_the_over_long_posts(project, fake):
+    campaign = project / "campaigns" / "reeks.md"
+    long_text = "Praktijkvoorbeeld van de week: " + "een verhaal over samenwerken in de logistiek. " * 6
+    campaign.write_text(campaign.read_text().replace("Praktijkvoorbeeld van de week.", long_text.strip()))
+    line = campaign.read_text().splitlines().index("## Uitgelicht") + 1
+    before = cli(project, "check")
+    assert before.exit_code == 0, before.output  # within the declared 500
+    assert "mastodon: 500 characters" in before.output and "declared in channels.yaml" in before.output
+    fake.max_characters = 300
+    status = cli(project, "status", "--now", DUE.isoformat(), env={"TEST_MASTODON_TOKEN": fake.token})
+    assert "statuses up to 300 characters" in status.output
+    after = cli(project, "check")
+    assert after.exit_code == 1, after.output
+    assert f"campaigns/reeks.md:{line}: mastodon post for mkb is" in after.output
+    assert "over the limit of 300" in after.output
+    assert f"mastodon: 300 characters, URLs as 23, alt text 1500: read from {fake.url}" in after.output

@@ -152,7 +152,7 @@ class MastodonChannel:
             read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE, key_retention=KEY_RETENTION)
         self._broken: str | None = None
         self._account_id: str | None = None
-        self._ledger = None
+        self.live: LiveLimits | None = None  # the instance's limits, once a preflight read them
         self._session = _Session()
         self._single_reads = False  # the server refused the batch read: one GET per status
         self._media_api: Mastodon | None = None
@@ -172,11 +172,6 @@ class MastodonChannel:
         fix = "create a new one" if self.token.from_environment else f"run `{auth_command('mastodon', self.id)}`"
         return f"{self.token.source} was refused by {self.base_url} ({self._broken}); {fix}"
 
-    def bind(self, ledger, clock, lease, progress) -> None:  # type: ignore[no-untyped-def]
-        """The ledger keeps the instance limits this preflight reads, for `check` and rendering."""
-        self._ledger = ledger
-        self._clock = clock or (lambda: dt.datetime.now(UTC))
-
     def preflight(self) -> Health:
         try:
             account = self.api.account_verify_credentials()
@@ -191,10 +186,10 @@ class MastodonChannel:
             return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
         self.capabilities = dataclasses.replace(
             self.capabilities, max_length=limits.max_characters, url_weight=limits.characters_reserved_per_url)
-        if self._ledger is not None:
-            self._ledger.store_limits(LiveLimits(
-                self.id, self.base_url, limits.max_characters, limits.characters_reserved_per_url,
-                limits.description_limit, limits.max_media, limits.image_size_limit, self._clock()))
+        # kept in the ledger by the caller, for `check`, rendering and `preview`
+        self.live = LiveLimits(self.id, self.base_url, limits.max_characters, limits.characters_reserved_per_url,
+                               limits.description_limit, limits.max_media, limits.image_size_limit,
+                               dt.datetime.now(UTC))
         return Health(True, f"{self.base_url}: {self.token.source} accepted (@{account.get('acct', '?')}); "
                             f"statuses up to {limits.max_characters} characters")
 
