@@ -93,8 +93,11 @@ def check() -> None:
     result = run_check(State.root)
     _print_problems(result.problems)
     errors, warnings = len(result.problems.errors), len(result.problems.warnings)
-    for line in result.limits_used():  # which limits the posts were checked against
-        out.print(f"limits {line}", markup=False)
+    # Which limits the posts were checked against: with the summary, or beside a length error.
+    if not errors or any("over the limit of" in p.message or p.message.startswith("image_alt is")
+                         for p in result.problems.errors):
+        for line in result.limits_used():
+            out.print(f"limits {line}", markup=False)
     if errors:
         files = len({p.path for p in result.problems.errors})
         out.print(f"[bold red]{errors} error(s)[/] in {files} file(s), {warnings} warning(s)")
