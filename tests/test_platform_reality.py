@@ -157,3 +157,69 @@ def test_check_uses_the_instance_limit_once_read_and_reports_the_over_long_posts
     assert f"campaigns/reeks.md:{line}: mastodon post for mkb is" in after.output
     assert "over the limit of 300" in after.output
     assert f"mastodon: 300 characters, URLs as 23, alt text 1500: read from {fake.url}" in after.output
+
+
+# --- LinkedIn (tests/fakes/linkedin.py): no idempotency key, duplicate detection of unknown length
+
+
+@pytest.fixture
+def linkedin(fake_linkedin):
+    fake_linkedin.set_now(DUE)
+    return fake_linkedin
+
+
+@pytest.fixture
+def li_project(tmp_path, linkedin):
+    root = make_project(tmp_path, tolerance="90d")
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace(
+        'api_version: "202510"', f'api_version: "202510"\n  api_base: {linkedin.url}\n  request_timeout: 1s'))
+    assert cli(root, "plan", "--now", PLAN_AT).exit_code == 0
+    return root
+
+
+def li_publish_at(root, linkedin, minutes: float):
+    moment = DUE + dt.timedelta(minutes=minutes)
+    linkedin.set_now(moment)
+    result = cli(root, "publish", "--now", moment.isoformat(), env={"TEST_LINKEDIN_TOKEN": linkedin.token})
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def li_rows(root, state=None):
+    return due_rows(root, "linkedin", DUE.isoformat(), state)
+
+
+def test_linkedin_stored_then_500_past_the_duplicate_window_is_read_back(li_project, linkedin):
+    linkedin.faults = ["stored-500", "504", "504", "504", "504"]
+    li_publish_at(li_project, linkedin, 0)
+    assert li_rows(li_project, "unknown") and len(linkedin.posts) == 1
+    for minutes in (2, 6, 14, 30, 62):
+        li_publish_at(li_project, linkedin, minutes)
+    (published,) = li_rows(li_project, "published")
+    assert list(linkedin.posts) == [published["remote_id"]]
+    assert ("GET", "/rest/posts", 200) in linkedin.requests
+
+
+def test_linkedin_read_back_without_the_read_scope_waits_for_a_person(li_project, linkedin):
+    linkedin.scopes.discard("r_organization_social")
+    linkedin.faults = ["stored-500"]
+    li_publish_at(li_project, linkedin, 0)
+    result = li_publish_at(li_project, linkedin, 62)
+    assert "1 waiting for a person" in result.output
+    (item,) = li_rows(li_project, "waiting")
+    assert "403" in item["reason"] and "dissemination resolve" in item["reason"]
+    li_publish_at(li_project, linkedin, 600)
+    assert len(linkedin.posts) == 1
+
+
+def test_linkedin_daily_quota_waits_for_midnight_utc_and_keeps_unknown(li_project, linkedin):
+    linkedin.faults = ["stored-500"]
+    li_publish_at(li_project, linkedin, 0)
+    linkedin.daily_limit = 1  # the one stored post used today's quota
+    li_publish_at(li_project, linkedin, 2)
+    (item,) = li_rows(li_project, "unknown")
+    assert "rate limited" in item["reason"] and item["lease_expires"].isoformat() == "2027-03-02T00:00:00"
+    li_publish_at(li_project, linkedin, 15 * 60 + 1)  # 00:01 the next day: read back, found
+    (published,) = li_rows(li_project, "published")
+    assert list(linkedin.posts) == [published["remote_id"]]
