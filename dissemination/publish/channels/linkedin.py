@@ -21,7 +21,7 @@ import httpx
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError
+from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
 from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.publish.oauth import LinkedInOAuth, OAuthError
 
@@ -74,6 +74,7 @@ class LinkedInChannel:
         # The token lives only in the client's default headers, never in a message.
         self.client = httpx.Client(
             base_url=self.base_url, timeout=config.request_timeout.total_seconds(), transport=transport,
+            verify=tls_context(),
             headers={"Authorization": f"Bearer {token.value}",
                      "LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"})
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
-import functools
 import re
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from mastodon.errors import MastodonError
 from dissemination.ledger import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError
+from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
 from dissemination.publish.credentials import Token, auth_command
 
 UTC = dt.timezone.utc
@@ -112,15 +110,6 @@ def _version(reported: object) -> str:
 # GET /api/v2/instance per process is enough (serve runs publish every few minutes).
 _limits: dict[str, InstanceLimits] = {}
 _limits_lock = threading.Lock()
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for all read clients (httpx's default: certifi's CA bundle): loading the
-    bundle takes ~30 ms each time, and the collector makes a client per worker thread."""
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 def _api_message(exc: MastodonAPIError) -> str:
@@ -397,7 +386,7 @@ class MastodonChannel:
 
         if self._reader is None:
             # The client's own token and address, however it was set up.
-            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT, verify=_tls(),
+            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT, verify=tls_context(),
                                         headers={"Authorization": f"Bearer {self.api.access_token}",
                                                  "User-Agent": "dissemination"})
         return self._reader
