@@ -195,8 +195,21 @@ def run_campaign(sequences: int, seed: int = 1, steps: int = 8, folder: Path | N
             raise Crash(point)
 
     # the fakes' tokens, as a deployment sets them (channels.yaml names these variables)
-    os.environ["TEST_MASTODON_TOKEN"] = FakeMastodon.__init__.__defaults__[0]
-    os.environ["TEST_LINKEDIN_TOKEN"] = FakeLinkedIn.__init__.__defaults__[0]
+    tokens = {"TEST_MASTODON_TOKEN": FakeMastodon.__init__.__defaults__[0],  # type: ignore[index]
+              "TEST_LINKEDIN_TOKEN": FakeLinkedIn.__init__.__defaults__[0]}  # type: ignore[index]
+    before = {name: os.environ.get(name) for name in tokens}
+    os.environ.update(tokens)
+    try:
+        return _run(rng, outcome, armed, original, fault, sequences, steps, folder)
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _run(rng, outcome, armed, original, fault, sequences, steps, folder):  # type: ignore[no-untyped-def]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(folder or tmp)
         root = make_root(work)
