@@ -122,6 +122,7 @@ class FakeMastodon(LoopbackServer):
         self.instance_slash_404 = False
         self.account_statuses_error: int | None = None
         self.throttle_reads = False
+        self.refuse_media: str | None = None  # answer uploads 422 with this (e.g. a corrupt file)
         self.status_limit = STATUS_LIMIT[0]
         self._counts: dict[tuple[str, dt.datetime], int] = {}  # (throttle, window end) -> requests
         self._seq = 0
@@ -355,6 +356,8 @@ class FakeMastodon(LoopbackServer):
                     return self._send(422, {"error": "Validation failed: File can't be blank"})
                 if not mime.startswith("image/") or len(data) > fake.image_size_limit:
                     return self._send(422, {"error": "Validation failed: File content type is invalid, File is invalid"})
+                if fake.refuse_media:
+                    return self._send(422, {"error": fake.refuse_media})
                 description = parts["description"][1].decode() if "description" in parts else None
                 with fake.lock:
                     mid = fake._snowflake()
