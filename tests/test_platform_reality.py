@@ -223,3 +223,21 @@ def test_linkedin_daily_quota_waits_for_midnight_utc_and_keeps_unknown(li_projec
     li_publish_at(li_project, linkedin, 15 * 60 + 1)  # 00:01 the next day: read back, found
     (published,) = li_rows(li_project, "published")
     assert list(linkedin.posts) == [published["remote_id"]]
+
+
+def test_single_reads_stop_while_the_tokens_budget_is_low(project, fake, monkeypatch):
+    from fakes.mastodon import API_LIMIT
+
+    fake.batch_reads = False
+    publish_at(project, fake, 24 * 60)  # Tuesday: the kick-off and the featured posts
+    ledger = Ledger.for_root(project)
+    published = [r["id"] for r in ledger.items(["published"]) if r["channel"] == "mastodon"]
+    assert len(published) >= 3
+    with fake.lock:
+        fake._count("api", API_LIMIT, add=API_LIMIT[0] - 25)  # 25 requests left in this window
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", fake.token)
+    collect_metrics(project, ledger, DUE + dt.timedelta(hours=25))
+    favourites = {s["item_id"]: s for s in ledger.snapshots() if s["metric"] == "favourites"}
+    read = [i for i in published if favourites[i]["available"]]
+    assert len(read) == 1  # one read, then the rest is left for publishing
+    assert all("rate budget" in favourites[i]["reason"] for i in published if i not in read)

@@ -124,7 +124,7 @@ class FakeMastodon(LoopbackServer):
         self.throttle_reads = False
         self.refuse_media: str | None = None  # answer uploads 422 with this (e.g. a corrupt file)
         self.status_limit = STATUS_LIMIT[0]
-        self._counts: dict[tuple[str, dt.datetime], int] = {}  # (throttle, window end) -> requests
+        self._counts: dict[tuple[str, int], int] = {}  # (throttle, window number) -> requests
         self._seq = 0
         self.apps: dict[str, dict] = {}  # client_id -> app
         self.approved: dict[str, str] = {}  # code -> scopes the person granted
@@ -157,9 +157,10 @@ class FakeMastodon(LoopbackServer):
         """Count a request against a throttle: (its headers, whether it is over the limit)."""
         limit, period = limit_period
         now = self.now()
-        end = _window_end(now, period)
-        used = self._counts.get((throttle, end), 0) + add
-        self._counts[(throttle, end)] = used
+        end = _window_end(now, period)  # shown with the microseconds of now, as the server does
+        window = (throttle, int(now.timestamp()) // int(period.total_seconds()))
+        used = self._counts.get(window, 0) + add
+        self._counts[window] = used
         return ({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(limit - used, 0)),
                  "X-RateLimit-Reset": _iso(end)}, used > limit)
 

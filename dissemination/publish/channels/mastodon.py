@@ -391,7 +391,7 @@ class MastodonChannel:
                                                  "User-Agent": "dissemination"})
         return self._reader
 
-    def _read_statuses(self, ids: list[str]) -> list[dict] | str:
+    def _read_statuses(self, ids: list[str]) -> list[dict] | tuple[list[dict], str] | str:
         """GET /api/v1/statuses?id[]=… as plain JSON, or why not. Read with httpx rather than
         Mastodon.py, which turns every status into typed objects: ~45 ms of CPU per 20 statuses,
         under the interpreter lock, which would cap a refresh at ~20 reads a second whatever the
@@ -426,7 +426,7 @@ class MastodonChannel:
     # for publishing (and the next run reads the rest).
     KEEP_FOR_PUBLISHING = 30
 
-    def _read_each(self, ids: list[str]) -> list[dict] | str:  # type: ignore[type-arg]
+    def _read_each(self, ids: list[str]) -> list[dict] | tuple[list[dict], str] | str:  # type: ignore[type-arg]
         """GET /api/v1/statuses/:id for each id (a 404 is a deleted status, left out), within the
         token's budget as the server reports it in X-RateLimit-Remaining."""
         import httpx
@@ -445,7 +445,8 @@ class MastodonChannel:
                 return f"{self.base_url} refused the read: HTTP {response.status_code}"
             remaining = response.headers.get("X-RateLimit-Remaining", "")
             if remaining.isdigit() and int(remaining) < self.KEEP_FOR_PUBLISHING and status_id != ids[-1]:
-                return f"{self.base_url}: the rate budget is spent for now; read again at the next run"
+                # what was read counts; the rest is unavailable for this reason, not deleted
+                return found, f"{self.base_url}: the rate budget is spent for now; read again at the next run"
         return found
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
@@ -458,6 +459,8 @@ class MastodonChannel:
         remote_ids = list(by_remote)
         for start in range(0, len(remote_ids), self.BATCH):
             answer = self._read_statuses(remote_ids[start:start + self.BATCH])
+            if isinstance(answer, tuple):  # some read, then the budget stopped the reads
+                answer, failure = answer
             if isinstance(answer, str):
                 failure = answer
             else:
