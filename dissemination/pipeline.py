@@ -52,7 +52,7 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
     """Check the content (unless `checked` already holds the result), expand approved campaigns
     into items, and make the ledger match."""
     root = root.resolve()
-    result = checked or run_check(root)
+    result = checked or run_check(root, ledger.live_limits())
     if result.problems.errors:
         raise ContentErrors(result.problems.errors)
     from dissemination.render import Renderer

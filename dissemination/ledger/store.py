@@ -291,7 +291,8 @@ class Ledger:
                     payload=json.loads(row.payload), attempt_id=attempt_ids[row.id],
                     attempt_count=row.attempt_count + 1, worker=worker, published_at=as_utc(row.published_at),
                     first_claimed_at=as_utc(row.first_claimed_at) or now,
-                    outcome_unknown=row.state in IN_FLIGHT))
+                    # (a newsletter re-opened for resending is `unknown` too, but it was published)
+                    outcome_unknown=row.state in IN_FLIGHT and row.published_at is None))
         return claims
 
     def _finish(self, conn: Connection, claim: Claim, now: dt.datetime, outcome: str, detail: str | None) -> None:
