@@ -44,21 +44,53 @@ class CheckResult:
         ]
         return "\n".join(parts)
 
+    def limits_used(self) -> list[str]:
+        """Which limits each Mastodon channel was checked against: read from its server, or
+        declared in channels.yaml (until a publish run or `status` reads the server's)."""
+        lines = []
+        for channel_id, config in self.project.channels.items():
+            if config.kind != "mastodon":
+                continue
+            live = self.project.live_limits.get(channel_id)
+            where = (f"read from {live.server} on {live.read_at:%Y-%m-%d %H:%M} UTC" if live else
+                     "declared in channels.yaml (the server's are read by the next publish or status)")
+            lines.append(f"{channel_id}: {config.max_characters} characters, URLs as "
+                         f"{config.characters_reserved_per_url}, alt text {config.description_limit}: {where}")
+        return lines
 
-def run_check(root: Path) -> CheckResult:
+
+def stored_limits(root: Path) -> dict:  # type: ignore[type-arg]
+    """The limits channels' servers reported, from the ledger when there is one (a check never
+    creates one)."""
+    import os
+
+    from dissemination.ledger.store import DB_URL_ENV
+
+    if not os.environ.get(DB_URL_ENV) and not (root / ".dissemination" / "ledger.db").is_file():
+        return {}
+    from dissemination.ledger import Ledger
+
+    ledger = Ledger.for_root(root)
+    try:
+        return ledger.live_limits()
+    finally:
+        ledger.close()
+
+
+def run_check(root: Path, live: dict | None = None) -> CheckResult:  # type: ignore[type-arg]
     # Loading builds hundreds of thousands of small objects and no reference cycles worth
     # collecting; the cyclic GC's passes over them cost ~15 % of a large check.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(root)
+        return _run_check(root, stored_limits(root.resolve()) if live is None else live)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _run_check(root: Path) -> CheckResult:
-    project, problems = load_project(root)
+def _run_check(root: Path, live: dict) -> CheckResult:  # type: ignore[type-arg]
+    project, problems = load_project(root, live)
     slots: dict[str, list[Slot]] = {}
     for campaign in project.campaigns.values():
         found, trouble = campaign_slots(campaign, project.knowledge)

@@ -93,6 +93,11 @@ def check() -> None:
     result = run_check(State.root)
     _print_problems(result.problems)
     errors, warnings = len(result.problems.errors), len(result.problems.warnings)
+    # Which limits the posts were checked against: with the summary, or beside a length error.
+    if not errors or any("over the limit of" in p.message or p.message.startswith("image_alt is")
+                         for p in result.problems.errors):
+        for line in result.limits_used():
+            out.print(f"limits {line}", markup=False)
     if errors:
         files = len({p.path for p in result.problems.errors})
         out.print(f"[bold red]{errors} error(s)[/] in {files} file(s), {warnings} warning(s)")
@@ -168,7 +173,8 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
         out.print(f"[yellow]warning[/]: {warning}")
     out.print(f"publish: {len(report.published)} published, {len(report.retried)} to retry, "
               f"{len(report.failed)} failed, {len(report.missed)} missed (past their late tolerance)"
-              + (" -- see dissemination status" if report.failed or report.missed else ""))
+              + (f", {len(report.waiting)} waiting for a person" if report.waiting else "")
+              + (" -- see dissemination status" if report.failed or report.missed or report.waiting else ""))
     _print_next(ledger, moment)
 
 
@@ -339,6 +345,35 @@ def resend_unknown(
 
 
 @app.command()
+def resolve(
+    item: Annotated[str, typer.Argument(help="The waiting item's id (see dissemination status).")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded in the ledger).")],
+    published: Annotated[Optional[str], typer.Option(
+        "--published", help="It is online at this URL: record it as published.")] = None,
+    remote_id: Annotated[Optional[str], typer.Option(
+        "--id", help="With --published: the platform's id of the post (default: the URL).")] = None,
+    absent: Annotated[bool, typer.Option("--absent", help="It is not online: send it with the next publish run.")] = False,
+) -> None:
+    """Settle an item `waiting` for a person: its outcome was unknown and the channel could not
+    find out whether it was published. FIRST LOOK at the account: --published URL records the post
+    found there; --absent sends it again with the next publish run (a second copy if it was
+    there after all)."""
+    if published is None and not absent or published is not None and absent:
+        err.print("resolve: give either --published URL or --absent", markup=False)
+        raise typer.Exit(2)
+    if not by.strip():
+        err.print("--by: say who decides", markup=False)
+        raise typer.Exit(2)
+    problem = _ledger().resolve(item, dt.datetime.now(UTC), by.strip(), published_url=published, remote_id=remote_id)
+    if problem:
+        err.print(f"resolve: {problem}", markup=False)
+        raise typer.Exit(2)
+    out.print(f"item {item}: " + (f"recorded as published at {published}" if published else
+                                  "planned again; the next `dissemination publish` sends it")
+              + f" (decided by {by.strip()}, recorded in the ledger)", markup=False)
+
+
+@app.command()
 def status(
     now: NowOption = None,
     as_json: JsonOption = False,
@@ -357,7 +392,7 @@ def status(
         upcoming = next_slot(ledger, moment)
         document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
         if channels:
-            document["channels"] = _channel_health_json()
+            document["channels"] = _channel_health_json(ledger)
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         _print_items(rows, False)
@@ -367,16 +402,16 @@ def status(
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
         _print_next(ledger, moment)
         if channels:
-            _print_channel_health()
-    if any(row["overdue"] for row in rows):
+            _print_channel_health(ledger)
+    if any(row["overdue"] or row["state"] == "waiting" for row in rows):
         raise typer.Exit(2)
 
 
-def _channel_health_json() -> list[dict] | dict:  # type: ignore[type-arg]
+def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-untyped-def,type-arg]
     from dissemination.pipeline import ContentErrors, channel_health
 
     try:
-        health = channel_health(State.root.resolve())
+        health = channel_health(State.root.resolve(), ledger=ledger)
     except ContentErrors as exc:
         return {"errors": [str(p) for p in exc.problems]}
     return [{"channel": row.channel, "kind": row.kind, "publishes_to": row.publishes_to, "ok": row.health.ok,
@@ -386,11 +421,11 @@ def _channel_health_json() -> list[dict] | dict:  # type: ignore[type-arg]
             for row in health]
 
 
-def _print_channel_health() -> None:
+def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]
     from dissemination.pipeline import ContentErrors, channel_health
 
     try:
-        health = channel_health(State.root.resolve())
+        health = channel_health(State.root.resolve(), ledger=ledger)
     except ContentErrors as exc:
         for problem in exc.problems:
             out.print(str(problem), markup=False)

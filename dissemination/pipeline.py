@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -20,7 +21,8 @@ from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors
-from dissemination.publish.channels import Health, PublishError, bind_channel, open_channel
+from dissemination.ledger import Claim
+from dissemination.publish.channels import Health, PublishError, ReadBackError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
@@ -50,7 +52,7 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
     """Check the content (unless `checked` already holds the result), expand approved campaigns
     into items, and make the ledger match."""
     root = root.resolve()
-    result = checked or run_check(root)
+    result = checked or run_check(root, ledger.live_limits())
     if result.problems.errors:
         raise ContentErrors(result.problems.errors)
     from dissemination.render import Renderer
@@ -73,12 +75,31 @@ class PublishReport:
     retried: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)  # outcome unknown and not found out: a person decides
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # channels that publish now but need attention soon
 
 
 def _backoff(attempt: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** attempt, 60))
+
+
+# Read back a little before the platform forgets the key: clocks differ, and a request sent at the
+# edge may be stored after it.
+READ_BACK_MARGIN = dt.timedelta(minutes=10)
+
+
+def resolve_command(item_id: str) -> str:
+    return (f"`dissemination resolve {item_id} --published URL --by NAME` or "
+            f"`dissemination resolve {item_id} --absent --by NAME`")
+
+
+def _needs_read_back(channel: object, claim: Claim, now: dt.datetime) -> bool:
+    """An earlier attempt may have published the item, and the platform may no longer
+    recognise a repeat: only reading the account's posts can tell."""
+    retention = getattr(getattr(channel, "capabilities", None), "key_retention", None)
+    return (claim.outcome_unknown and retention is not None and claim.first_claimed_at is not None
+            and now - claim.first_claimed_at >= retention - READ_BACK_MARGIN)
 
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
@@ -105,6 +126,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
         if opened.note:
             report.notes.append(opened.note)
         health = opened.channel.preflight()
+        _keep_limits(opened.channel, ledger, clock())
         if not health.ok:
             # Its items stay planned (and may become missed): better than sending into a failure.
             unhealthy.add(channel_id)
@@ -131,10 +153,33 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                 continue
             try:
                 _fault("before_remote")
-                receipt = channel.publish(claim)
+                receipt = None
+                if _needs_read_back(channel, claim, clock()):
+                    try:
+                        receipt = channel.read_back(claim, claim.first_claimed_at)  # type: ignore[attr-defined]
+                    except ReadBackError as exc:
+                        reason = (f"outcome unknown since {claim.first_claimed_at:%Y-%m-%d %H:%M} UTC and "
+                                  f"{claim.channel} no longer recognises a repeat; reading back failed ({exc}): "
+                                  f"look at the account, then run {resolve_command(claim.id)}")
+                        ledger.record_waiting(claim, clock(), reason)
+                        report.waiting.append(claim.id)
+                        log.error("waiting for a person: %s on %s: %s", claim.id, claim.channel, reason)
+                        continue
+                    if receipt is not None:
+                        log.info("read back: %s was published on %s (%s)", claim.id, claim.channel, receipt.remote_id)
+                if receipt is None:  # never sent, or read-back proved it absent
+                    receipt = channel.publish(claim)
                 _fault("after_remote")
             except PublishError as exc:
-                if exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
+                if not exc.permanent and claim.attempt_count >= MAX_ATTEMPTS and (
+                        exc.outcome_unknown or claim.outcome_unknown):
+                    # Given up, but it may exist: failing it would claim it never went out.
+                    reason = (f"gave up after {claim.attempt_count} attempts ({exc.reason}); an earlier attempt "
+                              f"may have published it: look at the account, then run {resolve_command(claim.id)}")
+                    ledger.record_waiting(claim, clock(), reason)
+                    report.waiting.append(claim.id)
+                    log.error("waiting for a person: %s on %s: %s", claim.id, claim.channel, reason)
+                elif exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
                     reason = exc.reason if exc.permanent else f"gave up after {claim.attempt_count} attempts: {exc.reason}"
                     ledger.record_failed(claim, clock(), reason)
                     report.failed.append(claim.id)
@@ -176,8 +221,17 @@ class ChannelHealth:
     note: str | None
 
 
-def channel_health(root: Path, credentials: CredentialStore | None = None) -> list[ChannelHealth]:
-    """Each configured channel's preflight, as `status` shows it (the same check a publish run makes)."""
+def _keep_limits(channel: object, ledger: Ledger | None, now: dt.datetime) -> None:
+    """The limits a preflight read from the channel's server, for `check`, rendering and `preview`."""
+    live = getattr(channel, "live", None)
+    if live is not None and ledger is not None:
+        ledger.store_limits(dataclasses.replace(live, read_at=now))
+
+
+def channel_health(root: Path, credentials: CredentialStore | None = None,
+                   ledger: Ledger | None = None) -> list[ChannelHealth]:
+    """Each configured channel's preflight, as `status` shows it (the same check a publish run
+    makes); the limits it reads are kept in `ledger`."""
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
@@ -186,7 +240,9 @@ def channel_health(root: Path, credentials: CredentialStore | None = None) -> li
         opened = open_channel(channel_id, config, root, credentials)
         # An e-mail channel without its secrets is itself and writes .eml files: the note says so
         publishes_to = "outbox" if opened.note else opened.channel.kind
-        rows.append(ChannelHealth(channel_id, config.kind, publishes_to, opened.channel.preflight(), opened.note))
+        health = opened.channel.preflight()
+        _keep_limits(opened.channel, ledger, dt.datetime.now(UTC))
+        rows.append(ChannelHealth(channel_id, config.kind, publishes_to, health, opened.note))
     return rows
 
 
@@ -226,7 +282,7 @@ def next_slot(ledger: Ledger, now: dt.datetime) -> NextSlot | None:
 
 
 def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore[type-arg]
-    """Items for `status`: overdue first, then held, then the rest by slot."""
+    """Items for `status`: overdue and waiting for a person first, then held, then the rest by slot."""
     rows = []
     for row in ledger.items():
         slot = row["slot_utc"].replace(tzinfo=UTC)
@@ -239,6 +295,6 @@ def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore
             "timezone": row["timezone"], "state": row["state"], "overdue": overdue, "reason": row["reason"],
             "attempts": row["attempt_count"], "remote_id": row["remote_id"], "url": row["url"],
         })
-    order = {"held": 1}
+    order = {"waiting": 0, "held": 1}  # waiting: a person must look (`dissemination resolve`)
     rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
     return rows

@@ -28,10 +28,13 @@ def publish_batch(root: str, batch: int) -> dict:
         logger.warning("missed (past its late tolerance, not posted late): %s", item)
     for item in report.failed:
         logger.error("failed permanently: %s (see `dissemination status`)", item)
+    for item in report.waiting:
+        logger.error("waiting for a person: %s may or may not be online; look at the account, then run "
+                     "`dissemination resolve %s --published URL --by NAME` or `--absent --by NAME`", item, item)
     logger.info("publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
                 len(report.retried), len(report.failed), len(report.missed))
     return {"published": report.published, "retried": report.retried, "failed": report.failed,
-            "missed": report.missed}
+            "missed": report.missed, "waiting": report.waiting}
 
 
 @flow(name="publish_due")

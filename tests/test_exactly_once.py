@@ -85,7 +85,9 @@ def test_remote_succeeded_but_ledger_write_did_not_happen(tmp_path):
     rows = ledger.items(["published"])
     assert len(rows) == 2 and sorted(outbox_keys(root)) == sorted(r["idempotency_key"] for r in rows)
     retried = ledger.attempts_of(in_flight[0]["id"])
-    assert [a["outcome"] for a in retried] == ["started", "published"]  # killed, then the same key again
+    # killed (its attempt closed as abandoned when the lease was reclaimed), then the same key again
+    assert [a["outcome"] for a in retried] == ["abandoned", "published"]
+    assert retried[0]["finished_at"] is not None
 
 
 def test_publishers_killed_at_random_points_lose_and_repeat_nothing(tmp_path):

@@ -129,3 +129,12 @@ def test_check_reports_every_image_problem_with_file_and_line(tmp_path):
     assert f"campaigns/reeks.md:{line('image: beeld/weg.png')}: image file 'beeld/weg.png' not found" in out
     assert f"campaigns/reeks.md:{line('image: beeld/tekening.svg')}: image 'beeld/tekening.svg' is not a JPEG" in out
     assert "image 'beeld/groot.png' is 16.0 MB, over the 16 MB Mastodon accepts" in out
+
+
+def test_a_refused_upload_fails_the_item_naming_the_upload_not_the_status(project, fake):
+    fake.refuse_media = "Validation failed: File could not be processed"
+    assert cli(project, "publish", "--now", DUE, env=_env(fake)).exit_code == 0
+    (row,) = due_rows(project, "mastodon", DUE, "failed")
+    assert "refused the upload of image 'beeld/aftrap.png'" in row["reason"]
+    assert fake.refuse_media in row["reason"] and "refused the status" not in row["reason"]
+    assert not fake.statuses

@@ -10,9 +10,11 @@ from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Index, Inte
 
 metadata = MetaData()
 
-STATES = ("planned", "claimed", "published", "failed", "unknown", "missed", "held", "cancelled")
+STATES = ("planned", "claimed", "published", "failed", "unknown", "waiting", "missed", "held", "cancelled")
 # Items in these states are never touched by re-planning: the outside world has seen them.
-SETTLED = ("published", "failed", "missed")
+# `waiting`: the outcome is unknown and could not be found out (read-back failed); it waits for a
+# person (`dissemination resolve`), never for a blind repost.
+SETTLED = ("published", "failed", "missed", "waiting")
 IN_FLIGHT = ("claimed", "unknown")
 
 items = Table(
@@ -51,7 +53,8 @@ attempts = Table(
     Column("worker", String(128), nullable=False),
     Column("started_at", DateTime, nullable=False),
     Column("finished_at", DateTime),
-    Column("outcome", String(16), nullable=False),  # started | published | retry | failed | unknown
+    # started | published | retry | failed | unknown | waiting | resolved | abandoned (its run crashed)
+    Column("outcome", String(16), nullable=False),
     Column("detail", Text),
 )
 
@@ -62,6 +65,22 @@ receipts = Table(
     Column("remote_id", String(255), nullable=False),
     Column("url", Text),
     Column("published_at", DateTime, nullable=False),
+)
+
+# What the channel's server said about its limits at the last preflight (Mastodon's instance
+# configuration): `check`, rendering and `preview` use these once known instead of the values
+# declared in channels.yaml. NULL: the server did not say.
+channel_limits = Table(
+    "channel_limits",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("server", Text, nullable=False),  # the base URL the limits were read from
+    Column("max_characters", Integer),
+    Column("characters_per_url", Integer),
+    Column("description_limit", Integer),
+    Column("max_media", Integer),
+    Column("image_size_limit", Integer),
+    Column("read_at", DateTime, nullable=False),
 )
 
 # Engagement readings, appended and never updated. A metric that cannot be read is stored as

@@ -28,7 +28,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import IN_FLIGHT, SETTLED, attempts, deliveries, items, receipts, snapshots
+from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, items,
+                                         receipts, snapshots)
 
 UTC = dt.timezone.utc
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -93,6 +94,24 @@ class Claim:
     # Set when the item was published before: a newsletter whose `unknown` recipients an operator
     # re-opened (`dissemination resend-unknown`). Its audience was fixed at that publication.
     published_at: dt.datetime | None = None
+    # When the item was first sent (with this key), and whether an earlier attempt may have
+    # reached the channel (it ended `unknown`, or its run crashed holding the lease): such an item
+    # stays unknown until the channel says what happened (see pipeline.publish_due, read-back).
+    first_claimed_at: dt.datetime | None = None
+    outcome_unknown: bool = False
+
+
+@dataclass(frozen=True)
+class LiveLimits:
+    """A channel's limits as its server reported them (see schema.channel_limits)."""
+    channel: str
+    server: str
+    max_characters: int | None
+    characters_per_url: int | None
+    description_limit: int | None
+    max_media: int | None
+    image_size_limit: int | None
+    read_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -249,6 +268,11 @@ class Ledger:
             if not rows:
                 return claims
             ids = [row.id for row in rows]
+            crashed = [row.id for row in rows if row.state == "claimed"]
+            if crashed:  # their lease ran out: the run that held it is gone, its attempt with it
+                conn.execute(update(attempts).where(attempts.c.item_id.in_(crashed), attempts.c.outcome == "started")
+                             .values(outcome="abandoned", finished_at=stamp,
+                                     detail="the run holding the lease stopped before recording an outcome"))
             # The rows are ours for this transaction (SKIP LOCKED on PostgreSQL, the write lock
             # of BEGIN IMMEDIATE on SQLite); `due` is repeated as a belt-and-braces guard.
             claimed = conn.execute(update(items).where(items.c.id.in_(ids), due).values(
@@ -265,7 +289,10 @@ class Ledger:
                     id=row.id, idempotency_key=row.idempotency_key, campaign=row.campaign, post=row.post,
                     audience=row.audience, channel=row.channel, slot_utc=as_utc(row.slot_utc),
                     payload=json.loads(row.payload), attempt_id=attempt_ids[row.id],
-                    attempt_count=row.attempt_count + 1, worker=worker, published_at=as_utc(row.published_at)))
+                    attempt_count=row.attempt_count + 1, worker=worker, published_at=as_utc(row.published_at),
+                    first_claimed_at=as_utc(row.first_claimed_at) or now,
+                    # (a newsletter re-opened for resending is `unknown` too, but it was published)
+                    outcome_unknown=row.state in IN_FLIGHT and row.published_at is None))
         return claims
 
     def _finish(self, conn: Connection, claim: Claim, now: dt.datetime, outcome: str, detail: str | None) -> None:
@@ -299,10 +326,13 @@ class Ledger:
     def record_retry(self, claim: Claim, now: dt.datetime, detail: str, after: dt.timedelta,
                      outcome_unknown: bool = False) -> None:
         """A transient failure: try again after `after`, with the same key. `outcome_unknown`
-        when the request may have reached the channel (timeout, 5xx after sending)."""
+        when the request may have reached the channel (timeout, 5xx after sending). An item whose
+        earlier attempt may have reached it stays unknown whatever this attempt's failure (a 429
+        says nothing about the earlier one)."""
+        unknown = outcome_unknown or claim.outcome_unknown
         with self.engine.begin() as conn:
             conn.execute(update(items).where(self._mine(claim)).values(
-                state="unknown" if outcome_unknown else "planned", reason=detail, lease_owner=None,
+                state="unknown" if unknown else "planned", reason=detail, lease_owner=None,
                 lease_expires=utc_naive(now + after), updated_at=utc_naive(now)))
             self._finish(conn, claim, now, "unknown" if outcome_unknown else "retry", detail)
 
@@ -311,6 +341,64 @@ class Ledger:
             conn.execute(update(items).where(self._mine(claim)).values(
                 state="failed", reason=reason, lease_owner=None, lease_expires=None, updated_at=utc_naive(now)))
             self._finish(conn, claim, now, "failed", reason)
+
+    def record_waiting(self, claim: Claim, now: dt.datetime, reason: str) -> None:
+        """The outcome is unknown and the channel cannot find it out: a person decides
+        (`dissemination resolve`); nothing is sent meanwhile."""
+        with self.engine.begin() as conn:
+            conn.execute(update(items).where(self._mine(claim)).values(
+                state="waiting", reason=reason, lease_owner=None, lease_expires=None, updated_at=utc_naive(now)))
+            self._finish(conn, claim, now, "waiting", reason)
+
+    def resolve(self, item_id: str, now: dt.datetime, by: str, published_url: str | None = None,
+                remote_id: str | None = None) -> str | None:
+        """A person's answer for a `waiting` item: published at `published_url` (recorded as its
+        receipt), or absent (None: planned again, to be sent at the next run). Returns why it
+        cannot be resolved, or None. Who decided is kept as an attempt of the item."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(items.c.state, items.c.reason).where(items.c.id == item_id)).first()
+            if row is None:
+                return f"no item '{item_id}' in the ledger (see `dissemination status`)"
+            if row.state != "waiting":
+                return f"item '{item_id}' is {row.state}, not waiting for a person"
+            if published_url:
+                conn.execute(update(items).where(items.c.id == item_id).values(
+                    state="published", published_at=func.coalesce(items.c.published_at, stamp), reason=None,
+                    lease_owner=None, lease_expires=None, updated_at=stamp))
+                add_receipt = _ADD_RECEIPT_SQLITE if self.is_sqlite else _ADD_RECEIPT_POSTGRESQL
+                conn.execute(add_receipt, {"item_id": item_id, "remote_id": remote_id or published_url,
+                                           "url": published_url, "published_at": stamp})
+                detail = f"{by}: published at {published_url}"
+            else:
+                # Found absent by a person: sent again. Its first attempt stays on record, so should
+                # this one end unknown too, it is read back again rather than repeated.
+                conn.execute(update(items).where(items.c.id == item_id).values(
+                    state="planned", reason=f"absent according to {by}; will be sent again", lease_owner=None,
+                    lease_expires=None, updated_at=stamp))
+                detail = f"{by}: absent; send again"
+            conn.execute(insert(attempts).values(item_id=item_id, worker=f"person:{by}", started_at=stamp,
+                                                 finished_at=stamp, outcome="resolved",
+                                                 detail=f"{detail} (was: {row.reason})"))
+        return None
+
+    # --- channel limits ------------------------------------------------------------------------
+
+    def store_limits(self, limits: LiveLimits) -> None:
+        values = {k: getattr(limits, k) for k in ("server", "max_characters", "characters_per_url",
+                                                   "description_limit", "max_media", "image_size_limit")}
+        values["read_at"] = utc_naive(limits.read_at)
+        upsert = (sqlite_insert if self.is_sqlite else postgresql_insert)(channel_limits).values(
+            channel=limits.channel, **values)
+        with self.engine.begin() as conn:  # several workers' preflights may write at once
+            conn.execute(upsert.on_conflict_do_update(index_elements=["channel"], set_=values))
+
+    def live_limits(self) -> dict[str, LiveLimits]:
+        """channel id -> its server's limits, as last read."""
+        with self.engine.connect() as conn:
+            return {r.channel: LiveLimits(r.channel, r.server, r.max_characters, r.characters_per_url,
+                                          r.description_limit, r.max_media, r.image_size_limit, as_utc(r.read_at))
+                    for r in conn.execute(select(channel_limits))}
 
     # --- metrics -------------------------------------------------------------------------------
 

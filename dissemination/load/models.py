@@ -279,8 +279,11 @@ class MastodonChannel(ChannelBase):
     base_url: HttpUrl
     # When set in the environment this token is used; otherwise the one `dissemination auth` stored.
     token_env: EnvName | None = None
+    # Declared limits (Mastodon's defaults), used until a publish run or `status` has read the
+    # instance's own (`configuration.statuses`, `configuration.media_attachments`).
     max_characters: Annotated[int, Field(ge=1)] = 500
     characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
+    description_limit: Annotated[int, Field(ge=1)] = 1500  # alt text of an image
     visibility: Literal["public", "unlisted", "private"] = "public"
     language: str = "nl"
     # How long a publish run may wait for a rate limit to reset; a later reset leaves the item
@@ -511,7 +514,6 @@ ALT_MISSING, ALT_HINT = "image without image_alt", "describe the image for scree
 IMAGE_TYPES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
                ".webp": "image/webp"}
 MAX_IMAGE_BYTES = 16 * 1024 * 1024  # Mastodon's default image_size_limit
-MAX_ALT_CHARACTERS = 1500  # Mastodon's default description_limit
 
 
 # --- campaigns --------------------------------------------------------------------------------

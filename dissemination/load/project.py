@@ -44,6 +44,7 @@ class Project:
     # ids of files that exist but did not load: references to them are not reported again
     broken_knowledge: set[str] = field(default_factory=set)
     declared_channels: set[str] = field(default_factory=set)
+    live_limits: dict = field(default_factory=dict)  # channel id -> ledger.LiveLimits in use
     # False when a file that declares ids could not be parsed: then references to those ids
     # cannot be judged, and reporting them all as unknown would bury the real error.
     channels_known: bool = True
@@ -119,8 +120,26 @@ def load_channels(root: Path) -> tuple[ChannelsFile | None, Problems]:
     return channels, problems
 
 
-def load_project(root: Path) -> tuple[Project, Problems]:
-    """Read every content file under `root` and check all cross-references."""
+def apply_live_limits(project: Project, live: dict) -> None:  # type: ignore[type-arg]
+    """Replace the limits channels.yaml declares by those the channel's server reported (the
+    ledger's `channel_limits`, written by a preflight), for channels still at that server."""
+    if project.channels_file is None:
+        return
+    channels = project.channels_file.channels
+    for channel_id, limits in live.items():
+        config = channels.get(channel_id)
+        if not isinstance(config, m.MastodonChannel) or str(config.base_url).rstrip("/") != limits.server:
+            continue
+        update = {k: v for k, v in (("max_characters", limits.max_characters),
+                                    ("characters_reserved_per_url", limits.characters_per_url),
+                                    ("description_limit", limits.description_limit)) if v}
+        channels[channel_id] = config.model_copy(update=update)
+        project.live_limits[channel_id] = limits
+
+
+def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problems]:  # type: ignore[type-arg]
+    """Read every content file under `root` and check all cross-references. `live`: channel id
+    -> the limits its server reported (ledger.LiveLimits), used instead of the declared ones."""
     root = root.resolve()
     problems = Problems()
     project = Project(root)
@@ -142,6 +161,8 @@ def load_project(root: Path) -> tuple[Project, Problems]:
         if project.channels_file is not None:
             project.declared_channels = {str(k) for k in project.channels_file.doc.data}
         project.channels_known = project.channels_file is not None
+    if live:
+        apply_live_limits(project, live)
     for file in _files(root, "stakeholder_maps", ("*.yaml", "*.yml")):
         parsed = read(file, read_stakeholder_map)
         if parsed is not None:
@@ -299,14 +320,21 @@ def _check_knowledge(project: Project) -> list[Problem]:
         image = item.meta.image
         if image and not image.lower().startswith(("http://", "https://")):
             out += image_problems(project.root, item.path, item.doc.line_of, image, item.meta.image_alt,
-                                  "or a https:// address")
+                                  "or a https:// address", alt_limit(project))
     return out
 
 
+def alt_limit(project: Project) -> tuple[int, str] | None:
+    """The shortest alt text a Mastodon channel accepts (live, else declared), and its channel."""
+    limits = [(c.description_limit, cid) for cid, c in project.channels.items() if isinstance(c, m.MastodonChannel)]
+    return min(limits) if limits else None
+
+
 def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,  # type: ignore[no-untyped-def]
-                   remote: str = "") -> list[Problem]:
+                   remote: str = "", alt_max: tuple[int, str] | None = None) -> list[Problem]:
     """A local image must be a file under the content root, of a type and size a social channel
-    takes, with alt text it accepts (Mastodon's defaults; the instance is asked again when posting)."""
+    takes, with alt text it accepts (`alt_max`: see `alt_limit`; the instance is asked again when
+    posting)."""
     line = line_of(("image",))
     hint = f"give a path relative to the content root{' ' + remote if remote else ''}"
     file = (root / image).resolve()
@@ -322,9 +350,9 @@ def image_problems(root: Path, path: str, line_of, image: str, alt: str | None, 
     if size > m.MAX_IMAGE_BYTES:
         out.append(Problem(path, line, f"image '{image}' is {size / 2**20:.1f} MB, over the "
                            f"{m.MAX_IMAGE_BYTES // 2**20} MB Mastodon accepts", "make it smaller"))
-    if alt and len(alt) > m.MAX_ALT_CHARACTERS:
+    if alt and alt_max and len(alt) > alt_max[0]:
         out.append(Problem(path, line_of(("image_alt",)), f"image_alt is {len(alt)} characters, over the "
-                           f"{m.MAX_ALT_CHARACTERS} Mastodon accepts", "describe the image more briefly"))
+                           f"{alt_max[0]} channel '{alt_max[1]}' accepts", "describe the image more briefly"))
     return out
 
 
@@ -376,7 +404,8 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
                                        f"post targets {kind} '{value}', which is not one of the campaign's {key}",
                                        f"add it to the campaign's {key} or remove it here"))
         if post.meta.image:
-            out += image_problems(project.root, path, post.line_of, post.meta.image, post.meta.image_alt)
+            out += image_problems(project.root, path, post.line_of, post.meta.image, post.meta.image_alt,
+                                  alt_max=alt_limit(project))
         for j, value in enumerate(post.meta.knowledge):
             if value not in project.knowledge and value not in project.broken_knowledge:
                 msg, hint = _unknown("knowledge item", value, set(project.knowledge))

@@ -3,7 +3,15 @@ in `x-restli-id` and an empty body, 422 DUPLICATE_POST naming the existing post,
 inactive version, 429 and 401 with LinkedIn's error bodies.
 
 Faults per test: `hang_after_store` (store the post, then answer only after the client gave up),
-`rate_limited`. Only `token` (and tokens issued by /oauth/v2/accessToken) is accepted; only
+`rate_limited`, and `faults`, a queue consumed one per POST /rest/posts: "stored-500"/"stored-504"
+(store, then answer that), "504" (nothing stored), "hang" (= hang_after_store). Rate limits as
+documented (§3.7): a daily member quota (`daily_limit` posts, 150 for Share on LinkedIn) that
+resets at midnight UTC, answered 429 without rate-limit headers. The server has its own clock
+(`now()`, `set_now()`, `advance()`) for createdAt, the quota's day and duplicate detection, which
+LinkedIn does not document: assumed here to cover posts of the last `duplicate_window` (1 hour),
+so a repeat later makes a second post. The author finder GET /rest/posts?q=author (read-back)
+needs r_organization_social for an organization (r_member_social for a member), else 403;
+`finder_error` makes it answer that HTTP status. Only `token` (and tokens issued by /oauth/v2/accessToken) is accepted; only
 versions in `active_versions` are served.
 
 OAuth (§3.6): GET /oauth/v2/authorization stands for the member's consent and redirects to the
@@ -19,6 +27,7 @@ and an image URN; PUT there stores the bytes; GET /rest/images/{urn} says PROCES
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import secrets
 import threading
@@ -53,7 +62,26 @@ class FakeLinkedIn(LoopbackServer):
         self.refreshes: dict[str, float] = {}  # refresh token -> when it expires
         self.images: dict[str, dict] = {}  # urn -> owner, data, polls left
         self.processing_polls = 0
+        self.faults: list[str] = []
+        self.daily_limit: int | None = 150
+        self.duplicate_window = dt.timedelta(hours=1)
+        self.finder_error: int | None = None
+        self.offset = dt.timedelta(0)
+        self.created: dict[str, dt.datetime] = {}  # urn -> when it was created (this server's clock)
         self._listen()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.timezone.utc) + self.offset
+
+    def set_now(self, moment: dt.datetime) -> None:
+        self.offset = moment - dt.datetime.now(dt.timezone.utc)
+
+    def advance(self, **delta: float) -> None:
+        self.offset += dt.timedelta(**delta)
+
+    def posts_today(self) -> int:
+        today = self.now().date()
+        return sum(1 for created in self.created.values() if created.date() == today)
 
     def stop(self) -> None:
         self.release.set()
@@ -186,10 +214,31 @@ class FakeLinkedIn(LoopbackServer):
                     return self._send(200, {"reactionSummaries": {
                         "LIKE": {"reactionType": "LIKE", "count": 6}, "PRAISE": {"reactionType": "PRAISE", "count": 3}},
                         "commentsState": "OPEN", "commentSummary": {"count": 2, "topLevelCount": 2}, "entity": urn})
+                if url.path == "/rest/posts":
+                    return self._find_posts(parse_qs(url.query))
                 if url.path == "/rest/memberCreatorPostAnalytics":
                     if self._denied("r_member_postAnalytics", "memberCreatorPostAnalytics"):
                         return None
                 return self._send(404, {"status": 404, "message": "Not Found"})
+
+            def _find_posts(self, query: dict) -> None:
+                """FINDER q=author: the author's posts, newest first, `count` from `start`."""
+                author = unquote(query.get("author", [""])[0])
+                scope = "r_organization_social" if author.startswith("urn:li:organization:") else "r_member_social"
+                if query.get("q") != ["author"] or not author:
+                    return self._send(400, {"status": 400, "code": "ILLEGAL_ARGUMENT", "message": "q=author required"})
+                if self._denied(scope, "posts"):
+                    return None
+                if fake.finder_error:
+                    return self._send(fake.finder_error, {"status": fake.finder_error, "message": "Internal Server Error"})
+                start, count = int(query.get("start", ["0"])[0]), min(int(query.get("count", ["10"])[0]), 100)
+                mine = sorted((urn for urn, post in fake.posts.items() if post["author"] == author),
+                              key=lambda urn: fake.created[urn], reverse=True)
+                elements = [{**fake.posts[urn], "id": urn, "createdAt": int(fake.created[urn].timestamp() * 1000),
+                             "publishedAt": int(fake.created[urn].timestamp() * 1000)}
+                            for urn in mine[start:start + count]]
+                return self._send(200, {"elements": elements, "paging": {"start": start, "count": count,
+                                                                          "total": len(mine), "links": []}})
 
             def do_PUT(self) -> None:
                 data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -239,15 +288,19 @@ class FakeLinkedIn(LoopbackServer):
                 if self.headers.get("X-Restli-Protocol-Version") != "2.0.0":
                     return self._send(400, {"status": 400, "code": "ILLEGAL_ARGUMENT",
                                             "message": "X-Restli-Protocol-Version 2.0.0 required"})
-                if fake.rate_limited:
+                fault = fake.faults.pop(0) if fake.faults else None
+                if fake.rate_limited or (fake.daily_limit is not None and fake.posts_today() >= fake.daily_limit):
                     return self._send(429, {"serviceErrorCode": 101, "status": 429, "message":
                                             "Resource level throttle limit for calls to this resource is reached."})
+                if fault == "504":
+                    return self._send(504, {"status": 504, "message": "Gateway Timeout"})
                 if fake.reject_with:
                     return self._send(422, {"message": fake.reject_with, "status": 422})
                 with fake.lock:
+                    now = fake.now()
                     duplicate = next((urn for urn, post in fake.posts.items()
-                                      if (post["author"], post["commentary"]) == (body["author"], body["commentary"])),
-                                     None)
+                                      if (post["author"], post["commentary"]) == (body["author"], body["commentary"])
+                                      and now - fake.created[urn] < fake.duplicate_window), None)
                     if duplicate:
                         return self._send(422, {
                             "errorDetailType": "com.linkedin.common.error.BadRequest",
@@ -259,10 +312,13 @@ class FakeLinkedIn(LoopbackServer):
                     fake._next += 1
                     urn = f"urn:li:share:{fake._next}"
                     fake.posts[urn] = body
-                    hang = fake.hang_after_store > 0
-                    fake.hang_after_store -= 1 if hang else 0
+                    fake.created[urn] = now
+                    hang = fake.hang_after_store > 0 or fault == "hang"
+                    fake.hang_after_store -= 1 if fake.hang_after_store > 0 else 0
                 if hang:  # stored, but the client times out before this answer
                     fake.release.wait(5)
+                if fault in ("stored-500", "stored-504"):
+                    return self._send(int(fault[-3:]), {"status": int(fault[-3:]), "message": "Internal Server Error"})
                 return self._send(201, None, {"x-restli-id": urn})
 
         return Handler

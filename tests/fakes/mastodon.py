@@ -13,12 +13,34 @@ a client that falls into the version trap of §2.3 fails loudly.
 
 OAuth (§1.1): POST /api/v1/apps registers an app; the person's approval is simulated by
 `approve(code)`, after which POST /oauth/token exchanges that code for a new token.
+
+As the recordings show (tests/fakes/recorded/, see its README): every authenticated answer carries
+X-RateLimit-Limit/-Remaining/-Reset, the reset an ISO-8601 time with microseconds at the end of a
+window aligned to its period: creating statuses 300 per 3 hours (the server's status limiter),
+media uploads 30 per 30 minutes, everything else 300 per 5 minutes per token. A 429 carries them
+too. Error messages are localized (`locale`: "ja" as the recorded account, "de", "en"); a status
+over `max_characters` is refused 422; media already attached to a status cannot be attached again
+(422). The server has its own clock (`now()`, moved with `advance()`), which the Date header,
+created_at, snowflake ids, the rate-limit windows and the one-hour life of an Idempotency-Key
+follow; a key older than an hour is forgotten, so a repeat then creates a second status.
+
+Faults: `faults` is a queue consumed one per POST /api/v1/statuses: "stored-500"/"stored-502"
+(store, then answer that), "stored-drop" (store, then close the connection unanswered), "502"
+(a gateway error; nothing stored), ("429", seconds) (rate limited for that long).
+`fail_after_store` (stored-500 that many times) and `rate_limit_for` are the older spellings.
+Older servers: `batch_reads = False` answers the batch GET /api/v1/statuses?id[]= with 405 (before
+Mastodon 4.3, GoToSocial, Takahē); `instance_slash_404 = True` answers /api/v2/instance/ (with the
+slash Mastodon.py sends) with 404. `account_statuses_error` makes the account's status list (what
+read-back uses) answer that HTTP status. The loopback server, like the real one for 127.0.0.1, does
+not throttle reads unless `throttle_reads` is set.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
 import secrets
 import time
 from email.parser import BytesParser
@@ -26,13 +48,46 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
+from email.utils import format_datetime
+from pathlib import Path
+
 from fakes import LoopbackServer
 
 UTC = dt.timezone.utc
+ACCOUNT_ID = "117020565966271181"
+KEY_LIFE = dt.timedelta(hours=1)  # Idempotency-Key retention (post_status_service.rb: 3600 s)
+RECORDED = json.loads((Path(__file__).parent / "recorded" / "mastodon-4.6.4.json").read_text())
+# (limit, period) of the throttles whose headers the recorded answers carry
+STATUS_LIMIT = (300, dt.timedelta(hours=3))
+MEDIA_LIMIT = (30, dt.timedelta(minutes=30))
+API_LIMIT = (300, dt.timedelta(minutes=5))
+MESSAGES = {  # the recorded localized 422s (ja, de) and the English source strings
+    "too_long": {"ja": "バリデーションに失敗しました: Text上限は{n}文字です",
+                 "de": "Gültigkeitsprüfung ist fehlgeschlagen: Text Begrenzung von {n} Zeichen überschritten",
+                 "en": "Validation failed: Text character limit of {n} exceeded"},
+    "blank": {"ja": "バリデーションに失敗しました: Textを入力してください", "de": "Gültigkeitsprüfung ist fehlgeschlagen: "
+              "Text muss ausgefüllt werden", "en": "Validation failed: Text can't be blank"},
+    "media_not_found": {"ja": "メディア {ids} が見つからないか、すでに他の投稿に添付されています",
+                        "de": "Medien {ids} nicht gefunden oder bereits an einen anderen Beitrag angehängt",
+                        "en": "Media {ids} not found or already attached to another post"},
+}
+_URL = re.compile(r"https?://\S+")
 
 
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _window_end(now: dt.datetime, period: dt.timedelta) -> dt.datetime:
+    """The end of the fixed window `now` is in, aligned to the period as the server's limiters
+    are (`now + (period - now.to_i % period)`, keeping the microseconds)."""
+    seconds = int(period.total_seconds())
+    return now + dt.timedelta(seconds=seconds - int(now.timestamp()) % seconds)
+
+
+def _length(text: str) -> int:
+    # Mastodon counts every URL as 23 characters (close enough for these tests' texts)
+    return len(_URL.sub("x" * 23, text))
 
 
 class FakeMastodon(LoopbackServer):
@@ -52,35 +107,86 @@ class FakeMastodon(LoopbackServer):
         self.in_flight = 0
         self.max_in_flight = 0  # most batch reads answered at the same time
         self.read_connections: set[tuple[str, int]] = set()  # client (address, port) of each batch read
-        self._next_id = 117020585924712638
+        self.sources: dict[str, str] = {}  # status id -> the text as sent (GET …/source)
         self.tokens = {token}
         self.media: dict[str, dict] = {}  # id -> attachment, plus the uploaded bytes under "_data"
         self.processing_polls = 0  # GET /api/v1/media/:id calls answered 206 before one is done
         self.image_size_limit = 16777216
+        self.description_limit = 1500
+        self.version = "4.6.4"
+        self.locale = "ja"  # the recorded account's language: its errors come in Japanese
+        self.offset = dt.timedelta(0)  # this server's clock: real time moved by advance()
+        self.key_stored_at: dict[str, dt.datetime] = {}
+        self.faults: list = []
+        self.batch_reads = True
+        self.instance_slash_404 = False
+        self.account_statuses_error: int | None = None
+        self.throttle_reads = False
+        self.refuse_media: str | None = None  # answer uploads 422 with this (e.g. a corrupt file)
+        self.status_limit = STATUS_LIMIT[0]
+        self._counts: dict[tuple[str, int], int] = {}  # (throttle, window number) -> requests
+        self._seq = 0
         self.apps: dict[str, dict] = {}  # client_id -> app
         self.approved: dict[str, str] = {}  # code -> scopes the person granted
         self._listen()
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(UTC) + self.offset
+
+    def set_now(self, moment: dt.datetime) -> None:
+        """Put this server's clock at `moment` (a test's pipeline time); it runs on from there."""
+        self.offset = moment - dt.datetime.now(UTC)
+
+    def remembers(self, key: str) -> bool:
+        """Whether a repeat with this Idempotency-Key would still get the original status."""
+        return key in self.idempotency and self.now() - self.key_stored_at[key] < KEY_LIFE
+
+    def advance(self, **delta: float) -> None:
+        """Move this server's clock (e.g. `advance(hours=2)`): keys expire, windows reset."""
+        self.offset += dt.timedelta(**delta)
+
+    def _snowflake(self) -> str:
+        # Mastodon's ids: milliseconds since the epoch, shifted 16 bits, plus a sequence
+        self._seq = (self._seq + 1) % 65536
+        return str((int(self.now().timestamp() * 1000) << 16) + self._seq)
+
+    def message(self, key: str, **values: str) -> str:
+        return MESSAGES[key].get(self.locale, MESSAGES[key]["en"]).format(**values)
+
+    def _count(self, throttle: str, limit_period: tuple[int, dt.timedelta], add: int = 1) -> tuple[dict, bool]:
+        """Count a request against a throttle: (its headers, whether it is over the limit)."""
+        limit, period = limit_period
+        now = self.now()
+        end = _window_end(now, period)  # shown with the microseconds of now, as the server does
+        window = (throttle, int(now.timestamp()) // int(period.total_seconds()))
+        used = self._counts.get(window, 0) + add
+        self._counts[window] = used
+        return ({"X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(max(limit - used, 0)),
+                 "X-RateLimit-Reset": _iso(end)}, used > limit)
 
     def approve(self, code: str) -> None:
         """The person approved the app on /oauth/authorize; the page showed `code`."""
         self.approved[code] = "pending"
 
     def _status(self, text: str, visibility: str, language: str) -> dict:
-        self._next_id += 1
-        sid = str(self._next_id)
-        return {"id": sid, "created_at": _iso(dt.datetime.now(UTC)), "in_reply_to_id": None,
+        sid = self._snowflake()
+        return {"id": sid, "created_at": _iso(self.now())[:23] + "Z", "in_reply_to_id": None,
                 "in_reply_to_account_id": None, "sensitive": False, "spoiler_text": "",
                 "visibility": visibility, "language": language,
                 "uri": f"{self.url}/ap/users/117020565966271181/statuses/{sid}",
                 "url": f"{self.url}/@roadmap/{sid}", "replies_count": 0, "reblogs_count": 0,
                 "favourites_count": 0, "quotes_count": 0, "edited_at": None, "favourited": False,
                 "reblogged": False, "muted": False, "bookmarked": False, "pinned": False,
-                "content": f"<p>{text}</p>", "filtered": [], "reblog": None,
+                "content": f"<p>{html.escape(text)}</p>", "filtered": [], "reblog": None,
                 "application": {"name": "dissemination", "website": None},
                 "account": {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap",
                             "followers_count": self.followers},
                 "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "quote": None,
                 "card": None, "poll": None}
+
+    def _shown(self, status: dict) -> dict:
+        """A status as the API shows it: the account with its current followers."""
+        return {**status, "account": {**status["account"], "followers_count": self.followers}}
 
     def _attachment(self, mid: str, description: str | None, done: bool) -> dict:
         return {"id": mid, "type": "image", "url": f"{self.url}/system/media_attachments/{mid}.png" if done else None,
@@ -102,6 +208,9 @@ class FakeMastodon(LoopbackServer):
             def log_message(self, *args) -> None:  # keep test output clean
                 pass
 
+            def date_time_string(self, timestamp=None) -> str:  # the Date header: this server's clock
+                return format_datetime(fake.now(), usegmt=True)
+
             def _send(self, code: int, body, headers: dict | None = None) -> None:
                 data = json.dumps(body).encode()
                 due = getattr(self, "_due", None)
@@ -110,14 +219,20 @@ class FakeMastodon(LoopbackServer):
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
-                for name, value in (headers or {}).items():
+                headers = {**getattr(self, "_limits", {}), **(headers or {})}
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _authorized(self) -> bool:
+            def _authorized(self, throttle: str = "api") -> bool:
                 header = self.headers.get("Authorization") or ""
                 if header.startswith("Bearer ") and header[7:] in fake.tokens:
+                    with fake.lock:
+                        self._limits, over = fake._count(throttle, API_LIMIT)
+                    if over and fake.throttle_reads:
+                        self._send(429, {"error": "Too many requests"})
+                        return False
                     return True
                 self._send(401, {"error": "The access token is invalid"},
                            {"WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token"'})
@@ -142,22 +257,22 @@ class FakeMastodon(LoopbackServer):
                         with fake.lock:
                             fake.in_flight -= 1
 
+            def _instance_v2(self):  # type: ignore[no-untyped-def]
+                body = json.loads(json.dumps(RECORDED["instance_v2"]["body"]))
+                body.update({"domain": "127.0.0.1", "version": fake.version})
+                configuration = body["configuration"]
+                configuration["statuses"]["max_characters"] = fake.max_characters
+                configuration["media_attachments"]["image_size_limit"] = fake.image_size_limit
+                configuration["media_attachments"]["description_limit"] = fake.description_limit
+                return self._send(200, body)
+
             def _get(self, url) -> None:
                 path = url.path.rstrip("/")
                 fake.requests.append(("GET", path))
                 if path == "/api/v2/instance":
-                    return self._send(200, {"domain": "127.0.0.1", "version": "4.6.4",
-                                            "api_versions": {"mastodon": 11},
-                                            "configuration": {"statuses": {
-                                                "max_characters": fake.max_characters,
-                                                "max_media_attachments": 4, "characters_reserved_per_url": 23},
-                                                "media_attachments": {
-                                                    "supported_mime_types": ["image/jpeg", "image/png", "image/gif",
-                                                                             "image/webp", "video/mp4"],
-                                                    "description_limit": 1500,
-                                                    "image_size_limit": fake.image_size_limit,
-                                                    "image_matrix_limit": 33177600,
-                                                    "video_size_limit": 103809024}}})
+                    if fake.instance_slash_404 and url.path.endswith("/"):
+                        return self._send(404, {"error": "Not Found"})
+                    return self._instance_v2()
                 if path == "/.well-known/oauth-authorization-server":
                     return self._send(200, {
                         "issuer": f"{fake.url}/", "authorization_endpoint": f"{fake.url}/oauth/authorize",
@@ -168,23 +283,31 @@ class FakeMastodon(LoopbackServer):
                         "grant_types_supported": ["authorization_code", "client_credentials"],
                         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]})
                 if path == "/api/v1/instance":
-                    return self._send(200, {"uri": "127.0.0.1", "version": "4.6.4",
+                    return self._send(200, {"uri": "127.0.0.1", "version": fake.version,
                                             "configuration": {"statuses": {
                                                 "max_characters": fake.max_characters,
                                                 "max_media_attachments": 4, "characters_reserved_per_url": 23}}},
                                       {"Deprecation": "@1668211200"})
                 if not self._authorized():
                     return None
+                query = parse_qs(url.query)
                 if path == "/api/v1/accounts/verify_credentials":
-                    return self._send(200, {"id": "117020565966271181", "username": "roadmap", "acct": "roadmap"})
+                    return self._send(200, {"id": ACCOUNT_ID, "username": "roadmap", "acct": "roadmap"})
                 if path == "/api/v1/statuses":  # batch: missing ids are silently left out
-                    ids = parse_qs(url.query).get("id[]", [])
-                    return self._send(200, [{**fake.statuses[i], "account": {
-                        **fake.statuses[i]["account"], "followers_count": fake.followers}}
-                        for i in ids if i in fake.statuses])
+                    if not fake.batch_reads:  # before 4.3 (and GoToSocial, Takahē): no such route
+                        return self._send(405, {"error": "Method Not Allowed"})
+                    ids = query.get("id[]", [])
+                    return self._send(200, [fake._shown(fake.statuses[i]) for i in ids if i in fake.statuses])
+                if path == f"/api/v1/accounts/{ACCOUNT_ID}/statuses":
+                    return self._account_statuses(query)
+                if path.startswith("/api/v1/statuses/") and path.endswith("/source"):
+                    sid = path.split("/")[4]
+                    if sid not in fake.statuses:
+                        return self._send(404, {"error": "Record not found"})
+                    return self._send(200, {"id": sid, "text": fake.sources[sid], "spoiler_text": ""})
                 if path.startswith("/api/v1/statuses/"):
                     status = fake.statuses.get(path.rsplit("/", 1)[1])
-                    return self._send(200, status) if status else self._send(404, {"error": "Not Found"})
+                    return self._send(200, fake._shown(status)) if status else self._send(404, {"error": "Not Found"})
                 if path.startswith("/api/v1/media/"):
                     with fake.lock:
                         media = fake.media.get(path.rsplit("/", 1)[1])
@@ -196,6 +319,23 @@ class FakeMastodon(LoopbackServer):
                         media["attachment"]["url"] = fake._attachment(media["attachment"]["id"], None, True)["url"]
                         return self._send(200, media["attachment"])
                 return self._send(404, {"error": "Not Found"})
+
+            def _account_statuses(self, query: dict):  # type: ignore[no-untyped-def]
+                """GET /api/v1/accounts/:id/statuses: newest first, at most `limit` (40), newer than
+                `since_id`, older than `max_id`, with a Link header to the next page."""
+                if fake.account_statuses_error:
+                    return self._send(fake.account_statuses_error, {
+                        "error": "There was a temporary problem serving your request, please try again"})
+                limit = min(int(query.get("limit", ["20"])[0]), 40)
+                since = int(query.get("since_id", ["0"])[0])
+                before = int(query["max_id"][0]) if "max_id" in query else None
+                ids = sorted((int(i) for i in fake.statuses), reverse=True)
+                page = [i for i in ids if i > since and (before is None or i < before)][:limit]
+                headers = {}
+                if len(page) == limit:
+                    headers["Link"] = (f'<{fake.url}/api/v1/accounts/{ACCOUNT_ID}/statuses?limit={limit}&'
+                                       f'max_id={page[-1]}&since_id={since}>; rel="next"')
+                return self._send(200, [fake._shown(fake.statuses[str(i)]) for i in page], headers)
 
             def _multipart(self, body: bytes) -> dict:
                 message = BytesParser(policy=HTTP).parsebytes(
@@ -209,22 +349,24 @@ class FakeMastodon(LoopbackServer):
             def _media_post(self, body: bytes):  # type: ignore[no-untyped-def]
                 if not self._authorized():
                     return None
+                with fake.lock:
+                    self._limits, _ = fake._count("media", MEDIA_LIMIT)
                 parts = self._multipart(body)
                 mime, data = parts.get("file", (None, None))
                 if data is None:
                     return self._send(422, {"error": "Validation failed: File can't be blank"})
                 if not mime.startswith("image/") or len(data) > fake.image_size_limit:
                     return self._send(422, {"error": "Validation failed: File content type is invalid, File is invalid"})
+                if fake.refuse_media:
+                    return self._send(422, {"error": fake.refuse_media})
                 description = parts["description"][1].decode() if "description" in parts else None
                 with fake.lock:
-                    fake._next_id += 1
-                    mid = str(fake._next_id)
+                    mid = fake._snowflake()
                     done = fake.processing_polls == 0
                     attachment = fake._attachment(mid, description, done)
                     fake.media[mid] = {"attachment": attachment, "_data": data, "_mime": mime,
-                                       "_polls_left": fake.processing_polls}
-                return self._send(200 if done else 202, attachment,
-                                  {"X-RateLimit-Limit": "30", "X-RateLimit-Remaining": "29"})
+                                       "_polls_left": fake.processing_polls, "status_id": None}
+                return self._send(200 if done else 202, attachment)
 
             def _apps(self, form: dict):  # type: ignore[no-untyped-def]
                 if not form.get("client_name") or not form.get("redirect_uris"):
@@ -256,7 +398,7 @@ class FakeMastodon(LoopbackServer):
                 token = secrets.token_urlsafe(32)
                 fake.tokens.add(token)
                 return self._send(200, {"access_token": token, "token_type": "Bearer", "scope": " ".join(scopes),
-                                        "created_at": int(dt.datetime.now(UTC).timestamp())})
+                                        "created_at": int(fake.now().timestamp())})
 
             def do_POST(self) -> None:
                 path = urlsplit(self.path).path.rstrip("/")
@@ -275,38 +417,70 @@ class FakeMastodon(LoopbackServer):
                     return self._send(404, {"error": "Not Found"})
                 if not self._authorized():
                     return None
-                now = dt.datetime.now(UTC)
                 with fake.lock:
-                    if fake.rate_limit_for is not None:
-                        fake.rate_limited_until = now + dt.timedelta(seconds=fake.rate_limit_for)
-                        fake.rate_limit_for = None
-                    if fake.rate_limited_until and now < fake.rate_limited_until:
-                        return self._send(429, {"error": "Too many requests"}, {
-                            "X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
-                            "X-RateLimit-Reset": _iso(fake.rate_limited_until)})
-                    key = self.headers.get("Idempotency-Key")
-                    if key and key in fake.idempotency:  # replay: the original status, 200
-                        return self._send(200, fake.statuses[fake.idempotency[key]])
-                    if fake.reject_with:  # a failed request stores no key
-                        return self._send(422, {"error": fake.reject_with})
-                    media = [fake.media.get(i) for i in fields.get("media_ids[]", [])]
-                    if None in media:
-                        return self._send(422, {"error": "Validation failed: Media attachments are invalid"})
-                    if any(m["attachment"]["url"] is None for m in media):  # media_attachments.validations.not_ready
-                        return self._send(422, {"error": "Cannot attach files that have not finished processing. "
-                                                         "Try again in a moment!"})
-                    status = fake._status(form.get("status", ""), form.get("visibility", "public"),
-                                          form.get("language", "en"))
-                    status["media_attachments"] = [m["attachment"] for m in media]
-                    fake.statuses[status["id"]] = status
-                    if key:
-                        fake.idempotency[key] = status["id"]
-                    if fake.fail_after_store:
-                        fake.fail_after_store -= 1
-                        return self._send(500, {"error": "There was a temporary problem serving your "
-                                                         "request, please try again"})
-                reset = _iso(now.replace(second=0, microsecond=0) + dt.timedelta(minutes=5))
-                return self._send(200, status, {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "299",
-                                                "X-RateLimit-Reset": reset})
+                    self._post_status(fields, form)
+
+            def _post_status(self, fields: dict, form: dict):  # type: ignore[no-untyped-def]
+                """POST /api/v1/statuses, under the fake's lock (the server's Redis lock on the key)."""
+                now = fake.now()
+                fault = fake.faults.pop(0) if fake.faults else None
+                if fault is None and fake.fail_after_store:
+                    fake.fail_after_store -= 1
+                    fault = "stored-500"
+                if fake.rate_limit_for is not None:
+                    fault, fake.rate_limit_for = ("429", fake.rate_limit_for), None
+                if isinstance(fault, tuple) and fault[0] == "429":
+                    fake.rate_limited_until = now + dt.timedelta(seconds=fault[1])
+                    fault = None
+                status_limit = (fake.status_limit, STATUS_LIMIT[1])
+                if fake.rate_limited_until and now < fake.rate_limited_until:
+                    return self._send(429, {"error": "Too many requests"}, {
+                        "X-RateLimit-Limit": str(fake.status_limit), "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": _iso(fake.rate_limited_until)})
+                if fault == "502":  # the proxy in front found the application down: nothing stored
+                    return self._send(502, {"error": "Bad Gateway"})
+                key = self.headers.get("Idempotency-Key")
+                if key and key in fake.idempotency and now - fake.key_stored_at[key] >= KEY_LIFE:
+                    del fake.idempotency[key], fake.key_stored_at[key]  # Redis let it expire
+                headers, over = fake._count("statuses", status_limit, add=0)
+                self._limits = headers
+                if key and key in fake.idempotency:  # replay: the original status, 200
+                    return self._send(200, fake._shown(fake.statuses[fake.idempotency[key]]))
+                if over or int(headers["X-RateLimit-Remaining"]) <= 0:
+                    return self._send(429, {"error": "Too many requests"})
+                text = form.get("status", "")
+                if fake.reject_with:  # a failed request stores no key
+                    return self._send(422, {"error": fake.reject_with})
+                media_ids = fields.get("media_ids[]", [])
+                if not text.strip() and not media_ids:
+                    return self._send(422, {"error": fake.message("blank")})
+                if _length(text) > fake.max_characters:
+                    return self._send(422, {"error": fake.message("too_long", n=str(fake.max_characters))})
+                media = [fake.media.get(i) for i in media_ids]
+                if None in media or any(m["status_id"] for m in media):  # unknown, or attached before
+                    return self._send(422, {"error": fake.message("media_not_found", ids=", ".join(media_ids))})
+                if any(m["attachment"]["url"] is None for m in media):  # media_attachments.validations.not_ready
+                    return self._send(422, {"error": "Cannot attach files that have not finished processing. "
+                                                     "Try again in a moment!"})
+                status = fake._status(text, form.get("visibility", "public"), form.get("language", "en"))
+                status["media_attachments"] = [m["attachment"] for m in media]
+                for m in media:
+                    m["status_id"] = status["id"]
+                fake.statuses[status["id"]] = status
+                fake.sources[status["id"]] = text
+                self._limits, _ = fake._count("statuses", status_limit)
+                if key:
+                    fake.idempotency[key] = status["id"]
+                    fake.key_stored_at[key] = now
+                if fault in ("stored-500", "stored-502"):
+                    code = int(fault[-3:])
+                    return self._send(code, {"error": "There was a temporary problem serving your "
+                                                      "request, please try again"} if code == 500 else
+                                      {"error": "Bad Gateway"})
+                if fault == "stored-drop":  # stored, then the connection is closed unanswered
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                return self._send(200, status)
 
         return Handler

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dissemination.load import models as m
-from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError
+from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError, ReadBackError
 from dissemination.publish.channels.outbox import OutboxChannel
 from dissemination.publish.credentials import CredentialStore, CredentialStoreError, auth_command, default_store, token_for
 
@@ -114,5 +114,5 @@ def _email(channel_id: str, config: m.EmailChannel, root: Path, missing: list[st
     return OpenedChannel(EmailChannel(channel_id, config, root, OutboxTransport(folder)), note)
 
 
-__all__ = ["Capabilities", "Channel", "Health", "OpenedChannel", "OutboxChannel", "PublishError", "bind_channel",
+__all__ = ["Capabilities", "Channel", "Health", "OpenedChannel", "OutboxChannel", "PublishError", "ReadBackError", "bind_channel",
            "open_channel"]

@@ -8,10 +8,22 @@ treated; anything else it raises is treated as an outcome-unknown retry.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import ssl
 from dataclasses import dataclass
 from typing import Protocol
 
 from dissemination.ledger import Claim, Receipt, Snapshot
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for all HTTP clients of the channels (httpx's default: certifi's CA
+    bundle): loading the bundle takes ~70 ms each time, and a publish run makes a client per
+    channel (the collector one per worker thread)."""
+    import httpx
+
+    return httpx.create_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -26,6 +38,10 @@ class Capabilities:
     read_batch: int = 1
     read_concurrency: int = 1
     read_per_minute: int | None = None
+    # How long the platform recognises a repeat of the same publication (Mastodon keeps an
+    # Idempotency-Key for an hour). An unknown item first sent longer ago than this (less a
+    # margin) is read back before it is sent again (`Channel.read_back`). None: forever.
+    key_retention: dt.timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,10 @@ class PublishError(Exception):
         self.retry_after = retry_after
 
 
+class ReadBackError(Exception):
+    """Read-back could not say whether the publication exists (the read failed or was refused)."""
+
+
 class Channel(Protocol):
     id: str
     kind: str
@@ -62,6 +82,12 @@ class Channel(Protocol):
     def preflight(self) -> Health: ...
 
     def publish(self, claim: Claim) -> Receipt: ...
+
+    def read_back(self, claim: Claim, since: dt.datetime) -> Receipt | None:
+        """Look for the claim's publication among the account's own posts since `since`: its
+        receipt if found, None when the channel proves it absent; raises ReadBackError when it
+        cannot tell. Only channels with a `key_retention` offer it."""
+        ...
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Readings for published items (item id -> receipt); unavailable ones carry the reason.

@@ -2,7 +2,9 @@
 
 LinkedIn has no idempotency key. A post whose answer was lost (timeout, 5xx) is retried with the
 identical body; LinkedIn then answers 422 DUPLICATE_POST naming the existing post, which is
-recorded as the publication. So a retry never makes a second post.
+recorded as the publication. How long LinkedIn detects duplicates is not documented: an unknown
+item first sent longer ago than DUPLICATE_WINDOW is read back first (the author's posts, which
+needs r_organization_social or r_member_social; without it the item waits for a person).
 """
 
 from __future__ import annotations
@@ -19,12 +21,16 @@ import httpx
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
 from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.publish.oauth import LinkedInOAuth, OAuthError
 
 _DUPLICATE_URN = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)")
-RATE_LIMIT_BACKOFF = dt.timedelta(minutes=15)  # LinkedIn's 429 carries no reset time
+# LinkedIn's limits are per day and reset at midnight UTC (§3.7); its 429 carries no reset time,
+# so without a Retry-After the item waits for the next midnight.
+DUPLICATE_WINDOW = dt.timedelta(hours=1)  # assumed: undocumented (see the module docstring)
+READ_BACK_PAGES = 5  # of 50 posts, newest first
+CLOCK_SKEW = dt.timedelta(minutes=5)
 RENEW_BEFORE = dt.timedelta(days=7)  # renew (or warn) this long before a token expires
 UTC = dt.timezone.utc
 log = logging.getLogger("dissemination")
@@ -61,13 +67,56 @@ class LinkedInChannel:
         self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=True,
                                          rate_per_minute=None, idempotent=True, read_batch=1,
                                          read_concurrency=config.metrics_concurrency,
-                                         read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
+                                         read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE,
+                                         key_retention=DUPLICATE_WINDOW)
+        self._clock = lambda: dt.datetime.now(UTC)
         self._stop: str | None = None  # a refused token or an inactive version: no use trying more
         # The token lives only in the client's default headers, never in a message.
         self.client = httpx.Client(
             base_url=self.base_url, timeout=config.request_timeout.total_seconds(), transport=transport,
+            verify=tls_context(),
             headers={"Authorization": f"Bearer {token.value}",
                      "LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"})
+
+    def bind(self, ledger, clock, lease, progress) -> None:  # type: ignore[no-untyped-def]
+        """The run's clock: a daily limit waits until the next midnight UTC of that clock."""
+        if clock is not None:
+            self._clock = clock
+
+    def _until_reset(self, response: httpx.Response) -> dt.timedelta:
+        retry_after = response.headers.get("Retry-After", "").strip()
+        if retry_after.isdigit():
+            return dt.timedelta(seconds=max(int(retry_after), 1))
+        now = self._clock()
+        midnight = dt.datetime.combine(now.astimezone(UTC).date() + dt.timedelta(days=1), dt.time(), UTC)
+        return midnight - now
+
+    def read_back(self, claim: Claim, since: dt.datetime) -> Receipt | None:
+        """Our post among the author's since `since`: the same commentary (as sent, escaped) by the
+        same author. GET /rest/posts?q=author, newest first."""
+        body = requests.linkedin_post(claim, self.config, None)
+        oldest_ms = int((since - CLOCK_SKEW).timestamp() * 1000)
+        for page in range(READ_BACK_PAGES):
+            try:
+                response = self.client.get("/rest/posts", params={
+                    "q": "author", "author": self.config.author, "count": 50, "start": page * 50,
+                    "sortBy": "CREATED"}, headers={"X-RestLi-Method": "FINDER"})
+            except httpx.HTTPError as exc:
+                raise ReadBackError(f"cannot reach {self.base_url}: {type(exc).__name__}") from None
+            if response.status_code == 429:
+                raise PublishError("rate limited by LinkedIn while reading back", retry_after=self._until_reset(response))
+            if response.status_code != 200:
+                code, message = _error(response)
+                raise ReadBackError(f"LinkedIn answered HTTP {response.status_code} {code} to the author's posts: "
+                                    f"{message}".rstrip(": "))
+            elements = response.json().get("elements") or []
+            for post in elements:
+                if post.get("author") == body["author"] and post.get("commentary") == body["commentary"] \
+                        and int(post.get("createdAt") or 0) >= oldest_ms:
+                    return self._receipt(str(post["id"]))
+            if len(elements) < 50 or min(int(p.get("createdAt") or 0) for p in elements) < oldest_ms:
+                return None  # every post since the first attempt was looked at: absent
+        raise ReadBackError(f"more than {READ_BACK_PAGES * 50} posts since the first attempt; not all compared")
 
     def _sign_in_again(self) -> str:
         return f"run `{auth_command('linkedin', self.id)}`"
@@ -184,7 +233,9 @@ class LinkedInChannel:
                           f"recent api_version (YYYYMM) for channel '{self.id}' in channels.yaml")
             return PublishError(self._stop)
         if status == 429:
-            return PublishError(f"rate limited by LinkedIn: {message}", retry_after=RATE_LIMIT_BACKOFF)
+            wait = self._until_reset(response)
+            return PublishError(f"rate limited by LinkedIn: {message}; trying again in {wait.total_seconds():.0f} s",
+                                retry_after=wait)
         if status >= 500:
             return PublishError(f"LinkedIn answered {status}" + (
                 "; the post may exist, the retry will tell" if outcome_unknown else f" to {what}; will retry"),

@@ -1,40 +1,90 @@
 """Mastodon through Mastodon.py (see /work/shared/platform_apis.md §1, §2).
 
 Every status is posted with the claim's idempotency key as `Idempotency-Key`: the server keeps it
-for an hour per account and answers a repeat with the original status (200), so a retry after a
-timeout or a 5xx can never post twice.
+for an hour per account and answers a repeat with the original status (200), so a retry within
+that hour after a timeout or a 5xx cannot post twice. Later, the key is forgotten: an unknown item
+is then read back (`read_back`: the account's own statuses since the first attempt, matched on the
+exact text sent and the media) before it is sent again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
+import email.utils
 import re
-import ssl
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests as http
 from mastodon import (
     Mastodon,
     MastodonAPIError,
     MastodonNetworkError,
+    MastodonNotFoundError,
     MastodonRatelimitError,
     MastodonServerError,
     MastodonUnauthorizedError,
 )
 from mastodon.errors import MastodonError
 
-from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.ledger import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
 from dissemination.publish.credentials import Token, auth_command
 
 UTC = dt.timezone.utc
 REQUEST_TIMEOUT = 20  # seconds; the library's default of 300 would stall a whole publish run
+KEY_RETENTION = dt.timedelta(hours=1)  # how long the server keeps an Idempotency-Key (§1.2)
+CLOCK_SKEW = dt.timedelta(minutes=5)  # read-back looks this much before our first attempt
+READ_BACK_PAGES = 10  # of 40 statuses: an account posting more in the window is not ours to guess
+
+
+class _Session(http.Session):
+    """Mastodon.py's session, keeping the last answer's headers: the library reads
+    X-RateLimit-Reset but neither Retry-After nor the server's Date beside it."""
+
+    last_headers: dict[str, str] = {}
+
+    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        response = super().request(*args, **kwargs)
+        self.last_headers = dict(response.headers)
+        return response
+
+
+def _wait_seconds(headers: dict[str, str]) -> float | None:
+    """How long a 429 asks us to wait, by the server's own clock: Retry-After (seconds or an
+    HTTP date), else X-RateLimit-Reset (ISO-8601, or an epoch from other servers) less Date."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        server_now = email.utils.parsedate_to_datetime(lower["date"]) if "date" in lower else dt.datetime.now(UTC)
+    except (TypeError, ValueError):
+        server_now = dt.datetime.now(UTC)
+    retry_after = lower.get("retry-after", "").strip()
+    if retry_after:
+        if retry_after.isdigit():
+            return float(retry_after)
+        try:
+            return (email.utils.parsedate_to_datetime(retry_after) - server_now).total_seconds()
+        except (TypeError, ValueError):
+            pass
+    reset = lower.get("x-ratelimit-reset", "").strip()
+    if reset:
+        try:
+            moment = (dt.datetime.fromtimestamp(float(reset), UTC) if reset.replace(".", "").isdigit()
+                      else dt.datetime.fromisoformat(reset.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+        return (moment - server_now).total_seconds()
+    return None
+
+
+def _snowflake(moment: dt.datetime) -> str:
+    """The smallest Mastodon id of that moment (milliseconds since the epoch, shifted 16 bits)."""
+    return str(int(moment.timestamp() * 1000) << 16)
 
 
 @dataclass(frozen=True)
@@ -45,6 +95,7 @@ class InstanceLimits:
     image_size_limit: int | None
     description_limit: int | None
     version: str  # x.y.z, for Mastodon.py's version checks
+    max_media: int | None = None
 
 
 def _version(reported: object) -> str:
@@ -59,15 +110,6 @@ def _version(reported: object) -> str:
 # GET /api/v2/instance per process is enough (serve runs publish every few minutes).
 _limits: dict[str, InstanceLimits] = {}
 _limits_lock = threading.Lock()
-
-
-@functools.cache
-def _tls() -> ssl.SSLContext:
-    """One TLS context for all read clients (httpx's default: certifi's CA bundle): loading the
-    bundle takes ~30 ms each time, and the collector makes a client per worker thread."""
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 def _api_message(exc: MastodonAPIError) -> str:
@@ -96,8 +138,12 @@ class MastodonChannel:
             max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
             media=True, rate_per_minute=None, idempotent=True, read_batch=self.BATCH,
             read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE)
+            read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE, key_retention=KEY_RETENTION)
         self._broken: str | None = None
+        self._account_id: str | None = None
+        self.live: LiveLimits | None = None  # the instance's limits, once a preflight read them
+        self._session = _Session()
+        self._single_reads = False  # the server refused the batch read: one GET per status
         self._media_api: Mastodon | None = None
         self._reader = None  # httpx client for engagement reads, made on first use
         # The token is held only by the clients: it never enters a message.
@@ -107,8 +153,7 @@ class MastodonChannel:
             ratelimit_method="throw", request_timeout=REQUEST_TIMEOUT,
             # "none": no method refuses on its own version table ("changed" refuses status_post on
             # 4.5 servers). Uploads use a client that knows the version (`_media`).
-            version_check_mode="none", user_agent="dissemination")
-        self._last = self.api  # the client whose rate-limit headers count
+            version_check_mode="none", user_agent="dissemination", session=self._session)
 
     def _refused(self, exc: MastodonAPIError) -> str:
         self._broken = _api_message(exc)
@@ -119,6 +164,7 @@ class MastodonChannel:
     def preflight(self) -> Health:
         try:
             account = self.api.account_verify_credentials()
+            self._account_id = str(account["id"])
         except MastodonUnauthorizedError as exc:
             return Health(False, self._refused(exc), credential_broken=True)
         except MastodonError as exc:
@@ -129,21 +175,47 @@ class MastodonChannel:
             return Health(False, f"{self.base_url}: cannot read the instance limits: {type(exc).__name__}")
         self.capabilities = dataclasses.replace(
             self.capabilities, max_length=limits.max_characters, url_weight=limits.characters_reserved_per_url)
+        # kept in the ledger by the caller, for `check`, rendering and `preview`
+        self.live = LiveLimits(self.id, self.base_url, limits.max_characters, limits.characters_reserved_per_url,
+                               limits.description_limit, limits.max_media, limits.image_size_limit,
+                               dt.datetime.now(UTC))
         return Health(True, f"{self.base_url}: {self.token.source} accepted (@{account.get('acct', '?')}); "
                             f"statuses up to {limits.max_characters} characters")
 
     def _limits(self) -> InstanceLimits:
         with _limits_lock:
             if self.base_url not in _limits:
-                instance = self.api.instance_v2()
+                instance = self._instance()
                 configuration = instance["configuration"]
                 statuses = configuration["statuses"]
                 media = configuration.get("media_attachments") or {}
                 _limits[self.base_url] = InstanceLimits(
                     int(statuses["max_characters"]), int(statuses["characters_reserved_per_url"]),
                     frozenset(t for t in media.get("supported_mime_types") or () if t.startswith("image/")),
-                    media.get("image_size_limit"), media.get("description_limit"), _version(instance.get("version")))
+                    media.get("image_size_limit"), media.get("description_limit"), _version(instance.get("version")),
+                    statuses.get("max_media_attachments"))
             return _limits[self.base_url]
+
+    def _instance(self) -> dict:  # type: ignore[type-arg]
+        """The instance configuration. Mastodon.py asks for /api/v2/instance/ with a trailing
+        slash, which some servers (and proxies) answer 404: then without it, then the v1 read
+        (deprecated, but it carries `configuration.statuses` since 3.4.2)."""
+        try:
+            return dict(self.api.instance_v2())
+        except MastodonNotFoundError:
+            pass
+        import httpx
+
+        for path in ("/api/v2/instance", "/api/v1/instance"):
+            try:
+                response = self.prepare_reads().get(path)
+            except httpx.HTTPError as exc:
+                raise MastodonNetworkError(type(exc).__name__) from None
+            if response.status_code == 200:
+                body = response.json()
+                if isinstance(body, dict) and isinstance(body.get("configuration"), dict):
+                    return body
+        raise MastodonNotFoundError("Mastodon API returned error", 404, "Not Found", "no instance configuration")
 
     def publish(self, claim: Claim) -> Receipt:
         if self._broken:
@@ -155,7 +227,6 @@ class MastodonChannel:
             try:
                 if media_ids is None:
                     media_ids = [self._upload(claim, media) for media in body.get("media", [])]
-                self._last = self.api
                 status = self.api.status_post(body["status"], visibility=body["visibility"],
                                               language=body["language"], media_ids=media_ids or None,
                                               idempotency_key=claim.idempotency_key)
@@ -169,7 +240,8 @@ class MastodonChannel:
                     waited = True
                     continue
                 raise PublishError(f"rate limited by {self.base_url} for {delay:.0f} s",
-                                   retry_after=dt.timedelta(seconds=max(delay, 1))) from None
+                                   retry_after=dt.timedelta(seconds=max(delay, 1)),
+                                   outcome_unknown=False) from None
             except MastodonUnauthorizedError as exc:
                 raise PublishError(self._refused(exc)) from None
             except MastodonServerError as exc:
@@ -213,8 +285,15 @@ class MastodonChannel:
             problem = f"image_alt is {len(alt)} characters, over the {limits.description_limit} {self.base_url} accepts"
         if problem:
             raise PublishError(problem, permanent=True)
-        api = self._last = self._media(limits)
-        attachment = api.media_post(str(path), mime_type=mime, description=alt)
+        api = self._media(limits)
+        try:
+            attachment = api.media_post(str(path), mime_type=mime, description=alt)
+        except MastodonAPIError as exc:
+            status_code = _status(exc)
+            if status_code is not None and 400 <= status_code < 500 and status_code not in (401, 429):
+                raise PublishError(f"{self.base_url} refused the upload of image '{media['file']}': "
+                                   f"{_api_message(exc)}", permanent=True) from None
+            raise
         deadline = time.monotonic() + self.config.media_wait.total_seconds()
         delay = 0.2
         while attachment.get("url") is None:  # 202: processing in the background
@@ -238,14 +317,61 @@ class MastodonChannel:
             self._media_api = Mastodon(
                 access_token=self.token.value, api_base_url=self.base_url, ratelimit_method="throw",
                 request_timeout=REQUEST_TIMEOUT, mastodon_version=limits.version, version_check_mode="created",
-                user_agent="dissemination")
+                user_agent="dissemination", session=self._session)
         return self._media_api
 
     def _until_reset(self) -> float:
-        reset = self._last.ratelimit_reset  # epoch, already corrected for the server's clock
-        if reset is None:
-            return 60.0  # no usable reset header: try again in a minute
-        return max(0.0, reset - time.time())
+        wait = _wait_seconds(self._session.last_headers)
+        if wait is None:
+            return 60.0  # no usable Retry-After or reset header: try again in a minute
+        return max(0.0, wait)
+
+    def read_back(self, claim: Claim, since: dt.datetime) -> Receipt | None:
+        """Our status among the account's own since `since` (less the clock skew): the same text
+        as this claim sends, with as many images carrying the same alt texts. Statuses are
+        listed newest first, 40 a page; each candidate's exact source text is read
+        (GET /api/v1/statuses/:id/source), since `content` is the server's HTML."""
+        import httpx
+
+        body = requests.mastodon_status(claim, self.config)
+        alts = sorted(m.get("description") or "" for m in body.get("media", []))
+        if self._account_id is None:
+            raise ReadBackError(f"{self.base_url}: the account is not known (preflight did not pass)")
+        client = self.prepare_reads()
+        params: dict[str, str | int] = {"limit": 40, "since_id": _snowflake(since - CLOCK_SKEW)}
+
+        def get(path: str, **query):  # type: ignore[no-untyped-def]
+            try:
+                response = client.get(path, params=query)
+            except httpx.HTTPError as exc:
+                raise ReadBackError(f"{self.base_url} cannot be reached: {type(exc).__name__}") from None
+            if response.status_code == 429:
+                wait = _wait_seconds(dict(response.headers)) or 60.0
+                raise PublishError(f"rate limited by {self.base_url} while reading back for {wait:.0f} s",
+                                   retry_after=dt.timedelta(seconds=max(wait, 1)))
+            if response.status_code != 200:
+                raise ReadBackError(f"{self.base_url} answered HTTP {response.status_code} to {path}")
+            try:
+                return response.json()
+            except ValueError:
+                raise ReadBackError(f"{self.base_url} answered {path} with something other than JSON") from None
+
+        for _ in range(READ_BACK_PAGES):
+            page = get(f"/api/v1/accounts/{self._account_id}/statuses", **params)
+            if not isinstance(page, list):
+                raise ReadBackError(f"{self.base_url} answered the account's statuses unexpectedly")
+            for status in page:
+                attached = sorted((a.get("description") or "") for a in status.get("media_attachments") or [])
+                if attached != alts or status.get("reblog"):
+                    continue
+                source = get(f"/api/v1/statuses/{status['id']}/source")
+                if isinstance(source, dict) and source.get("text") == body["status"]:
+                    return Receipt(remote_id=str(status["id"]), url=status.get("url"))
+            if len(page) < 40:
+                return None  # every status since the first attempt was looked at: absent
+            params = {**params, "max_id": str(page[-1]["id"])}
+        raise ReadBackError(f"{self.base_url}: more than {READ_BACK_PAGES * 40} statuses since the first "
+                            "attempt; not all could be compared")
 
     METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
                "quotes": "quotes_count"}
@@ -260,22 +386,28 @@ class MastodonChannel:
 
         if self._reader is None:
             # The client's own token and address, however it was set up.
-            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT, verify=_tls(),
+            self._reader = httpx.Client(base_url=self.api.api_base_url, timeout=REQUEST_TIMEOUT, verify=tls_context(),
                                         headers={"Authorization": f"Bearer {self.api.access_token}",
                                                  "User-Agent": "dissemination"})
         return self._reader
 
-    def _read_statuses(self, ids: list[str]) -> list[dict] | str:
+    def _read_statuses(self, ids: list[str]) -> list[dict] | tuple[list[dict], str] | str:
         """GET /api/v1/statuses?id[]=… as plain JSON, or why not. Read with httpx rather than
         Mastodon.py, which turns every status into typed objects: ~45 ms of CPU per 20 statuses,
         under the interpreter lock, which would cap a refresh at ~20 reads a second whatever the
         concurrency (see BENCHMARKS.md, bench/metrics.py)."""
         import httpx
 
+        if self._single_reads:
+            return self._read_each(ids)
         try:
             response = self.prepare_reads().get("/api/v1/statuses", params=[("id[]", i) for i in ids])
         except httpx.HTTPError as exc:
             return f"{self.base_url} cannot be reached: {type(exc).__name__}"
+        if response.status_code in (404, 405, 501):
+            # No batch read before Mastodon 4.3 (nor on GoToSocial, Takahē): one GET per status.
+            self._single_reads = True
+            return self._read_each(ids)
         if response.status_code == 429:
             return f"rate limited by {self.base_url}; read again at the next run"
         if response.status_code != 200:
@@ -290,6 +422,33 @@ class MastodonChannel:
             return f"{self.base_url} answered the read with something other than JSON"
         return body if isinstance(body, list) else f"{self.base_url} answered the read with an unexpected body"
 
+    # Single reads stop while the token has fewer requests than this left in its window: they are
+    # for publishing (and the next run reads the rest).
+    KEEP_FOR_PUBLISHING = 30
+
+    def _read_each(self, ids: list[str]) -> list[dict] | tuple[list[dict], str] | str:  # type: ignore[type-arg]
+        """GET /api/v1/statuses/:id for each id (a 404 is a deleted status, left out), within the
+        token's budget as the server reports it in X-RateLimit-Remaining."""
+        import httpx
+
+        found = []
+        for status_id in ids:
+            try:
+                response = self.prepare_reads().get(f"/api/v1/statuses/{status_id}")
+            except httpx.HTTPError as exc:
+                return f"{self.base_url} cannot be reached: {type(exc).__name__}"
+            if response.status_code == 429:
+                return f"rate limited by {self.base_url}; read again at the next run"
+            if response.status_code == 200:
+                found.append(response.json())
+            elif response.status_code != 404:
+                return f"{self.base_url} refused the read: HTTP {response.status_code}"
+            remaining = response.headers.get("X-RateLimit-Remaining", "")
+            if remaining.isdigit() and int(remaining) < self.KEEP_FOR_PUBLISHING and status_id != ids[-1]:
+                # what was read counts; the rest is unavailable for this reason, not deleted
+                return found, f"{self.base_url}: the rate budget is spent for now; read again at the next run"
+        return found
+
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Counts of our own statuses (authoritative on our own server), read in batches.
         A status the server no longer returns was deleted (or made invisible)."""
@@ -300,6 +459,8 @@ class MastodonChannel:
         remote_ids = list(by_remote)
         for start in range(0, len(remote_ids), self.BATCH):
             answer = self._read_statuses(remote_ids[start:start + self.BATCH])
+            if isinstance(answer, tuple):  # some read, then the budget stopped the reads
+                answer, failure = answer
             if isinstance(answer, str):
                 failure = answer
             else:
