@@ -27,7 +27,7 @@ from dissemination.load.readers import (
     read_programme,
     read_stakeholder_map,
 )
-from dissemination.problems import Problem, Problems
+from dissemination.problems import Problem, Problems, suggest
 
 PROGRAMME_FILE = "programme.yaml"
 CHANNELS_FILE = "channels.yaml"
@@ -196,11 +196,9 @@ def check_references(project: Project) -> list[Problem]:
 
 
 def _unknown(kind: str, value: str, known: set[str] | dict) -> tuple[str, str]:  # type: ignore[type-arg]
-    import difflib
-
-    close = difflib.get_close_matches(value, sorted(known), n=1)
+    close = suggest(value, known)
     if close:
-        hint = f"did you mean '{close[0]}'?"
+        hint = f"did you mean '{close}'?"
     elif known:
         hint = f"known {kind}s: {', '.join(sorted(known)[:12])}" + (" ..." if len(known) > 12 else "")
     else:

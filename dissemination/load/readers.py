@@ -6,7 +6,6 @@ file line, so the checker can show all of them at once.
 
 from __future__ import annotations
 
-import difflib
 import re
 
 import typing
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from dissemination.load import models as m
 from dissemination.load.markdown import normalise, split_front_matter, split_posts
 from dissemination.load.yamlsrc import YamlDoc, parse_yaml
-from dissemination.problems import Problem
+from dissemination.problems import Problem, suggest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,8 +70,8 @@ def _describe(err: Any, model: type[BaseModel]) -> tuple[str, str | None]:
             )
         owner = _model_at(model, loc[:-1])
         allowed = sorted(owner.model_fields) if owner else []
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
+        close = suggest(key, allowed)
+        hint = f"did you mean '{close}'?" if close else (
             f"allowed keys: {', '.join(allowed)}" if allowed else None
         )
         return f"unknown key '{key}'", hint
@@ -118,8 +117,9 @@ def validate(model: type[M], data: Any, doc: YamlDoc, path: str, loc: tuple[Any,
         for err in errors:
             if err["type"] == "extra_forbidden":
                 owner = _model_at(model, tuple(err["loc"])[:-1])
-                close = difflib.get_close_matches(str(err["loc"][-1]), sorted(owner.model_fields) if owner else [], n=1)
-                typo_targets.update(tuple(err["loc"])[:-1] + (c,) for c in close)
+                close = suggest(err["loc"][-1], owner.model_fields if owner else [])
+                if close:
+                    typo_targets.add(tuple(err["loc"])[:-1] + (close,))
         for err in errors:
             if err["type"] == "missing" and tuple(err["loc"]) in typo_targets:
                 continue
