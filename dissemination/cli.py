@@ -14,14 +14,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dissemination.redact import RedactingStream, redact
+
 app = typer.Typer(
     help="Campaigns as code: check, plan, publish and report on programme dissemination.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# Everything printed passes the one redaction of the process's secrets (see dissemination.redact).
+out = Console(file=RedactingStream("stdout"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
+err = Console(file=RedactingStream("stderr"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
 UTC = dt.timezone.utc
 
 
@@ -39,7 +42,7 @@ def main_options(
 ) -> None:
     State.root = root
     # The commands print their own summaries; the log adds detail on request (DISSEMINATION_LOG=INFO).
-    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "ERROR"),
+    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "ERROR"), stream=RedactingStream("stderr"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -103,7 +106,7 @@ def check() -> None:
 
 def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(redact(json.dumps(rows, ensure_ascii=False, indent=2)))
         return
     from zoneinfo import ZoneInfo
 
@@ -358,7 +361,7 @@ def status(
         document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
         if channels:
             document["channels"] = _channel_health_json()
-        print(json.dumps(document, ensure_ascii=False, indent=2))
+        print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
     else:
         _print_items(rows, False)
         counts: dict[str, int] = {}
@@ -459,7 +462,7 @@ def run(now: NowOption = None) -> None:
     _metrics(_now(now) if now else None)
     _report(_now(now), None, None, None, None)
     root = State.root.resolve()
-    out.print(f"ledger: {_ledger().url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+    out.print(f"ledger: {_ledger().shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
 
 
 MaxAgeOption = Annotated[

@@ -22,6 +22,7 @@ from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors
 from dissemination.publish.channels import Health, PublishError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
+from dissemination.redact import redact
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -146,7 +147,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                     log.warning("retry later: %s on %s: %s", claim.id, claim.channel, exc.reason)
                 continue
             except Exception as exc:  # unforeseen: the request may have gone out
-                detail = f"{type(exc).__name__}: {exc}"
+                detail = redact(f"{type(exc).__name__}: {exc}")
                 ledger.record_retry(claim, clock(), detail, _backoff(claim.attempt_count), outcome_unknown=True)
                 report.retried.append(claim.id)
                 log.warning("outcome unknown, will retry with the same key: %s: %s", claim.id, detail)

@@ -34,6 +34,7 @@ def secret_from_env() -> bytes:
             f"{SECRET_ENV} {problem}: it signs the unsubscribe and click links in newsletters; set it to a "
             f"long random value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and "
             f"keep it: links in newsletters already sent stop working when it changes")
+    register(value)
     return value.encode()
 
 

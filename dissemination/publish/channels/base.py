@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.redact import redact
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,11 @@ class Health:
     expires_at: dt.datetime | None = None
     warning: str | None = None  # ok for now, but someone must act (e.g. sign in again before expiry)
 
+    def __post_init__(self) -> None:
+        # What a server answered may quote a token: redacted before anyone stores or prints it.
+        object.__setattr__(self, "message", redact(self.message))
+        object.__setattr__(self, "warning", redact(self.warning))
+
 
 class PublishError(Exception):
     """How a failed publication must be treated.
@@ -47,6 +53,7 @@ class PublishError(Exception):
 
     def __init__(self, reason: str, *, permanent: bool = False, outcome_unknown: bool = False,
                  retry_after: dt.timedelta | None = None) -> None:
+        reason = redact(reason)  # a server's answer may quote a token (see dissemination.redact)
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent

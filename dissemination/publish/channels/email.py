@@ -44,6 +44,7 @@ from dissemination.publish.channels.base import Capabilities, Health, PublishErr
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
 from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+from dissemination.redact import register
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
 log = logging.getLogger("dissemination.email")
@@ -98,6 +99,7 @@ class SmtpTransport:
         user_env, password_env = config.username_env, config.password_env
         self._user = os.environ.get(user_env) if user_env else None
         self._password = os.environ.get(password_env) if password_env else None
+        register(self._password)
 
     def open(self) -> smtplib.SMTP:
         c = self.config
