@@ -417,7 +417,8 @@ def approve(
     now: NowOption = None,
 ) -> None:
     """Approve a campaign: record approver, time and a digest of the approved content."""
-    from dissemination.approval import approve_text, content_digest, write_atomically
+    from dissemination.approval import approve_text, content_digest
+    from dissemination.files import write_atomically
     from dissemination.check import run_check
 
     path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)

@@ -62,7 +62,7 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
     stats = ledger.apply_plan(items, now)
     calendars = [path for c in result.project.campaigns.values()
                  if c.meta.event and c.meta.status == CampaignStatus.approved
-                 and (path := write_event_calendar(c, root / "events"))]
+                 and (path := write_event_calendar(c, root))]
     log.info("plan: %d added, %d updated, %d unchanged, %d cancelled, %d held",
              stats.added, stats.updated, stats.unchanged, stats.cancelled, stats.held)
     return PlanReport(result, stats, held, calendars)

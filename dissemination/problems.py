@@ -39,6 +39,14 @@ def suggest(word: object, known: Iterable[object]) -> str | None:
     return next(n for n in names if n.casefold() == close[0].casefold())
 
 
+def printable(text: str) -> str:
+    """`text` as it may be printed on one line of output: control characters (a newline in a file
+    name would forge a `path:line:` line of its own) shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 @dataclass(frozen=True, order=True)
 class Problem:
     path: str
@@ -48,10 +56,11 @@ class Problem:
     severity: Severity = "error"
 
     def __str__(self) -> str:
-        text = f"{self.path}:{self.line}: {self.message}"
+        path, message = printable(self.path), printable(self.message)
+        text = f"{path}:{self.line}: {message}"
         if self.severity == "warning":
-            text = f"{self.path}:{self.line}: warning: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+            text = f"{path}:{self.line}: warning: {message}"
+        return f"{text} ({printable(self.hint)})" if self.hint else text
 
 
 @dataclass

@@ -21,6 +21,8 @@ import contextvars
 import dataclasses
 import functools
 import math
+import os
+import posixpath
 import re
 import time
 import traceback
@@ -40,8 +42,10 @@ from jinja2 import (
     Undefined,
     select_autoescape,
 )
+from jinja2.loaders import split_template_path
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from dissemination.contained import is_inside
 from dissemination.problems import Problem, suggest
 from dissemination.render.context import FILTERS
 
@@ -239,9 +243,37 @@ class BoundedEnvironment(SandboxedEnvironment):
         return tree
 
 
-def make_environment(search_path: list[Path]) -> SandboxedEnvironment:
+class _ContainedLoader(FileSystemLoader):
+    """Templates from the search path that resolve inside their root (the content root for the
+    project's own templates; see dissemination.contained), read as UTF-8 with a located error."""
+
+    def __init__(self, search_path: list[Path], roots: list[Path]) -> None:
+        super().__init__([str(p) for p in search_path])
+        self.roots = dict(zip(self.searchpath, roots))
+
+    def get_source(self, environment: Any, template: str) -> tuple[str, str, Any]:
+        for searchpath in self.searchpath:
+            filename = posixpath.join(searchpath, *split_template_path(template))
+            if os.path.isfile(filename):
+                break
+        else:
+            return super().get_source(environment, template)  # raises TemplateNotFound
+        if not is_inside(self.roots[searchpath], Path(filename)):
+            raise TemplateSyntaxError("the template is a symbolic link to outside the content root "
+                                      "(copy the file into the content root instead)", 1, template, filename)
+        with open(filename, "rb") as handle:
+            data = handle.read()
+        try:
+            contents = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TemplateSyntaxError("the file is not UTF-8 text (save it with UTF-8 encoding)",
+                                      data.count(b"\n", 0, exc.start) + 1, template, filename) from None
+        return contents, os.path.normpath(filename), lambda: True
+
+
+def make_environment(search_path: list[Path], roots: list[Path] | None = None) -> SandboxedEnvironment:
     env = BoundedEnvironment(
-        loader=FileSystemLoader([str(p) for p in search_path]),
+        loader=_ContainedLoader(search_path, roots or search_path),
         autoescape=select_autoescape(enabled_extensions=("html.j2", "html"), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -337,7 +369,8 @@ class Templates:
         own = root / TEMPLATES
         self.own = own if own.is_dir() else None
         self.search_path = [p for p in (own, default_templates_dir()) if p.is_dir()]
-        self.env = make_environment(self.search_path)
+        # The project's own templates must stay inside the content root, links included.
+        self.env = make_environment(self.search_path, [root if p == own else p for p in self.search_path])
         self._globals = dict(self.env.globals)
         self._chosen: dict[tuple[str, ...], Template] = {}
         self._strings: dict[str, Template] = {}

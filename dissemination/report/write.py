@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from dissemination.approval import write_atomically
+from dissemination.files import write_atomically
 from dissemination.periods import ZONE, dutch_date
 from dissemination.report import charts
 from dissemination.report.figures import (

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from dissemination.contained import OutsideRoot, inside
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.redact import redact
 
@@ -59,6 +61,15 @@ class PublishError(Exception):
         self.permanent = permanent
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
+
+
+def content_file(root: Path, relative: str) -> Path:
+    """A file the content names (an image to upload), checked again at publish time: it may have
+    become a link to outside the content root since `check`."""
+    try:
+        return inside(root, relative, "image")
+    except OutsideRoot as exc:
+        raise PublishError(f"{exc} (run `dissemination check`)", permanent=True) from None
 
 
 class Channel(Protocol):

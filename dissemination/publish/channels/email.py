@@ -29,13 +29,13 @@ import signal
 import smtplib
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from dissemination.files import write_atomically
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
@@ -197,14 +197,13 @@ class OutboxTransport:
     def send(self, conn: Path, sender: str, address: str, data: bytes, commit: Callable[[], str],
              name: str) -> tuple[str, str | None]:
         conn.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=conn, prefix=f".tmp-{os.getpid()}-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        verdict = commit()
-        if verdict != "go":
-            Path(tmp).unlink(missing_ok=True)
-            raise _Abandon(verdict)
-        os.replace(tmp, conn / name)
+
+        def committed() -> None:
+            verdict = commit()
+            if verdict != "go":
+                raise _Abandon(verdict)
+
+        write_atomically(conn / name, data, before_replace=committed)
         return "sent", None
 
     def close(self, conn: object) -> None:

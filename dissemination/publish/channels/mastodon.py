@@ -30,7 +30,7 @@ from mastodon.errors import MastodonError
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.channels.base import Capabilities, Health, PublishError, content_file
 from dissemination.publish.credentials import Token, auth_command
 
 UTC = dt.timezone.utc
@@ -196,7 +196,7 @@ class MastodonChannel:
 
         A retry uploads again: the earlier attachment, if any, is never attached to a status and
         the server deletes such media after a day. The status itself is protected by its key."""
-        path = self.root / media["file"]
+        path = content_file(self.root, media["file"])
         mime = m.IMAGE_TYPES.get(path.suffix.lower())
         alt = media.get("description") or ""
         limits = self._limits()
