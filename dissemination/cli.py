@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dissemination.files import WriteRefused
 from dissemination.redact import RedactingStream, redact
 
 app = typer.Typer(
@@ -480,7 +481,7 @@ def _metrics(moment: dt.datetime | None, max_age: str = "30d") -> None:
     try:
         age = _duration(max_age)
     except ValueError:
-        err.print(f"--max-age: '{max_age}' is not a duration (e.g. 30d, 12h)", markup=False)
+        err.print(f"--max-age: '{max_age}' is not a duration of at most 100 years (e.g. 30d, 12h)", markup=False)
         raise typer.Exit(2) from None
     with Progress(TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TextColumn("publications"),
                   TimeRemainingColumn(), console=out, transient=True, disable=not out.is_terminal) as bar:
@@ -522,8 +523,7 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
         err.print(f"report: {exc}", markup=False)
         raise typer.Exit(2) from None
     root = State.root.resolve()
-    target = out_path or (root / "reports" / f"{period.label}.html")
-    report, files = make_report(root, _ledger(), period, target, moment)
+    report, files = make_report(root, _ledger(), period, out_path, moment)
     t = report.totals.current
     out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
               f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name})", markup=False)
@@ -545,11 +545,11 @@ def report(
 
 @app.command()
 def serve(
-    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 30,
-    plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.")] = 300,
-    ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).")] = None,
+    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.", min=1)] = 30,
+    plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.", min=1)] = 300,
+    ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).", min=1)] = None,
     metrics_every: Annotated[int, typer.Option(help="Seconds between metrics collections, each followed by "
-                                                    "this quarter's report.")] = 6 * 3600,
+                                                    "this quarter's report.", min=1)] = 6 * 3600,
 ) -> None:
     """Run plan, publish, metrics and the report on a loop, without a Prefect server. Stops
     cleanly on Ctrl-C/SIGTERM."""
@@ -711,9 +711,37 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # a bug of ours, not a content error: say so, briefly
-        if os.environ.get("DISSEMINATION_DEBUG"):
-            raise
-        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
-        err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
-        sys.exit(3)
+    except Exception as exc:  # noqa: BLE001
+        fault = environment_fault(exc)
+        if fault is None or os.environ.get("DISSEMINATION_DEBUG"):
+            _internal_error(exc)
+        err.print(fault, markup=False)
+        sys.exit(2)
+
+
+def environment_fault(exc: BaseException) -> str | None:
+    """One plain sentence for a fault of the machine rather than of dissemination or the content:
+    a file that cannot be written (read-only content root, full disk, a device at --out), a ledger
+    that is damaged. None for anything else."""
+    from sqlalchemy.exc import DatabaseError
+
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        if isinstance(exc, WriteRefused):
+            return f"cannot write: {exc}"
+        return f"cannot use{where}: {exc.strerror or exc} (check the disk space and permissions; nothing was " \
+               "half-written)"
+    if isinstance(exc, DatabaseError):
+        reason = " ".join(str(exc.orig or exc).split())
+        return (f"the ledger cannot be read ({reason}): restore it from a backup, or move it aside to start "
+                "a new one")
+    return None
+
+
+def _internal_error(exc: Exception) -> None:
+    """A bug of ours, not a content error: say so, briefly."""
+    if os.environ.get("DISSEMINATION_DEBUG"):
+        raise exc
+    err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+    err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
+    sys.exit(3)

@@ -148,6 +148,12 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                 continue
             except Exception as exc:  # unforeseen: the request may have gone out
                 detail = redact(f"{type(exc).__name__}: {exc}")
+                if claim.attempt_count >= MAX_ATTEMPTS:  # it counts towards the limit like any failure
+                    reason = f"gave up after {claim.attempt_count} attempts: {detail}"
+                    ledger.record_failed(claim, clock(), reason)
+                    report.failed.append(claim.id)
+                    log.error("failed: %s on %s: %s", claim.id, claim.channel, reason)
+                    continue
                 ledger.record_retry(claim, clock(), detail, _backoff(claim.attempt_count), outcome_unknown=True)
                 report.retried.append(claim.id)
                 log.warning("outcome unknown, will retry with the same key: %s: %s", claim.id, detail)

@@ -14,6 +14,8 @@ import hmac
 import os
 from dataclasses import dataclass
 
+from dissemination.redact import register
+
 SECRET_ENV = "DISSEMINATION_UNSUBSCRIBE_SECRET"
 MIN_SECRET_LENGTH = 16
 
