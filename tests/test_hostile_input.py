@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from publishing import PG_URL, PgSchema, cli, make_project, mastodon_only, pg_available
+from mail import contact, first_issue, mail_env, newsletter_project, smtp, states  # noqa: F401  (smtp: a fixture)
+from publishing import PG_URL, PgSchema, add_image, cli, due_rows, make_project, mastodon_only, pg_available
 
 from dissemination.load.yamlsrc import parse_yaml
 from dissemination.render.env import MAX_TEXT, Templates, TemplateFailure
@@ -199,3 +200,202 @@ def test_run_shows_the_database_url_without_its_password(tmp_path):
         assert f"{user}:[redacted]@" in result.output
     finally:
         schema.drop()
+
+
+# --- 3. containment ----------------------------------------------------------------------------
+
+@pytest.fixture
+def outside(tmp_path):
+    secret = tmp_path / "elsewhere" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text("---\nid: secret\n---\nNot for the content root.\n")
+    return secret
+
+
+def test_a_knowledge_file_linked_to_outside_the_root_is_not_read(root, outside):
+    (root / "knowledge" / "secret.md").symlink_to(outside)
+    result = bounded(root, "check")
+    _located(result, "knowledge/secret.md:1:", "symbolic link to outside the content root")
+    assert "Not for the content root" not in result.stdout
+
+
+def test_a_template_linked_to_outside_the_root_is_not_read(root, outside):
+    (root / "templates" / "mastodon").mkdir(parents=True)
+    (root / "templates" / "mastodon" / "post.j2").symlink_to(outside)
+    result = bounded(root, "check")
+    _located(result, "templates/mastodon/post.j2:1:", "outside the content root")
+    assert "Not for the content root" not in result.stdout
+
+
+def test_a_template_that_is_not_utf8_is_located(root):
+    (root / "templates" / "mastodon").mkdir(parents=True)
+    (root / "templates" / "mastodon" / "post.j2").write_bytes(b"{{ body }}\ncaf\xe9\n")
+    result = bounded(root, "check")
+    _located(result, "templates/mastodon/post.j2:2:", "not UTF-8")
+
+
+def test_an_outbox_path_outside_the_root_is_an_error_and_nothing_is_written(root, tmp_path):
+    target = tmp_path / "written-here"
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text() + f"kladblok:\n  kind: outbox\n  path: {target}\n"
+                        "verwijzing:\n  kind: outbox\n  path: ../../elders\n")
+    result = bounded(root, "check")
+    _located(result, "channels.yaml:", "outside the content root")
+    assert len([line for line in result.stdout.splitlines() if "outside the content root" in line]) == 2
+    assert bounded(root, "publish", "--now", "2027-03-01T09:00Z").returncode == 1
+    assert not target.exists() and not (tmp_path / "elders").exists()
+
+
+@pytest.mark.parametrize("image, words", [
+    ("beeld/a\x00b.png", "NUL"), ("beeld/" + "x" * 300 + ".png", "longer than the file system allows"),
+    ("../buiten.png", "outside the content root"), ("/etc/hostname", "outside the content root"),
+])
+def test_bad_image_paths_are_located_errors(root, image, words):
+    campaign = root / "campaigns" / "reeks.md"
+    escaped = image.replace("\x00", "\\0")
+    campaign.write_text(campaign.read_text().replace(
+        "audiences: [mkb]\n", f'audiences: [mkb]\nimage: "{escaped}"\nimage_alt: Een beeld\n', 1))
+    result = bounded(root, "check")
+    _located(result, "campaigns/reeks.md:", words)
+
+
+def test_an_image_replaced_by_a_link_after_check_is_not_uploaded(tmp_path, fake_mastodon, outside):
+    project = make_project(tmp_path, tolerance="90d")
+    mastodon_only(project)
+    image = add_image(project)
+    assert cli(project, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
+    channels = project / "channels.yaml"
+    channels.write_text(channels.read_text().replace("base_url: https://mastodon.example",
+                                                     f"base_url: {fake_mastodon.url}"))
+    assert cli(project, "plan", "--now", "2026-12-01T00:00Z").exit_code == 0
+    image.unlink()
+    image.symlink_to(outside)  # after check and plan: publish must check again
+    result = cli(project, "publish", "--now", "2027-03-01T09:00:00+00:00",
+                 env={"TEST_MASTODON_TOKEN": fake_mastodon.token})
+    assert result.exit_code == 0, result.output
+    assert not fake_mastodon.media
+    failed = due_rows(project, "mastodon", "2027-03-01T09:00:00+00:00", "failed")
+    assert failed and all("outside the content root" in r["reason"] for r in failed)
+
+
+def test_a_file_name_with_a_newline_cannot_forge_an_output_line(root):
+    (root / "knowledge" / "x\nforged.md:1: all is well.md").write_text("---\nid: nope\n---\n")
+    result = bounded(root, "check")
+    assert result.returncode == 1
+    assert not any(line.startswith("forged.md") for line in result.stdout.splitlines())
+    assert "knowledge/x\\nforged.md:1: all is well.md:" in result.stdout
+
+
+# --- 4. addresses and headers ------------------------------------------------------------------
+
+def _contact(root: Path, email: str, name: str = "Test Persoon") -> None:
+    path = root / "stakeholder_maps" / "test.yaml"
+    text = path.read_text().replace("- name: Test Persoon\n        email: test.persoon@example.org",
+                                    f"- name: {json_quote(name)}\n        email: {json_quote(email)}")
+    path.write_text(text)
+
+
+def json_quote(text: str) -> str:
+    import json
+
+    return json.dumps(text)  # a JSON string is a YAML double-quoted scalar
+
+
+@pytest.mark.parametrize("email, words", [
+    ("rt\x00c@example.org", "control character"), ("rt\rc@example.org", "control character"),
+    ("a..b@example.org", "two dots"), ("naam@localhost", "host name"), ('"xy"@example.org', "cannot hold"),
+    ("x" * 65 + "@example.org", "64 octets"), ("naam@exa_mple.org", "host name"),
+])
+def test_bad_contact_addresses_are_located_errors(root, email, words):
+    _contact(root, email)
+    result = bounded(root, "check")
+    _located(result, "stakeholder_maps/test.yaml:", "is not an e-mail address", words)
+
+
+def test_a_five_thousand_character_name_is_an_error(root):
+    _contact(root, "test.persoon@example.org", "N" * 5000)
+    _located(bounded(root, "check"), "stakeholder_maps/test.yaml:", "5000 characters")
+
+
+@pytest.mark.parametrize("line, words", [
+    ("  from_name: \"Nieuws\\r\\nBcc: iedereen@example.org\"\n", "control character"),
+    ("  web_url: https://nieuwsbrief.voorbeeld.nl/afmelden/ü\n", "non-ASCII"),
+    ("  reply_to: \"antwoord\\n@example.org\"\n", "control character"),
+])
+def test_email_channel_header_values_are_checked(root, line, words):
+    channels = root / "channels.yaml"
+    text = channels.read_text()
+    key = line.split(":")[0].strip()
+    text = "\n".join(l for l in text.splitlines() if not l.strip().startswith(key + ":")) + "\n"
+    channels.write_text(text + line)
+    _located(bounded(root, "check"), "channels.yaml:", words)
+
+
+def test_internationalised_addresses_pass_check(root):
+    _contact(root, "jöhn@bücher.example")
+    result = bounded(root, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_long_names_are_folded_by_the_email_policy():
+    from email.header import decode_header, make_header
+
+    from dissemination.publish.mime import recipient_header
+
+    name = ("Tiëlemans " * 19).strip()
+    value = recipient_header(name, "lid@example.org")
+    assert all(len(line) <= 78 for line in (b"To: " + value).split(b"\r\n"))
+    # RFC 2047 §6.2: white space between adjacent encoded words is not part of the text
+    shown = str(make_header(decode_header(value.decode("ascii"))))
+    assert " ".join(shown.split()) == name + " <lid@example.org>"
+
+
+@pytest.mark.parametrize("smtputf8", [False, True])
+def test_one_non_ascii_local_part_does_not_stop_the_others(tmp_path, smtputf8):
+    from mail import SmtpServer
+
+    from dissemination.ledger import Ledger
+    from dissemination.ledger.deliveries import Deliveries
+
+    server = SmtpServer(enable_SMTPUTF8=smtputf8)
+    try:
+        contacts = [contact(0), contact(1).replace("Lid1@Example.org", "jöhn@example.org"), contact(2)]
+        root = newsletter_project(tmp_path, server.port, contacts)
+        result = cli(root, "publish", "--now", "2027-03-02T09:05Z", env=mail_env())
+        assert result.exit_code == 0, result.output
+        item = first_issue(root)
+        assert item["state"] == "published", item
+        if smtputf8:  # the server offers it: the address goes, as UTF-8
+            assert sorted(server.sink.recipients()) == ["jöhn@example.org", "lid0@example.org", "lid2@example.org"]
+            assert "jöhn@example.org".encode() in next(raw for _, to, raw in server.sink.messages if "jöhn" in to[0])
+            return
+        assert sorted(server.sink.recipients()) == ["lid0@example.org", "lid2@example.org"]
+        assert states(root, item["id"])["jöhn@example.org"] == "rejected"
+        (row,) = [r for r in Deliveries(Ledger.for_root(root)).rows(item["id"]) if r["address"] == "jöhn@example.org"]
+        assert "SMTPUTF8" in row["detail"]
+    finally:
+        server.stop()
+
+
+def test_ics_text_is_escaped_per_rfc_5545():
+    from dissemination.plan.planner import ics_fold, ics_text
+
+    assert ics_text("Kick\roff; a,b\\c\r\nd\x07") == "Kick\\noff\\; a\\,b\\\\c\\nd"
+    folded = ics_fold("SUMMARY:" + "é" * 80)
+    assert all(len(line.encode()) <= 75 for line in folded.split("\r\n"))
+    assert folded.replace("\r\n ", "") == "SUMMARY:" + "é" * 80
+
+
+def test_a_bare_cr_in_an_event_name_does_not_break_the_calendar(root):
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace(
+        "start: 2027-03-01\n", 'start: 2027-03-01\nevent:\n  name: "Kick\\roff\\nBEGIN:VEVENT"\n'
+        '  starts: 2027-03-10 14:00\n  place: Utrecht\n', 1))
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    result = cli(root, "plan", "--now", "2026-12-01T00:00Z")
+    assert result.exit_code == 0, result.output
+    ics = (root / "events" / "reeks.ics").read_bytes()
+    lines = ics.split(b"\r\n")
+    assert b"\r" not in b"".join(lines) and b"\n" not in b"".join(lines)
+    assert lines.count(b"BEGIN:VEVENT") == 1
+    assert b"SUMMARY:Kick\\noff\\nBEGIN:VEVENT" in ics

@@ -20,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -205,8 +206,14 @@ def recipient_header(name: str | None, address: str) -> bytes:
         encoded = base64.b64encode(name.encode("utf-8")).decode("ascii")
         if len(encoded) <= 60:  # one RFC 2047 encoded word (at most 75 characters)
             return f"=?utf-8?b?{encoded}?= <{address}>".encode("ascii")
-    line = header_line("To", formataddr((name or "", address)), utf8=not address.isascii())
-    return line[len(b"To: "):-2]
+    if address.isascii():
+        return header_line("To", formataddr((name or "", address)))[len(b"To: "):-2]
+    # A non-ASCII local part (sent over SMTPUTF8 only, RFC 6531/6532): the address as UTF-8, the
+    # name as folded RFC 2047 words (the stdlib's Address refuses such addresses).
+    if not name:
+        return address.encode("utf-8")
+    words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    return f"{words}\r\n <{address}>".encode("utf-8")
 
 
 def list_unsubscribe(url: str, mailbox: str) -> bytes:
