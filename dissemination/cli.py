@@ -726,10 +726,10 @@ def environment_fault(exc: BaseException) -> str | None:
     from sqlalchemy.exc import DatabaseError
 
     if isinstance(exc, OSError):
-        where = f" {exc.filename}" if exc.filename else ""
         if isinstance(exc, WriteRefused):
             return f"cannot write: {exc}"
-        return f"cannot use{where}: {exc.strerror or exc} (check the disk space and permissions; nothing was " \
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (check the free disk space and the permissions; nothing was " \
                "half-written)"
     if isinstance(exc, DatabaseError):
         reason = " ".join(str(exc.orig or exc).split())

@@ -399,3 +399,150 @@ def test_a_bare_cr_in_an_event_name_does_not_break_the_calendar(root):
     assert b"\r" not in b"".join(lines) and b"\n" not in b"".join(lines)
     assert lines.count(b"BEGIN:VEVENT") == 1
     assert b"SUMMARY:Kick\\noff\\nBEGIN:VEVENT" in ics
+
+
+# --- 5. located errors, no failure swallowed ---------------------------------------------------
+
+def test_a_slot_at_the_edge_of_the_calendar_is_a_located_error(root):
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("slot: 2027-03-01 10:00", "slot: 0001-01-01 00:10")
+                        .replace("start: 2027-03-01", "start: 0001-01-01"))
+    _located(bounded(root, "check"), "campaigns/reeks.md:", "0001-01-01 00:10", "too close to the year 1")
+
+
+def test_a_cadence_running_to_the_end_of_the_calendar_is_planned_without_a_crash(root):
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("end: 2027-04-30", "end: 9999-12-31"))
+    result = bounded(root, "check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bad_slot_under_a_post_heading_is_reported_not_a_missing_slot(root):
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("slot: 2027-03-01 10:00", "slot: 10000-01-01 00:10"))
+    result = bounded(root, "check")
+    _located(result, "campaigns/reeks.md:", "'slot' must be a date and time")
+    assert "has no slot" not in result.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (("metrics", "--max-age", "9999999999d"), "--max-age"),
+    (("report", "--period", "0001-01"), "between 2 and 9998"),
+    (("report", "--period", "9999"), "between 2 and 9998"),
+    (("report", "--from", "0001-01-01", "--to", "0001-01-31"), "too close to the year 1"),
+    (("serve", "--publish-every", "0"), "--publish-every"),
+])
+def test_bad_operator_arguments_are_one_sentence_and_exit_2(root, args, words):
+    result = bounded(root, *args, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert words in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_corrupted_ledger_is_one_sentence_and_exit_2_and_left_alone(root):
+    ledger = root / ".dissemination" / "ledger.db"
+    ledger.parent.mkdir()
+    ledger.write_bytes(b"this is not a database\n" * 100)
+    for command in (("status",), ("plan", "--now", "2026-12-01T00:00Z"), ("report",)):
+        result = bounded(root, *command)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "the ledger cannot be read" in result.stderr and "Traceback" not in result.stderr
+    assert ledger.read_bytes() == b"this is not a database\n" * 100
+
+
+def test_report_out_to_a_device_refuses_and_writes_nothing(root, tmp_path):
+    assert os.path.exists("/dev/full")
+    result = bounded(root, "report", "--out", "/dev/full")
+    assert result.returncode == 2 and "not a regular file" in result.stderr, result.stderr
+    assert Path("/dev/full").is_char_device()
+    assert not Path("/dev/full.csv").exists() and not Path("/dev/full-publicaties.csv").exists()
+    link = tmp_path / "link.html"
+    link.symlink_to(tmp_path / "target.html")
+    result = bounded(root, "report", "--out", str(link))
+    assert result.returncode == 2 and "symbolic link" in result.stderr
+    assert not (tmp_path / "target.html").exists()
+
+
+def _no_fsize_limit_breach(limit: int):
+    def apply() -> None:
+        _limits()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # writes beyond `limit` bytes fail: a full disk
+    return apply
+
+
+def test_a_full_disk_leaves_no_temporary_files_and_the_old_file_whole(root):
+    before = (root / "campaigns" / "reeks.md").read_bytes()
+    (root / "campaigns" / "reeks.md").write_bytes(before.replace(b"status: approved", b"status: draft"))
+    result = subprocess.run([sys.executable, "-m", "dissemination", "--root", str(root), "approve",
+                             "campaigns/reeks.md", "--by", "Test"], capture_output=True, text=True, timeout=120,
+                            preexec_fn=_no_fsize_limit_breach(100), check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "campaigns/reeks.md: File too large" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (root / "campaigns").iterdir()) == ["reeks.md"]
+    assert b"status: draft" in (root / "campaigns" / "reeks.md").read_bytes()
+
+
+def test_orphan_clean_up_removes_only_its_own_temporary_files(root):
+    from dissemination.files import TEMP_PREFIX
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    dead = int(gone.stdout)
+    folder = root / "outbox" / "mastodon"
+    folder.mkdir(parents=True)
+    theirs = folder / ".tmp-1-notes.txt"  # someone's file that merely looks temporary
+    theirs.write_text("keep me")
+    ours = folder / f"{TEMP_PREFIX}{dead}-abcd1234"
+    ours.write_text("half")
+    alive = folder / f"{TEMP_PREFIX}{os.getpid()}-abcd1234"  # a writer still running
+    alive.write_text("writing")
+    assert cli(root, "plan", "--now", "2026-12-01T00:00Z").exit_code == 0
+    assert cli(root, "publish", "--now", "2027-03-01T09:00Z").exit_code == 0
+    assert theirs.read_text() == "keep me" and alive.exists() and not ours.exists()
+
+
+def test_unexpected_exceptions_count_towards_the_attempt_limit(mastodon_project, fake_mastodon):
+    import datetime as dt
+
+    from dissemination.pipeline import MAX_ATTEMPTS
+
+    fake_mastodon.malformed = True
+    moment = dt.datetime(2027, 3, 1, 9, tzinfo=dt.timezone.utc)
+    env = {"TEST_MASTODON_TOKEN": fake_mastodon.token}
+    for _ in range(MAX_ATTEMPTS + 1):
+        assert cli(mastodon_project, "publish", "--now", moment.isoformat(), env=env).exit_code == 0
+        moment += dt.timedelta(hours=2)
+    (row,) = due_rows(mastodon_project, "mastodon", "2027-03-01T09:00:00+00:00")
+    assert row["state"] == "failed", row
+    assert row["reason"].startswith(f"gave up after {MAX_ATTEMPTS} attempts: TypeError")
+
+
+def test_a_dead_sending_thread_is_the_items_reason(tmp_path):
+    from mail import SECRET
+
+    from dissemination.publish.tokens import Signer
+
+    root = newsletter_project(tmp_path, 9, [contact(0), contact(1)])
+    channels = root / "channels.yaml"  # no web_url: the newsletter is written to the outbox
+    channels.write_text("\n".join(l for l in channels.read_text().splitlines() if "web_url" not in l) + "\n")
+    item = first_issue(root)
+    # Where the first recipient's file goes is taken by a folder: that write fails in the thread.
+    name = f"{item['id']}-{Signer(SECRET.encode()).address_key('lid0@example.org')}.eml"
+    (root / "outbox" / "nieuwsbrief" / name).mkdir(parents=True)
+    result = cli(root, "publish", "--now", "2027-03-02T09:05Z", env=mail_env())
+    assert result.exit_code == 0, result.output
+    item = first_issue(root)
+    assert item["state"] != "published"
+    assert "a sending thread failed: WriteRefused" in item["reason"] and "not a regular file" in item["reason"]
+    assert "deferred" not in item["reason"].split("(")[1]
+
+
+def test_outbox_eml_names_carry_the_edition(tmp_path):
+    root = newsletter_project(tmp_path, 9, [contact(0)])
+    channels = root / "channels.yaml"
+    channels.write_text("\n".join(l for l in channels.read_text().splitlines() if "web_url" not in l) + "\n")
+    assert cli(root, "publish", "--now", "2027-03-02T09:05Z", env=mail_env()).exit_code == 0
+    assert cli(root, "publish", "--now", "2027-03-09T09:05Z", env=mail_env()).exit_code == 0
+    files = sorted((root / "outbox" / "nieuwsbrief").glob("*.eml"))
+    assert len(files) == 2  # the second issue to the same person did not overwrite the first
+    assert len({f.name.split("-")[0] for f in files}) == 2

@@ -47,6 +47,7 @@ class FakeMastodon(LoopbackServer):
         self.rate_limit_for: float | None = None  # seconds until reset on the next post
         self.rate_limited_until: dt.datetime | None = None
         self.reject_with: str | None = None
+        self.malformed = False  # answer a new status with 200 and a body that is not a status
         self.echo_token = False  # quote the presented bearer token in 401s and refusals (careless servers do)
         self.followers = 250  # the account's followers_count, as embedded in every status
         self.latency = 0.0  # seconds each answer is delayed (the metrics benchmark)
@@ -290,6 +291,8 @@ class FakeMastodon(LoopbackServer):
                     key = self.headers.get("Idempotency-Key")
                     if key and key in fake.idempotency:  # replay: the original status, 200
                         return self._send(200, fake.statuses[fake.idempotency[key]])
+                    if fake.malformed:
+                        return self._send(200, ["this is not a status"])
                     if fake.reject_with:  # a failed request stores no key
                         said = f" (request by {self.headers.get('Authorization')})" if fake.echo_token else ""
                         return self._send(422, {"error": fake.reject_with + said})
