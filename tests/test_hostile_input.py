@@ -546,3 +546,103 @@ def test_outbox_eml_names_carry_the_edition(tmp_path):
     files = sorted((root / "outbox" / "nieuwsbrief").glob("*.eml"))
     assert len(files) == 2  # the second issue to the same person did not overwrite the first
     assert len({f.name.split("-")[0] for f in files}) == 2
+
+
+# --- 6. strict tokens --------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from dissemination.publish.tokens import BadToken, Signer, _b64  # noqa: E402
+
+SIGNER = Signer(b"red-team-secret-0123456789abcdef")
+TOKEN_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x1f"), max_size=40)
+
+
+def _variants(token: str) -> dict[str, str]:
+    """Ways to write the same token differently, or to slip something into it."""
+    payload, signature = token.split(".")
+    last = signature[-1]
+    # The last character of a 16-byte value carries 2 bits that are not used: same bytes, other text.
+    same_bits = next(c for c in "AEIMQUYcgkosw048" if c != last and
+                     (("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(c) ^
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(last)) < 16))
+    return {
+        "padding appended": f"{payload}.{signature}==",
+        "padding in the payload": f"{payload}=.{signature}",
+        "other unused bits": f"{payload}.{signature[:-1]}{same_bits}",
+        "junk inside the payload": f"{payload[:3]}!{payload[3:]}.{signature}",
+        "white space": f"{payload} .{signature}",
+        "standard alphabet": f"{payload.replace('-', '+').replace('_', '/')}.{signature.replace('-', '+').replace('_', '/')}",
+        "second dot": f"{payload}.{signature}.{signature}",
+    }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scope=TOKEN_TEXT.filter(lambda s: s.isprintable()), item=TOKEN_TEXT.filter(lambda s: s.isprintable()),
+       address=st.emails())
+def test_tokens_round_trip_and_every_other_spelling_is_refused(scope, item, address):
+    token = SIGNER.unsubscribe(scope, item, address)
+    claims = SIGNER.verify_unsubscribe(token, address)
+    assert (claims.scope, claims.item_id) == (scope, item)
+    for why, bad in _variants(token).items():
+        if bad == token:
+            continue
+        with pytest.raises(BadToken):
+            SIGNER.verify_unsubscribe(bad, address)
+            pytest.fail(why)
+
+
+@settings(max_examples=60, deadline=None)
+@given(junk=st.text(max_size=80))
+def test_arbitrary_text_is_never_a_token(junk):
+    for read in (SIGNER.read_unsubscribe, SIGNER.verify_click):
+        with pytest.raises(BadToken):
+            read(junk)
+
+
+def _forged_with_nul() -> str:
+    payload = "\x1f".join(["u", "nieuwsbrief", "item\x00; DROP", "key\x00"])
+    return f"{_b64(payload.encode())}.{_b64(bytes(16))}"
+
+
+def _refuse_everything(ledger, token: str) -> None:
+    import httpx
+    from test_email_web import WebServer
+
+    from dissemination.ledger.deliveries import Deliveries
+    from dissemination.web import create_app
+
+    web = WebServer(create_app(ledger, SIGNER))
+    try:
+        for bad in [_forged_with_nul(), *_variants(token).values()]:
+            for method in ("GET", "POST"):
+                answer = httpx.request(method, f"http://127.0.0.1:{web.port}/afmelden/{bad}",
+                                       content=b"List-Unsubscribe=One-Click")
+                assert answer.status_code in (400, 403), (bad, answer.status_code)
+            assert httpx.get(f"http://127.0.0.1:{web.port}/klik/{bad}").status_code == 400
+        assert Deliveries(ledger).suppression_list() == []
+    finally:
+        web.stop()
+
+
+def test_forged_tokens_are_refused_over_a_socket_on_sqlite(tmp_path):
+    from dissemination.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    _refuse_everything(ledger, SIGNER.unsubscribe("nieuwsbrief", "item", "lid0@example.org"))
+
+
+@pytest.mark.skipif(not pg_available(), reason="PostgreSQL at 127.0.0.1:5432 is not running")
+def test_forged_tokens_are_refused_over_a_socket_on_postgresql():
+    from dissemination.ledger import Ledger
+
+    schema = PgSchema()
+    try:
+        ledger = Ledger(schema.url)
+        try:
+            _refuse_everything(ledger, SIGNER.unsubscribe("nieuwsbrief", "item", "lid0@example.org"))
+        finally:
+            ledger.close()
+    finally:
+        schema.drop()
