@@ -646,3 +646,66 @@ def test_forged_tokens_are_refused_over_a_socket_on_postgresql():
             ledger.close()
     finally:
         schema.drop()
+
+
+# --- 7. errors a communications officer can act on ---------------------------------------------
+
+def _campaign(root: Path, old: str, new: str) -> None:
+    campaign = root / "campaigns" / "reeks.md"
+    text = campaign.read_text()
+    assert old in text
+    campaign.write_text(text.replace(old, new, 1))
+
+
+def test_a_range_error_names_the_value(root):
+    _campaign(root, "impact_goals: [1, 2]", "impact_goals: [2, 7]")
+    _located(bounded(root, "check"), "campaigns/reeks.md:10:", "7 is not an impact goal")
+
+
+def test_one_bad_field_does_not_hide_the_cross_references_of_the_file(root):
+    _campaign(root, "impact_goals: [1, 2]", "impact_goals: [2, 7]")
+    _campaign(root, "audiences: [mkb, beleid]", "audiences: [mkb, beleid, onbekend]\ntimezone: Europe/Amsterdma")
+    result = bounded(root, "check")
+    _located(result, "campaigns/reeks.md:", "7 is not an impact goal", "not an IANA time zone",
+             "unknown audience 'onbekend'")
+
+
+def test_did_you_mean_for_dutch_keys_and_upper_case_ids(root):
+    _campaign(root, "owner: Communicatie", "eigenaar: Communicatie")
+    _campaign(root, "audiences: [mkb, beleid]", "audiences: [MKB, beleid]")
+    result = bounded(root, "check")
+    _located(result, "campaigns/reeks.md:", "unknown key 'eigenaar' (did you mean 'owner'?)",
+             "did you mean 'mkb'?")
+    assert "missing required key 'owner'" not in result.stdout
+
+
+def test_unknown_ids_get_did_you_mean_regardless_of_case():
+    from dissemination.problems import suggest
+
+    assert suggest("HR", ["hr", "mkb"]) == "hr"
+    assert suggest("eigenaar", ["owner", "title"]) == "owner"
+    assert suggest("audiense", ["audiences", "channels"]) == "audiences"
+    assert suggest("zzz", ["owner"]) is None
+
+
+def test_an_indentation_mistake_gets_an_indentation_hint(root):
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text().replace("name: Testprogramma\n", "name: Testprogramma\n  lead: Iemand\n"))
+    result = bounded(root, "check")
+    _located(result, "programme.yaml:2:", "check the indentation")
+    assert "must be quoted" not in result.stdout
+
+
+def test_a_misspelt_key_under_a_post_heading_is_reported_without_a_made_up_missing_slot(root):
+    _campaign(root, "slot: 2027-03-01 10:00", "slto: 2027-03-01 10:00")
+    result = bounded(root, "check")
+    _located(result, "campaigns/reeks.md:", "unknown key 'slto' (did you mean 'slot'?)")
+    assert "has no slot" not in result.stdout
+
+
+def test_template_errors_name_the_valid_fields(root):
+    (root / "templates" / "mastodon").mkdir(parents=True)
+    (root / "templates" / "mastodon" / "post.j2").write_text("{{ body }} {{ item.samenvatting if item else '' }}\n")
+    result = bounded(root, "check")
+    _located(result, "templates/mastodon/post.j2:1:", "item has no field 'samenvatting'", "did you mean 'summary'?")
+    assert "dissemination.render" not in result.stdout

@@ -45,8 +45,10 @@ _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in
 
 def _identifier(value: str) -> str:
     if not _ID.match(value):
+        lower = value.lower()
         raise content_error(
-            f"'{value}' is not a valid id",
+            f"'{printable(value)}' is not a valid id",
+            f"did you mean '{lower}'? ids are lower-case" if _ID.match(lower) else
             "use lower-case letters, digits, '-' and '_', starting with a letter or digit",
         )
     return value
@@ -179,7 +181,14 @@ LinkedInUrn = Annotated[str, AfterValidator(_linkedin_urn)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
 LocalTime = Annotated[dt.time, BeforeValidator(_local_time)]
-ImpactGoal = Annotated[int, Field(ge=1, le=6)]
+def _impact_goal(value: int) -> int:
+    if not 1 <= value <= IMPACT_GOALS:
+        raise content_error(f"{value} is not an impact goal", f"the programme's impact goals are numbered 1 to {IMPACT_GOALS}")
+    return value
+
+
+IMPACT_GOALS = 6
+ImpactGoal = Annotated[int, AfterValidator(_impact_goal)]
 ImpactGoals = Annotated[list[ImpactGoal], BeforeValidator(_as_list)]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 

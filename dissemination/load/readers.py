@@ -105,6 +105,43 @@ def _describe(err: Any, model: type[BaseModel]) -> tuple[str, str | None]:
     return f"'{key}': {err['msg']}", None
 
 
+def _without_invalid(model: type[M], data: Any, rounds: int = 3) -> M | None:
+    """`data` validated without the keys and list items that fail, if what remains is valid."""
+    if not isinstance(data, dict):
+        return None
+    trimmed: Any = {k: (list(v) if isinstance(v, list) else v) for k, v in data.items()}
+    for _ in range(rounds):
+        try:
+            return model.model_validate(trimmed)
+        except ValidationError as exc:
+            doomed: dict[str, set[int]] = {}
+            for err in exc.errors(include_url=False, include_input=False):
+                loc = tuple(err["loc"])
+                if len(loc) == 1 and err["type"] == "missing":  # written under a misspelt key?
+                    typo = next((k for k in trimmed if k not in model.model_fields and suggest(k, [loc[0]])), None)
+                    if typo is None:
+                        return None
+                    trimmed[loc[0]] = trimmed.pop(typo)
+                    continue
+                if err["type"] == "extra_forbidden" and len(loc) == 1:
+                    trimmed.pop(loc[0], None)  # reported already; perhaps renamed above
+                    continue
+                if not loc or not isinstance(loc[0], str) or loc[0] not in trimmed:
+                    return None
+                if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(trimmed[loc[0]], list):
+                    doomed.setdefault(loc[0], set()).add(loc[1])
+                else:
+                    doomed[loc[0]] = set()
+            for key, indexes in doomed.items():
+                if key in model.model_fields and key not in trimmed:
+                    continue  # just renamed from a misspelt key: validated again in the next round
+                if indexes and key in trimmed:
+                    trimmed[key] = [v for j, v in enumerate(trimmed[key]) if j not in indexes]
+                else:
+                    trimmed.pop(key, None)
+    return None
+
+
 def validate(model: type[M], data: Any, doc: YamlDoc, path: str, loc: tuple[Any, ...] = ()) -> tuple[M | None, list[Problem]]:
     """Validate `data` (found at `loc` inside `doc`) and locate every error in the file."""
     try:
@@ -272,6 +309,10 @@ def read_campaign(path: str, text: str) -> tuple[Campaign | None, list[Problem]]
         return None, problems
     meta, invalid = validate(m.CampaignMeta, doc.data, doc, path)
     problems += invalid
+    if meta is None:
+        # One bad field must not hide the cross-reference errors of the others: without the values
+        # already reported, the rest is checked too (nothing is planned while errors remain).
+        meta = _without_invalid(m.CampaignMeta, doc.data)
     body = split_posts(fm.body, fm.body_first_line)
     posts: list[Post] = []
     for raw in body.posts:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from dissemination.load.models import WEEKDAYS
 from dissemination.load.readers import Campaign, KnowledgeItem, Post
-from dissemination.problems import Problem
+from dissemination.problems import Problem, suggest
 
 UTC = dt.timezone.utc
 OUT_OF_RANGE = "out of range"
@@ -141,8 +141,8 @@ def campaign_slots(campaign: Campaign, knowledge: dict[str, KnowledgeItem]) -> t
         else:
             found, trouble = _explicit_slots(campaign, post, zone)
             # A slot that is written but not valid is reported where it is written, not as missing.
-            written = post.meta_doc is not None and isinstance(post.meta_doc.data, dict) and (
-                "slot" in post.meta_doc.data or "slots" in post.meta_doc.data)
+            written = post.meta_doc is not None and isinstance(post.meta_doc.data, dict) and any(
+                suggest(key, ("slot", "slots")) for key in post.meta_doc.data)
             if not post.meta.slot and not post.meta.slots and not written:
                 trouble.append(Problem(campaign.path, post.line, f"post '{post.id}' has no slot",
                                        "add 'slot: YYYY-MM-DD HH:MM' under its heading, or make it the "
