@@ -709,3 +709,46 @@ def test_template_errors_name_the_valid_fields(root):
     result = bounded(root, "check")
     _located(result, "templates/mastodon/post.j2:1:", "item has no field 'samenvatting'", "did you mean 'summary'?")
     assert "dissemination.render" not in result.stdout
+
+
+# --- 4b. addresses and names, generated --------------------------------------------------------
+
+from dissemination.addresses import BadAddress, display_name, mailbox  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(address=st.emails())
+def test_every_ordinary_address_is_accepted_as_written(address):
+    assert mailbox(address) == address.rpartition("@")[0] + "@" + address.rpartition("@")[2]
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=80))
+def test_whatever_is_accepted_cannot_break_an_smtp_command(text):
+    try:
+        found = mailbox(text, smtputf8=False)
+    except BadAddress:
+        return
+    command = f"RCPT TO:<{found}>\r\n".encode("ascii")  # ASCII only without SMTPUTF8
+    assert command.count(b"\r\n") == 1 and b"\x00" not in command and b">" not in command[:-3].split(b"<", 1)[1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=250))
+def test_whatever_name_is_accepted_stays_one_header_folded(name):
+    from email.header import decode_header, make_header
+
+    from dissemination.publish.mime import recipient_header
+
+    try:
+        display_name(name)
+    except BadAddress:
+        assert any(not c.isprintable() and c not in " " for c in name) or len(name) > 200
+        return
+    value = recipient_header(name, "lid@example.org")
+    lines = (b"To: " + value).split(b"\r\n")
+    assert all(len(line) <= 998 for line in lines)  # RFC 5322 §2.1.1
+    assert all(line[:1] in (b" ", b"\t") for line in lines[1:])  # continuation lines only: no new header
+    assert b"\n" not in b"".join(lines) and b"\r" not in b"".join(lines)
+    shown = str(make_header(decode_header(value.decode("ascii"))))
+    assert shown.endswith("<lid@example.org>" if name else "lid@example.org")
