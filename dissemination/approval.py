@@ -10,9 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
