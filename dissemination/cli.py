@@ -733,7 +733,7 @@ def environment_fault(exc: BaseException) -> str | None:
                "half-written)"
     if isinstance(exc, DatabaseError):
         reason = " ".join(str(exc.orig or exc).split())
-        return (f"the ledger cannot be read ({reason}): restore it from a backup, or move it aside to start "
+        return (f"the ledger cannot be used ({reason}): if it is damaged, restore it from a backup or move it aside to start "
                 "a new one")
     return None
 

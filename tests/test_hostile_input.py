@@ -446,7 +446,7 @@ def test_a_corrupted_ledger_is_one_sentence_and_exit_2_and_left_alone(root):
     for command in (("status",), ("plan", "--now", "2026-12-01T00:00Z"), ("report",)):
         result = bounded(root, *command)
         assert result.returncode == 2, result.stdout + result.stderr
-        assert "the ledger cannot be read" in result.stderr and "Traceback" not in result.stderr
+        assert "the ledger cannot be used" in result.stderr and "Traceback" not in result.stderr
     assert ledger.read_bytes() == b"this is not a database\n" * 100
 
 
@@ -752,3 +752,18 @@ def test_whatever_name_is_accepted_stays_one_header_folded(name):
     assert b"\n" not in b"".join(lines) and b"\r" not in b"".join(lines)
     shown = str(make_header(decode_header(value.decode("ascii"))))
     assert shown.endswith("<lid@example.org>" if name else "lid@example.org")
+
+
+def test_a_read_only_content_root_is_one_plain_sentence():
+    """As root (CI) a folder cannot be made read-only for this process, so the sentence is checked
+    for the error a read-only root raises; the full-disk test above drives the same path end to end."""
+    from sqlalchemy.exc import OperationalError
+
+    from dissemination.cli import environment_fault
+
+    said = environment_fault(PermissionError(13, "Permission denied", "/srv/content/campaigns/.x"))
+    assert said == ("/srv/content/campaigns/.x: Permission denied (check the free disk space and the permissions; "
+                    "nothing was half-written)")
+    ledger = environment_fault(OperationalError("SELECT 1", {}, Exception("attempt to write a readonly database")))
+    assert ledger is not None and "attempt to write a readonly database" in ledger
+    assert environment_fault(ValueError("a bug")) is None
