@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from dissemination.addresses import BadAddress, display_name, mailbox
-from dissemination.files import write_atomically
+from dissemination.files import remove_orphans, write_atomically
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
@@ -198,6 +198,8 @@ class OutboxTransport:
         self.folder = folder
 
     def open(self) -> Path:
+        if self.folder.is_dir():
+            remove_orphans(self.folder)  # of a writer killed mid-file in an earlier run
         return self.folder
 
     def send(self, conn: Path, sender: str, address: str, data: bytes, commit: Callable[[], str],
