@@ -348,6 +348,10 @@ def test_long_names_are_folded_by_the_email_policy():
     # RFC 2047 §6.2: white space between adjacent encoded words is not part of the text
     shown = str(make_header(decode_header(value.decode("ascii"))))
     assert " ".join(shown.split()) == name + " <lid@example.org>"
+    # The case: 5,000 plain characters were one 5,023-octet line (check refuses such a name;
+    # the sender folds whatever it gets)
+    long_plain = recipient_header("N" * 5000, "lid@example.org")
+    assert max(len(line) for line in (b"To: " + long_plain).split(b"\r\n")) <= 998
 
 
 @pytest.mark.parametrize("smtputf8", [False, True])

@@ -197,21 +197,16 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 !#$%&'*+/=?^_`{|}~-]+")
 
 def recipient_header(name: str | None, address: str) -> bytes:
     """The `To` value. Per recipient, so the common cases skip the email package (~50 us); a long
-    name or an address that needs SMTPUTF8 is encoded and folded by the email policy."""
-    if address.isascii():
-        if not name:
-            return address.encode("ascii")
-        if len(name) <= 60 and _PLAIN_NAME.fullmatch(name):
-            return f"{name.strip()} <{address}>".encode("ascii")
-        encoded = base64.b64encode(name.encode("utf-8")).decode("ascii")
-        if len(encoded) <= 60:  # one RFC 2047 encoded word (at most 75 characters)
-            return f"=?utf-8?b?{encoded}?= <{address}>".encode("ascii")
-    if address.isascii():
-        return header_line("To", formataddr((name or "", address)))[len(b"To: "):-2]
-    # A non-ASCII local part (sent over SMTPUTF8 only, RFC 6531/6532): the address as UTF-8, the
-    # name as folded RFC 2047 words (the stdlib's Address refuses such addresses).
+    name is written as RFC 2047 words folded by the stdlib, so no line grows past the limits
+    whatever the name (an address with a non-ASCII local part, sent over SMTPUTF8 only, is UTF-8
+    as RFC 6532 allows)."""
     if not name:
         return address.encode("utf-8")
+    if len(name) <= 60 and _PLAIN_NAME.fullmatch(name):
+        return f"{name.strip()} <{address}>".encode("utf-8")
+    encoded = base64.b64encode(name.encode("utf-8")).decode("ascii")
+    if len(encoded) <= 60:  # one RFC 2047 encoded word (at most 75 characters)
+        return f"=?utf-8?b?{encoded}?= <{address}>".encode("utf-8")
     words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
     return f"{words}\r\n <{address}>".encode("utf-8")
 
