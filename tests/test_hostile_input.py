@@ -771,3 +771,12 @@ def test_a_read_only_content_root_is_one_plain_sentence():
     ledger = environment_fault(OperationalError("SELECT 1", {}, Exception("attempt to write a readonly database")))
     assert ledger is not None and "attempt to write a readonly database" in ledger
     assert environment_fault(ValueError("a bug")) is None
+
+
+def test_internationalised_domains_go_out_in_their_ascii_form():
+    assert mailbox("lid@bücher.example") == "lid@xn--bcher-kva.example"
+    assert mailbox("jöhn@example.org") == "jöhn@example.org"
+    with pytest.raises(BadAddress, match="SMTPUTF8"):
+        mailbox("jöhn@example.org", smtputf8=False)
+    with pytest.raises(BadAddress, match="control character"):
+        mailbox("rt\x00c@example.org")
