@@ -10,10 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import re
-import tempfile
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -79,12 +76,3 @@ def _set_key(front: list[str], key: str, value: object) -> list[str]:
     return front + [rendered]
 
 
-def write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,14 +14,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dissemination.files import WriteRefused
+from dissemination.redact import RedactingStream, redact
+
 app = typer.Typer(
     help="Campaigns as code: check, plan, publish and report on programme dissemination.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(soft_wrap=True, highlight=False)
-err = Console(stderr=True, soft_wrap=True, highlight=False)
+# Everything printed passes the one redaction of the process's secrets (see dissemination.redact).
+out = Console(file=RedactingStream("stdout"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
+err = Console(file=RedactingStream("stderr"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
 UTC = dt.timezone.utc
 
 
@@ -39,7 +43,7 @@ def main_options(
 ) -> None:
     State.root = root
     # The commands print their own summaries; the log adds detail on request (DISSEMINATION_LOG=INFO).
-    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "ERROR"),
+    logging.basicConfig(level=os.environ.get("DISSEMINATION_LOG", "ERROR"), stream=RedactingStream("stderr"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
@@ -108,7 +112,7 @@ def check() -> None:
 
 def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
     if as_json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        print(redact(json.dumps(rows, ensure_ascii=False, indent=2)))
         return
     from zoneinfo import ZoneInfo
 
@@ -393,7 +397,7 @@ def status(
         document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
         if channels:
             document["channels"] = _channel_health_json(ledger)
-        print(json.dumps(document, ensure_ascii=False, indent=2))
+        print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
     else:
         _print_items(rows, False)
         counts: dict[str, int] = {}
@@ -449,7 +453,8 @@ def approve(
     now: NowOption = None,
 ) -> None:
     """Approve a campaign: record approver, time and a digest of the approved content."""
-    from dissemination.approval import approve_text, content_digest, write_atomically
+    from dissemination.approval import approve_text, content_digest
+    from dissemination.files import write_atomically
     from dissemination.check import run_check
 
     path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)
@@ -494,7 +499,7 @@ def run(now: NowOption = None) -> None:
     _metrics(_now(now) if now else None)
     _report(_now(now), None, None, None, None)
     root = State.root.resolve()
-    out.print(f"ledger: {_ledger().url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+    out.print(f"ledger: {_ledger().shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
 
 
 MaxAgeOption = Annotated[
@@ -511,7 +516,7 @@ def _metrics(moment: dt.datetime | None, max_age: str = "30d") -> None:
     try:
         age = _duration(max_age)
     except ValueError:
-        err.print(f"--max-age: '{max_age}' is not a duration (e.g. 30d, 12h)", markup=False)
+        err.print(f"--max-age: '{max_age}' is not a duration of at most 100 years (e.g. 30d, 12h)", markup=False)
         raise typer.Exit(2) from None
     with Progress(TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TextColumn("publications"),
                   TimeRemainingColumn(), console=out, transient=True, disable=not out.is_terminal) as bar:
@@ -553,8 +558,7 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
         err.print(f"report: {exc}", markup=False)
         raise typer.Exit(2) from None
     root = State.root.resolve()
-    target = out_path or (root / "reports" / f"{period.label}.html")
-    report, files = make_report(root, _ledger(), period, target, moment)
+    report, files = make_report(root, _ledger(), period, out_path, moment)
     t = report.totals.current
     out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
               f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name})", markup=False)
@@ -576,11 +580,11 @@ def report(
 
 @app.command()
 def serve(
-    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.")] = 30,
-    plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.")] = 300,
-    ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).")] = None,
+    publish_every: Annotated[int, typer.Option(help="Seconds between publish runs.", min=1)] = 30,
+    plan_every: Annotated[int, typer.Option(help="Seconds between plan runs.", min=1)] = 300,
+    ticks: Annotated[Optional[int], typer.Option(help="Stop after this many publish runs (for tests).", min=1)] = None,
     metrics_every: Annotated[int, typer.Option(help="Seconds between metrics collections, each followed by "
-                                                    "this quarter's report.")] = 6 * 3600,
+                                                    "this quarter's report.", min=1)] = 6 * 3600,
 ) -> None:
     """Run plan, publish, metrics and the report on a loop, without a Prefect server. Stops
     cleanly on Ctrl-C/SIGTERM."""
@@ -742,9 +746,37 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as exc:  # a bug of ours, not a content error: say so, briefly
-        if os.environ.get("DISSEMINATION_DEBUG"):
-            raise
-        err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
-        err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
-        sys.exit(3)
+    except Exception as exc:  # noqa: BLE001
+        fault = environment_fault(exc)
+        if fault is None or os.environ.get("DISSEMINATION_DEBUG"):
+            _internal_error(exc)
+        err.print(fault, markup=False)
+        sys.exit(2)
+
+
+def environment_fault(exc: BaseException) -> str | None:
+    """One plain sentence for a fault of the machine rather than of dissemination or the content:
+    a file that cannot be written (read-only content root, full disk, a device at --out), a ledger
+    that is damaged. None for anything else."""
+    from sqlalchemy.exc import DatabaseError
+
+    if isinstance(exc, OSError):
+        if isinstance(exc, WriteRefused):
+            return f"cannot write: {exc}"
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (check the free disk space and the permissions; nothing was " \
+               "half-written)"
+    if isinstance(exc, DatabaseError):
+        reason = " ".join(str(exc.orig or exc).split())
+        return (f"the ledger cannot be used ({reason}): if it is damaged, restore it from a backup or move it aside to start "
+                "a new one")
+    return None
+
+
+def _internal_error(exc: Exception) -> None:
+    """A bug of ours, not a content error: say so, briefly."""
+    if os.environ.get("DISSEMINATION_DEBUG"):
+        raise exc
+    err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
+    err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
+    sys.exit(3)

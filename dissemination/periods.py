@@ -85,6 +85,8 @@ def parse_period(spec: str) -> Period:
     if not match:
         raise PeriodError(f"'{spec}' is not a period; write a year (2026), a quarter (2026-Q4) or a month (2026-11)")
     year, quarter, month = int(match.group(1)), match.group(2), match.group(3)
+    if not 1 < year < 9999:  # the report compares with the period before, and needs the day after
+        raise PeriodError(f"'{spec}': the year must be between 2 and 9998")
     if quarter:
         first = dt.date(year, (int(quarter) - 1) * 3 + 1, 1)
         return Period(first, _add_months(first, 3), f"{year}-Q{quarter}", "quarter")
@@ -97,6 +99,8 @@ def parse_period(spec: str) -> Period:
 def days_period(first: dt.date, last: dt.date) -> Period:
     if last < first:
         raise PeriodError(f"the period ends ({last}) before it starts ({first})")
+    if first.toordinal() - (last - first).days - 1 < 1 or last >= dt.date.max:
+        raise PeriodError(f"{first}..{last} is too close to the year 1 or 9999 to compare with the period before")
     return Period(first, last + dt.timedelta(days=1), f"{first}..{last}", "days")
 
 

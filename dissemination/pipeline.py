@@ -24,6 +24,7 @@ from dissemination.problems import ContentErrors
 from dissemination.ledger import Claim
 from dissemination.publish.channels import Health, PublishError, ReadBackError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
+from dissemination.redact import redact
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -63,7 +64,7 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
     stats = ledger.apply_plan(items, now)
     calendars = [path for c in result.project.campaigns.values()
                  if c.meta.event and c.meta.status == CampaignStatus.approved
-                 and (path := write_event_calendar(c, root / "events"))]
+                 and (path := write_event_calendar(c, root))]
     log.info("plan: %d added, %d updated, %d unchanged, %d cancelled, %d held",
              stats.added, stats.updated, stats.unchanged, stats.cancelled, stats.held)
     return PlanReport(result, stats, held, calendars)
@@ -191,7 +192,13 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                     log.warning("retry later: %s on %s: %s", claim.id, claim.channel, exc.reason)
                 continue
             except Exception as exc:  # unforeseen: the request may have gone out
-                detail = f"{type(exc).__name__}: {exc}"
+                detail = redact(f"{type(exc).__name__}: {exc}")
+                if claim.attempt_count >= MAX_ATTEMPTS:  # it counts towards the limit like any failure
+                    reason = f"gave up after {claim.attempt_count} attempts: {detail}"
+                    ledger.record_failed(claim, clock(), reason)
+                    report.failed.append(claim.id)
+                    log.error("failed: %s on %s: %s", claim.id, claim.channel, reason)
+                    continue
                 ledger.record_retry(claim, clock(), detail, _backoff(claim.attempt_count), outcome_unknown=True)
                 report.retried.append(claim.id)
                 log.warning("outcome unknown, will retry with the same key: %s: %s", claim.id, detail)

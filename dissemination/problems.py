@@ -6,10 +6,45 @@ content error ever reaches the user as a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+# Words known to be synonyms of a key in another language: a Dutch writer types `eigenaar`.
+_TRANSLATIONS = {"eigenaar": "owner", "titel": "title", "doel": "goal", "doelgroep": "audience",
+                 "doelgroepen": "audiences", "kanaal": "channel", "kanalen": "channels", "tekst": "text",
+                 "samenvatting": "summary", "afbeelding": "image", "datum": "date", "tijd": "time",
+                 "begin": "start", "einde": "end", "eind": "end", "naam": "name", "thema": "theme",
+                 "themas": "themes", "thema's": "themes", "sjabloon": "template"}
+
+
+def suggest(word: object, known: Iterable[object]) -> str | None:
+    """The known key or id closest to `word` (a typo, another case, a Dutch synonym), if any: the
+    one rule behind every "did you mean" hint."""
+    names = sorted({str(k) for k in known})
+    text = str(word)
+    by_case = [n for n in names if n.casefold() == text.casefold()]
+    if by_case:
+        return by_case[0]
+    translated = _TRANSLATIONS.get(text.casefold())
+    if translated in names:
+        return translated
+    close = difflib.get_close_matches(text, names, n=1) or difflib.get_close_matches(
+        text.casefold(), [n.casefold() for n in names], n=1)
+    if not close:
+        return None
+    return next(n for n in names if n.casefold() == close[0].casefold())
+
+
+def printable(text: str) -> str:
+    """`text` as it may be printed on one line of output: control characters (a newline in a file
+    name would forge a `path:line:` line of its own) shown as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True, order=True)
@@ -21,10 +56,11 @@ class Problem:
     severity: Severity = "error"
 
     def __str__(self) -> str:
-        text = f"{self.path}:{self.line}: {self.message}"
+        path, message = printable(self.path), printable(self.message)
+        text = f"{path}:{self.line}: {message}"
         if self.severity == "warning":
-            text = f"{self.path}:{self.line}: warning: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
+            text = f"{path}:{self.line}: warning: {message}"
+        return f"{text} ({printable(self.hint)})" if self.hint else text
 
 
 @dataclass

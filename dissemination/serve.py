@@ -66,7 +66,7 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         except ContentErrors as exc:
             log.error("tick metrics: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
         period = current_quarter(now)
-        _, files = make_report(root, ledger, period, root / "reports" / f"{period.label}.html", now)
+        _, files = make_report(root, ledger, period, now=now)
         log.info("tick report: %s written to %s", period.label, files.html)
 
     scheduler = schedule.Scheduler()

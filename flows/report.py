@@ -22,8 +22,7 @@ def write(root: str, period: str | None, out: str | None) -> dict:
     base = Path(root).resolve()
     ledger = ledger_for(root)
     try:
-        report, files = make_report(base, ledger, chosen, Path(out) if out else base / "reports" / f"{chosen.label}.html",
-                                    now)
+        report, files = make_report(base, ledger, chosen, Path(out) if out else None, now)
     finally:
         ledger.close()
     key = f"stuurgroep-{chosen.label.lower().replace('..', '-to-')}"

@@ -46,7 +46,7 @@ EXPECTED = {
         "knowledge/den-hartogh.md:2: id 'hartogh' does not match the file name 'den-hartogh.md' (rename the file to hartogh.md or change the id)",
     ],
     "impact_goal_range": [
-        "knowledge/den-hartogh.md:8: 'impact_goals' must be at most 6",
+        "knowledge/den-hartogh.md:8: 7 is not an impact goal (the programme's impact goals are numbered 1 to 6)",
     ],
     "missing_front_matter": [
         "knowledge/den-hartogh.md:1: missing front matter (start the file with a line '---', then 'key: value' lines, then '---')",
@@ -89,7 +89,7 @@ EXPECTED = {
     ],
     "three_errors": [
         "campaigns/reeks.md:4: 'status' must be one of: draft, approved, paused or archived",
-        "campaigns/reeks.md:10: 'impact_goals' must be at least 1",
+        "campaigns/reeks.md:10: 0 is not an impact goal (the programme's impact goals are numbered 1 to 6)",
         "campaigns/reeks.md:13: 'start' must be a date (write it as YYYY-MM-DD, e.g. 2026-03-01)",
     ],
     "unclosed_front_matter": [

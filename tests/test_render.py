@@ -295,8 +295,8 @@ def test_undefined_values_are_errors_not_empty_text(content_root, cli):
     hint = " (see the templates section of docs/writing-campaigns.md)"
     assert result.output.splitlines()[:2] == [
         "templates/mastodon/post.j2:2: template error: 'None' has no attribute 'titel'" + hint,  # no item
-        "templates/mastodon/post.j2:2: template error: 'dissemination.render.context.ItemView object' has no "
-        "attribute 'titel'" + hint,
+        "templates/mastodon/post.j2:2: template error: item has no field 'titel'; did you mean 'title'? (fields: "
+        "id, title, type, summary, url, link, image, image_alt, published, themes, body)" + hint,
     ]
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, items,
                                          receipts, snapshots)
+from dissemination.redact import redact, without_password
 
 UTC = dt.timezone.utc
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -135,7 +136,7 @@ class Snapshot(NamedTuple):
     @classmethod
     def unavailable(cls, item_id: str, metric: str, fetched_at: dt.datetime, source: str,
                     reason: str) -> "Snapshot":
-        return cls(item_id, metric, None, fetched_at, source, False, reason)
+        return cls(item_id, metric, None, fetched_at, source, False, redact(reason))
 
 
 @dataclass
@@ -150,6 +151,7 @@ class PlanStats:
 class Ledger:
     def __init__(self, url: str) -> None:
         self.url = _driver_url(url)
+        self.shown_url = without_password(self.url)  # registers the password as a secret
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(self.url, connect_args={"timeout": 60})
@@ -330,6 +332,7 @@ class Ledger:
         earlier attempt may have reached it stays unknown whatever this attempt's failure (a 429
         says nothing about the earlier one)."""
         unknown = outcome_unknown or claim.outcome_unknown
+        detail = redact(detail)  # the ledger stores what servers said: never a secret they echoed
         with self.engine.begin() as conn:
             conn.execute(update(items).where(self._mine(claim)).values(
                 state="unknown" if unknown else "planned", reason=detail, lease_owner=None,
@@ -337,6 +340,7 @@ class Ledger:
             self._finish(conn, claim, now, "unknown" if outcome_unknown else "retry", detail)
 
     def record_failed(self, claim: Claim, now: dt.datetime, reason: str) -> None:
+        reason = redact(reason)
         with self.engine.begin() as conn:
             conn.execute(update(items).where(self._mine(claim)).values(
                 state="failed", reason=reason, lease_owner=None, lease_expires=None, updated_at=utc_naive(now)))

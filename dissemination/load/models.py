@@ -17,6 +17,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from dissemination.addresses import BadAddress, display_name, mailbox
+from dissemination.problems import printable
+
 DEFAULT_TIMEZONE = "Europe/Amsterdam"
 
 
@@ -34,7 +37,6 @@ class Content(BaseModel):
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _MILESTONE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _MASTODON_ACCOUNT = re.compile(r"^@[A-Za-z0-9_]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _LINKEDIN_URN = re.compile(r"^urn:li:(person|organization):[A-Za-z0-9_-]+$")
 _HTTP_URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -43,8 +45,10 @@ _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in
 
 def _identifier(value: str) -> str:
     if not _ID.match(value):
+        lower = value.lower()
         raise content_error(
-            f"'{value}' is not a valid id",
+            f"'{printable(value)}' is not a valid id",
+            f"did you mean '{lower}'? ids are lower-case" if _ID.match(lower) else
             "use lower-case letters, digits, '-' and '_', starting with a letter or digit",
         )
     return value
@@ -66,15 +70,33 @@ def _env_name(value: str) -> str:
 
 
 def _http_url(value: str) -> str:
-    if not _HTTP_URL.match(value):
+    if not _HTTP_URL.match(value) or not value.isprintable():
         raise content_error("not a web address", "write a full address starting with https://")
     return value
 
 
-def _email(value: str) -> str:
-    if not _EMAIL.match(value):
-        raise content_error(f"'{value}' is not an e-mail address", "e.g. naam@example.org")
+def _ascii_url(value: str) -> str:
+    """An address that goes into mail headers (List-Unsubscribe) and links as it is written."""
+    if not value.isascii():
+        raise content_error(f"'{value}' has non-ASCII characters",
+                            "write the domain in its xn-- form and percent-encode the rest, "
+                            "e.g. https://xn--bcher-kva.example/afmelden")
     return value
+
+
+def _email(value: str) -> str:
+    try:
+        mailbox(value)
+    except BadAddress as exc:
+        raise content_error(f"'{printable(value)}' is not an e-mail address: it {exc}", "e.g. naam@example.org") from None
+    return value
+
+
+def _display_name(value: str) -> str:
+    try:
+        return display_name(value)
+    except BadAddress as exc:
+        raise content_error(f"the name {exc}", "write the name on one line, without control characters") from None
 
 
 def _mastodon_account(value: str) -> str:
@@ -107,6 +129,9 @@ def _timezone(value: str) -> str:
     return value
 
 
+MAX_DURATION = dt.timedelta(days=36525)  # further back or ahead than any date we can compute with
+
+
 def _duration(value: Any) -> dt.timedelta:
     """Accept `2h`, `90m`, `1h30m`, `1d`, `30s` or a number of minutes."""
     if isinstance(value, dt.timedelta):
@@ -119,7 +144,13 @@ def _duration(value: Any) -> dt.timedelta:
     if not match or not any(match.groups()):
         raise content_error("not a duration", "write e.g. 2h, 90m or 1h30m")
     days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        found = dt.timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        found = MAX_DURATION * 2
+    if found > MAX_DURATION:
+        raise content_error("a duration longer than 100 years", "write e.g. 30d or 2h")
+    return found
 
 
 def _local_time(value: Any) -> dt.time:
@@ -142,13 +173,22 @@ IdList = Annotated[list[Identifier], BeforeValidator(_as_list)]
 MilestoneId = Annotated[str, AfterValidator(_milestone_id)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+AsciiUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(_ascii_url)]
 Email = Annotated[str, AfterValidator(_email)]
+DisplayName = Annotated[str, AfterValidator(_display_name)]
 MastodonAccount = Annotated[str, AfterValidator(_mastodon_account)]
 LinkedInUrn = Annotated[str, AfterValidator(_linkedin_urn)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 Duration = Annotated[dt.timedelta, BeforeValidator(_duration)]
 LocalTime = Annotated[dt.time, BeforeValidator(_local_time)]
-ImpactGoal = Annotated[int, Field(ge=1, le=6)]
+def _impact_goal(value: int) -> int:
+    if not 1 <= value <= IMPACT_GOALS:
+        raise content_error(f"{value} is not an impact goal", f"the programme's impact goals are numbered 1 to {IMPACT_GOALS}")
+    return value
+
+
+IMPACT_GOALS = 6
+ImpactGoal = Annotated[int, AfterValidator(_impact_goal)]
 ImpactGoals = Annotated[list[ImpactGoal], BeforeValidator(_as_list)]
 NonEmptyText = Annotated[str, Field(min_length=1)]
 
@@ -328,7 +368,7 @@ class EmailChannel(ChannelBase):
     username_env: EnvName | None = None
     password_env: EnvName | None = None
     from_address: Email
-    from_name: str | None = None
+    from_name: DisplayName | None = None
     reply_to: Email | None = None
     rate_per_minute: Annotated[int, Field(ge=1)] = 600
     # SMTP connections sending at once (each reused for a whole batch).
@@ -338,9 +378,9 @@ class EmailChannel(ChannelBase):
     # signed; default: the system's CAs. The certificate is always verified.
     tls_ca_file: NonEmptyText | None = None
     # Public address of `dissemination web`: unsubscribe and click links point there.
-    web_url: HttpUrl | None = None
+    web_url: AsciiUrl | None = None
     # The list as mail clients show it (List-Id); defaults: the description and <channel>.<sender domain>.
-    list_name: str | None = None
+    list_name: DisplayName | None = None
     list_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
     # Where the List-Unsubscribe mailto: goes (handled by hand: `dissemination suppress`); default reply_to or from.
     unsubscribe_mailbox: Email | None = None
@@ -421,7 +461,7 @@ class Consent(Content):
 
 class Contact(Content):
     email: Email
-    name: str | None = None
+    name: DisplayName | None = None
     role: str | None = None
     consent: Consent | None = None
     # Per-person click tracking only for contacts who agreed to it.

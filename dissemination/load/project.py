@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from dissemination.contained import OutsideRoot, inside, is_inside
 from dissemination.load import models as m
 from dissemination.load.readers import (
     Campaign,
@@ -27,7 +28,7 @@ from dissemination.load.readers import (
     read_programme,
     read_stakeholder_map,
 )
-from dissemination.problems import Problem, Problems
+from dissemination.problems import Problem, Problems, suggest
 
 PROGRAMME_FILE = "programme.yaml"
 CHANNELS_FILE = "channels.yaml"
@@ -117,7 +118,25 @@ def load_channels(root: Path) -> tuple[ChannelsFile | None, Problems]:
         return None, problems
     channels, found = read_channels(CHANNELS_FILE, text)
     problems.extend(found)
+    if channels is not None:
+        problems.extend(channel_path_problems(root, channels))
     return channels, problems
+
+
+def channel_path_problems(root: Path, channels: ChannelsFile) -> list[Problem]:
+    """The paths channels.yaml names (an outbox's `path:`, an e-mail channel's `tls_ca_file:`) stay
+    inside the content root."""
+    out = []
+    for channel_id, config in channels.channels.items():
+        for key in ("path", "tls_ca_file"):
+            value = getattr(config, key, None)
+            if value:
+                try:
+                    inside(root, value, key)
+                except OutsideRoot as exc:
+                    out.append(Problem(channels.path, channels.doc.line_of((channel_id, key)), str(exc),
+                                       "give a path relative to the content root"))
+    return out
 
 
 def apply_live_limits(project: Project, live: dict) -> None:  # type: ignore[type-arg]
@@ -146,6 +165,10 @@ def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problem
 
     def read(file: Path, reader):  # type: ignore[no-untyped-def]
         rel = file.relative_to(root).as_posix()
+        if not is_inside(root, file):
+            problems.add(rel, 1, "the file is a symbolic link to outside the content root",
+                         "copy the file into the content root instead of linking to it")
+            return None
         text = _read_text(rel, file, problems)
         if text is None:
             return None
@@ -211,17 +234,17 @@ def check_references(project: Project) -> list[Problem]:
     out += _check_stakeholder_maps(project)
     out += _check_knowledge(project)
     out += _check_targets(project)
+    if project.channels_file is not None:
+        out += channel_path_problems(project.root, project.channels_file)
     for campaign in project.campaigns.values():
         out += _check_campaign(project, campaign)
     return out
 
 
 def _unknown(kind: str, value: str, known: set[str] | dict) -> tuple[str, str]:  # type: ignore[type-arg]
-    import difflib
-
-    close = difflib.get_close_matches(value, sorted(known), n=1)
+    close = suggest(value, known)
     if close:
-        hint = f"did you mean '{close[0]}'?"
+        hint = f"did you mean '{close}'?"
     elif known:
         hint = f"known {kind}s: {', '.join(sorted(known)[:12])}" + (" ..." if len(known) > 12 else "")
     else:
@@ -337,9 +360,10 @@ def image_problems(root: Path, path: str, line_of, image: str, alt: str | None, 
     posting)."""
     line = line_of(("image",))
     hint = f"give a path relative to the content root{' ' + remote if remote else ''}"
-    file = (root / image).resolve()
-    if Path(image).is_absolute() or not file.is_relative_to(root.resolve()):
-        return [Problem(path, line, f"image '{image}' is outside the content root", hint)]
+    try:
+        file = inside(root, image, "image")
+    except OutsideRoot as exc:
+        return [Problem(path, line, str(exc), hint)]
     if not file.is_file():
         return [Problem(path, line, f"image file '{image}' not found", hint)]
     out = [] if alt else [Problem(path, line, m.ALT_MISSING, m.ALT_HINT)]

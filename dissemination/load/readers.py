@@ -6,7 +6,6 @@ file line, so the checker can show all of them at once.
 
 from __future__ import annotations
 
-import difflib
 import re
 
 import typing
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from dissemination.load import models as m
 from dissemination.load.markdown import normalise, split_front_matter, split_posts
 from dissemination.load.yamlsrc import YamlDoc, parse_yaml
-from dissemination.problems import Problem
+from dissemination.problems import Problem, suggest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -71,8 +70,8 @@ def _describe(err: Any, model: type[BaseModel]) -> tuple[str, str | None]:
             )
         owner = _model_at(model, loc[:-1])
         allowed = sorted(owner.model_fields) if owner else []
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else (
+        close = suggest(key, allowed)
+        hint = f"did you mean '{close}'?" if close else (
             f"allowed keys: {', '.join(allowed)}" if allowed else None
         )
         return f"unknown key '{key}'", hint
@@ -106,6 +105,43 @@ def _describe(err: Any, model: type[BaseModel]) -> tuple[str, str | None]:
     return f"'{key}': {err['msg']}", None
 
 
+def _without_invalid(model: type[M], data: Any, rounds: int = 3) -> M | None:
+    """`data` validated without the keys and list items that fail, if what remains is valid."""
+    if not isinstance(data, dict):
+        return None
+    trimmed: Any = {k: (list(v) if isinstance(v, list) else v) for k, v in data.items()}
+    for _ in range(rounds):
+        try:
+            return model.model_validate(trimmed)
+        except ValidationError as exc:
+            doomed: dict[str, set[int]] = {}
+            for err in exc.errors(include_url=False, include_input=False):
+                loc = tuple(err["loc"])
+                if len(loc) == 1 and err["type"] == "missing":  # written under a misspelt key?
+                    typo = next((k for k in trimmed if k not in model.model_fields and suggest(k, [loc[0]])), None)
+                    if typo is None:
+                        return None
+                    trimmed[loc[0]] = trimmed.pop(typo)
+                    continue
+                if err["type"] == "extra_forbidden" and len(loc) == 1:
+                    trimmed.pop(loc[0], None)  # reported already; perhaps renamed above
+                    continue
+                if not loc or not isinstance(loc[0], str) or loc[0] not in trimmed:
+                    return None
+                if len(loc) >= 2 and isinstance(loc[1], int) and isinstance(trimmed[loc[0]], list):
+                    doomed.setdefault(loc[0], set()).add(loc[1])
+                else:
+                    doomed[loc[0]] = set()
+            for key, indexes in doomed.items():
+                if key in model.model_fields and key not in trimmed:
+                    continue  # just renamed from a misspelt key: validated again in the next round
+                if indexes and key in trimmed:
+                    trimmed[key] = [v for j, v in enumerate(trimmed[key]) if j not in indexes]
+                else:
+                    trimmed.pop(key, None)
+    return None
+
+
 def validate(model: type[M], data: Any, doc: YamlDoc, path: str, loc: tuple[Any, ...] = ()) -> tuple[M | None, list[Problem]]:
     """Validate `data` (found at `loc` inside `doc`) and locate every error in the file."""
     try:
@@ -118,8 +154,9 @@ def validate(model: type[M], data: Any, doc: YamlDoc, path: str, loc: tuple[Any,
         for err in errors:
             if err["type"] == "extra_forbidden":
                 owner = _model_at(model, tuple(err["loc"])[:-1])
-                close = difflib.get_close_matches(str(err["loc"][-1]), sorted(owner.model_fields) if owner else [], n=1)
-                typo_targets.update(tuple(err["loc"])[:-1] + (c,) for c in close)
+                close = suggest(err["loc"][-1], owner.model_fields if owner else [])
+                if close:
+                    typo_targets.add(tuple(err["loc"])[:-1] + (close,))
         for err in errors:
             if err["type"] == "missing" and tuple(err["loc"]) in typo_targets:
                 continue
@@ -272,6 +309,10 @@ def read_campaign(path: str, text: str) -> tuple[Campaign | None, list[Problem]]
         return None, problems
     meta, invalid = validate(m.CampaignMeta, doc.data, doc, path)
     problems += invalid
+    if meta is None:
+        # One bad field must not hide the cross-reference errors of the others: without the values
+        # already reported, the rest is checked too (nothing is planned while errors remain).
+        meta = _without_invalid(m.CampaignMeta, doc.data)
     body = split_posts(fm.body, fm.body_first_line)
     posts: list[Post] = []
     for raw in body.posts:

@@ -60,6 +60,7 @@ _ContentLoader.add_implicit_resolver(
 
 
 _MERGE = "tag:yaml.org,2002:merge"
+MAX_EXPANSION = 100_000
 _SCALARS = {
     "tag:yaml.org,2002:str": lambda loader, node: node.value,
     "tag:yaml.org,2002:null": lambda loader, node: None,
@@ -93,10 +94,25 @@ class _Builder:
     list item. Written for the few types content files use; much faster than PyYAML's general
     constructor, and any other tag (!!python/..., !!binary, ...) is refused."""
 
-    def __init__(self, loader: _ContentLoader) -> None:
+    def __init__(self, loader: _ContentLoader, text_length: int) -> None:
         self.loader = loader
         self.done: dict[int, Any] = {}  # an anchored node is built once, however often it is used
         self.active: set[int] = set()
+        # Aliases share what they point to, but everything downstream (validation, rendering) sees
+        # one copy per use: ten aliases of ten aliases of ... is a "billion laughs". The values a
+        # document expands to are bounded by its length, with room for ordinary reuse of anchors.
+        self.sizes: dict[int, int] = {}
+        self.max_size = 2 * text_length + MAX_EXPANSION
+
+    def _sized(self, node: yaml.Node, value: Any, size: int) -> None:
+        if size > self.max_size:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the YAML expands to more than {self.max_size} values through its aliases "
+                "(a 'billion laughs')", node.start_mark)
+        self.sizes[id(value)] = size
+
+    def size(self, value: Any) -> int:
+        return self.sizes.get(id(value), 1)
 
     def build(self, node: yaml.Node) -> Any:
         key = id(node)
@@ -117,6 +133,7 @@ class _Builder:
                 if isinstance(node, yaml.SequenceNode) and node.tag == "tag:yaml.org,2002:seq":
                     value = [self.build(item) for item in node.value]
                     self.loader.value_lines[id(value)] = [self.loader.line(n.start_mark) for n in node.value]
+                    self._sized(node, value, 1 + sum(self.size(v) for v in value))
                 elif isinstance(node, yaml.MappingNode) and node.tag == "tag:yaml.org,2002:map":
                     value = self._mapping(node)
                 else:
@@ -129,12 +146,29 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
         loader = self.loader
-        merged = any(k.tag == _MERGE for k, _ in node.value)
-        if merged:
-            loader.flatten_mapping(node)  # merged keys come first; a key written here overrides them
         data: dict[Any, Any] = {}
         lines: dict[Any, int] = {}
+        own: set[Any] = set()
+        size = 1
+        # Merge keys (`<<: *defaults`) copy the keys of mappings already built, once each, instead
+        # of PyYAML's flatten_mapping, which copies node lists and grows exponentially with nested
+        # merges. Earlier mappings in `<<: [*a, *b]` win; keys written here override them all.
         for key_node, value_node in node.value:
+            if key_node.tag != _MERGE:
+                continue
+            sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            for source in reversed(sources):
+                if not isinstance(source, yaml.MappingNode):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, "a merge key (<<) takes a mapping or a list of mappings", source.start_mark)
+                merged = self.build(source)
+                merged_lines = loader.value_lines.get(id(merged), {})
+                for key, value in merged.items():
+                    data[key] = value
+                    lines[key] = merged_lines.get(key, loader.line(key_node.start_mark))  # type: ignore[union-attr]
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
             key = self.build(key_node)
             try:
                 hash(key)
@@ -143,11 +177,14 @@ class _Builder:
                     None, None, "a key must be plain text, not a list or mapping", key_node.start_mark
                 ) from None
             line = loader.line(key_node.start_mark)
-            if key in lines and not merged:
+            if key in own:
                 loader.duplicates.append((key, line, lines[key]))
             else:
+                own.add(key)
                 lines[key] = line
             data[key] = self.build(value_node)
+        size += sum(1 + self.size(v) for v in data.values())
+        self._sized(node, data, size)
         loader.value_lines[id(data)] = lines
         return data
 
@@ -188,14 +225,15 @@ def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | Non
     try:
         try:
             node = loader.get_single_node()
-            data = _Builder(loader).build(node) if node is not None else None
+            data = _Builder(loader, len(text)).build(node) if node is not None else None
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = first_line + (loader.line(mark) - 1 if mark else 0)
         what = exc.problem or exc.context or "not valid YAML"
-        return None, [Problem(path, line, f"YAML syntax error: {what}", _yaml_hint(exc))]
+        hint = _yaml_hint(exc, text.split("\n"), loader.line(mark) if mark else 0)
+        return None, [Problem(path, line, f"YAML syntax error: {what}", hint)]
     except yaml.YAMLError as exc:
         position = getattr(exc, "position", None)
         line = first_line + (text.count("\n", 0, position) if isinstance(position, int) else 0)
@@ -219,8 +257,31 @@ def parse_yaml(text: str, path: str, first_line: int = 1) -> tuple[YamlDoc | Non
     return doc, problems
 
 
-def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _misindented(lines: list[str], number: int) -> bool:
+    """Whether line `number` (1-based) is indented deeper than the `key: value` line above it,
+    which YAML reads as a continuation of that value."""
+    if not 1 <= number <= len(lines):
+        return False
+    here = lines[number - 1]
+    above = next((text for text in reversed(lines[:number - 1]) if text.strip() and not text.lstrip().startswith("#")), None)
+    if above is None:
+        return False
+    key, colon, value = above.strip().partition(": ")
+    return _indent(here) > _indent(above) and bool(colon) and bool(value.strip()) and not value.strip().startswith(("|", ">", "&"))
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError, lines: list[str] | None = None, number: int = 0) -> str:
     problem = (exc.problem or "") + " " + (exc.context or "")
+    if "expands to more than" in problem:
+        return "use fewer aliases (*name); write the repeated values out or restructure the file"
+    if lines and ("mapping values are not allowed" in problem or "could not find expected ':'" in problem) and (
+            _misindented(lines, number) or _misindented(lines, number + 1)):
+        return "check the indentation: this line is indented deeper than the line above, as if it continued " \
+               "that value; line it up with the keys it belongs with"
     if "mapping values are not allowed" in problem:
         return "a value that contains ': ' must be quoted, e.g. title: \"Let op: dit\""
     if "found character '\\t'" in problem or "tab" in problem:

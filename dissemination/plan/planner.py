@@ -12,11 +12,14 @@ audience template for that channel); then it gets its own item.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from dissemination.approval import hold_reason
+from dissemination.contained import inside
+from dissemination.files import write_atomically
 from dissemination.ledger import PlannedItem
 from dissemination.load import models as m
 from dissemination.load.project import Project
@@ -25,6 +28,7 @@ from dissemination.plan.schedule import Slot
 from dissemination.problems import Problem
 
 SHARED_AUDIENCE = "*"
+EVENTS = "events"
 
 
 class Renderer(Protocol):
@@ -111,8 +115,30 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
     return planned, held, problems
 
 
-def write_event_calendar(campaign: Campaign, folder: Path) -> Path | None:
-    """An .ics file for a campaign's event, so it can be linked from posts and newsletters."""
+def ics_text(value: str) -> str:
+    """A TEXT value per RFC 5545 §3.3.11: backslash, ';' and ',' escaped, every line break (CR LF,
+    LF or a bare CR) written as \\n, and other control characters, which TEXT may not hold, dropped."""
+    value = value.replace("\r\n", "\n").replace("\r", "\n")
+    value = "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
+    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+
+def ics_fold(line: str) -> str:
+    """A content line folded at 75 octets (RFC 5545 §3.1), never inside a UTF-8 character."""
+    out, current = [], ""
+    for char in line:
+        limit = 75 if not out else 74  # a continuation line starts with a space
+        if len((current + char).encode("utf-8")) > limit:
+            out.append(current)
+            current = ""
+        current += char
+    out.append(current)
+    return "\r\n ".join(out)
+
+
+def write_event_calendar(campaign: Campaign, root: Path) -> Path | None:
+    """An .ics file for a campaign's event in the content root's `events/`, so it can be linked
+    from posts and newsletters."""
     event = campaign.meta.event
     if event is None:
         return None
@@ -124,20 +150,17 @@ def write_event_calendar(campaign: Campaign, folder: Path) -> Path | None:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=zone)
         return aware.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
 
-    def escape(value: str) -> str:
-        return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
-
     ends = event.ends or event.starts.replace(hour=min(event.starts.hour + 2, 23))
     lines = [
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//dissemination//campaigns as code//NL", "CALSCALE:GREGORIAN",
         "BEGIN:VEVENT", f"UID:{campaign.id}@dissemination", f"DTSTAMP:{stamp(event.starts)}",
-        f"DTSTART:{stamp(event.starts)}", f"DTEND:{stamp(ends)}", f"SUMMARY:{escape(event.name)}",
-        f"LOCATION:{escape(event.place)}",
+        f"DTSTART:{stamp(event.starts)}", f"DTEND:{stamp(ends)}", f"SUMMARY:{ics_text(event.name)}",
+        f"LOCATION:{ics_text(event.place)}",
     ]
     if event.registration_url:
-        lines.append(f"URL:{event.registration_url}")
+        lines.append(f"URL:{ics_text(str(event.registration_url))}")
     lines += ["END:VEVENT", "END:VCALENDAR"]
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{campaign.id}.ics"
-    target.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
+    target = inside(root, f"{EVENTS}/{campaign.id}.ics", "event calendar")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(target, "".join(ics_fold(line) + "\r\n" for line in lines))
     return target

@@ -12,9 +12,11 @@ from zoneinfo import ZoneInfo
 
 from dissemination.load.models import WEEKDAYS
 from dissemination.load.readers import Campaign, KnowledgeItem, Post
-from dissemination.problems import Problem
+from dissemination.problems import Problem, suggest
 
 UTC = dt.timezone.utc
+OUT_OF_RANGE = "out of range"
+_RANGE_HINT = "write a date between the years 2 and 9998"
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,14 @@ class Slot:
 
 
 def localize(naive: dt.datetime, zone: ZoneInfo) -> tuple[dt.datetime, str | None]:
-    """Attach `zone` to a wall-clock time; say whether that time is skipped or repeated there."""
+    """Attach `zone` to a wall-clock time; say whether that time is skipped or repeated there, or
+    "out of range" for a time too close to the years 1 and 9999 to convert to UTC."""
     first = naive.replace(tzinfo=zone, fold=0)
     second = naive.replace(tzinfo=zone, fold=1)
-    round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    try:
+        round_trip = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        return first, OUT_OF_RANGE
     if round_trip != naive:
         return first, "skipped"  # clocks go forward: this wall time does not exist
     if first.utcoffset() != second.utcoffset():
@@ -53,9 +59,16 @@ def _explicit_slots(campaign: Campaign, post: Post, zone: ZoneInfo) -> tuple[lis
     for loc, value in written:
         line = post.line_of(loc)
         if value.tzinfo is not None:
-            local, trouble = value.astimezone(zone), None
+            try:
+                local, trouble = value.astimezone(zone), None
+            except OverflowError:
+                local, trouble = value, OUT_OF_RANGE
         else:
             local, trouble = localize(value, zone)
+        if trouble == OUT_OF_RANGE:
+            problems.append(Problem(path, line, f"slot {value.isoformat(sep=' ', timespec='minutes')} is too close to the year 1 or 9999 "
+                                    "to plan", _RANGE_HINT))
+            continue
         if trouble == "skipped":
             problems.append(Problem(path, line, f"{value:%Y-%m-%d %H:%M} does not exist in {meta.timezone} "
                                     "(the clocks go forward)", "pick another time, e.g. an hour later"))
@@ -98,10 +111,16 @@ def _cadence_slots(campaign: Campaign, post: Post, zone: ZoneInfo,
             if featured:
                 item = featured[n] if n < len(featured) else evergreen[(n - len(featured)) % len(evergreen)]
             local, trouble = localize(dt.datetime.combine(day, cadence.time), zone)
+            if trouble == OUT_OF_RANGE:
+                problems.append(Problem(path, line, f"the cadence reaches {day}, too close to the year 1 or 9999 "
+                                        "to plan", _RANGE_HINT))
+                break
             if trouble == "skipped":
                 # zoneinfo reads a skipped wall time with the old offset: it lands an hour later.
                 local = local.astimezone(UTC).astimezone(zone)
             slots.append(Slot(meta.id, post.id, local, meta.timezone, line, item, n))
+        if day == dt.date.max:
+            break
         day += dt.timedelta(days=1)
     if featured and len(slots) < len(featured):
         problems.append(Problem(
@@ -121,7 +140,10 @@ def campaign_slots(campaign: Campaign, knowledge: dict[str, KnowledgeItem]) -> t
             found, trouble = _cadence_slots(campaign, post, zone, knowledge)
         else:
             found, trouble = _explicit_slots(campaign, post, zone)
-            if not post.meta.slot and not post.meta.slots:
+            # A slot that is written but not valid is reported where it is written, not as missing.
+            written = post.meta_doc is not None and isinstance(post.meta_doc.data, dict) and any(
+                suggest(key, ("slot", "slots")) for key in post.meta_doc.data)
+            if not post.meta.slot and not post.meta.slots and not written:
                 trouble.append(Problem(campaign.path, post.line, f"post '{post.id}' has no slot",
                                        "add 'slot: YYYY-MM-DD HH:MM' under its heading, or make it the "
                                        "campaign's cadence post"))

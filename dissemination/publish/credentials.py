@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from dissemination.redact import register
+
 UTC = dt.timezone.utc
 STORE_ENV = "DISSEMINATION_CREDENTIALS"
 
@@ -52,6 +54,9 @@ class Credential:
     client_id: str | None = None  # Mastodon: the app registered on the instance
     client_secret: str | None = field(default=None, repr=False)
     broken: str | None = None  # why and when the platform refused the token
+
+    def __post_init__(self) -> None:
+        register(self.access_token, self.refresh_token, self.client_secret)
 
     def to_json(self) -> dict:  # type: ignore[type-arg]
         data = asdict(self)
@@ -193,6 +198,9 @@ class Token:
     credential: Credential | None = None  # when it came from a store
     store: CredentialStore | None = None
 
+    def __post_init__(self) -> None:
+        register(self.value)
+
     @property
     def from_environment(self) -> bool:
         return self.credential is None
@@ -210,6 +218,7 @@ class Token:
     def renewed(self, credential: Credential) -> None:
         self.credential = credential
         self.value = credential.access_token
+        register(self.value)
         if self.store is not None:
             self.store.put(credential)
 

@@ -20,6 +20,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from email import policy
+from email.header import Header
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 
@@ -133,9 +134,10 @@ class MessageTemplate:
         return {s for s in self.segments if isinstance(s, str)}
 
 
-def header_line(name: str, value: str) -> bytes:
-    """One header, encoded as the stdlib does it (RFC 2047 for non-ASCII, folded)."""
-    message = EmailMessage(policy=policy.SMTP)
+def header_line(name: str, value: str, utf8: bool = False) -> bytes:
+    """One header, encoded as the stdlib does it (RFC 2047 for non-ASCII, folded; raw UTF-8 when
+    `utf8`: for an address that needs SMTPUTF8, RFC 6532)."""
+    message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
     message[name] = value
     return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
 
@@ -194,15 +196,19 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9 !#$%&'*+/=?^_`{|}~-]+")
 
 
 def recipient_header(name: str | None, address: str) -> bytes:
-    """The `To` value. Per recipient, so the common cases skip the email package (~50 us)."""
+    """The `To` value. Per recipient, so the common cases skip the email package (~50 us); a long
+    name is written as RFC 2047 words folded by the stdlib, so no line grows past the limits
+    whatever the name (an address with a non-ASCII local part, sent over SMTPUTF8 only, is UTF-8
+    as RFC 6532 allows)."""
     if not name:
-        return address.encode("ascii")
-    if _PLAIN_NAME.fullmatch(name):
-        return f"{name.strip()} <{address}>".encode("ascii")
+        return address.encode("utf-8")
+    if len(name) <= 60 and _PLAIN_NAME.fullmatch(name):
+        return f"{name.strip()} <{address}>".encode("utf-8")
     encoded = base64.b64encode(name.encode("utf-8")).decode("ascii")
     if len(encoded) <= 60:  # one RFC 2047 encoded word (at most 75 characters)
-        return f"=?utf-8?b?{encoded}?= <{address}>".encode("ascii")
-    return formataddr((name, address), charset="utf-8").encode("ascii")
+        return f"=?utf-8?b?{encoded}?= <{address}>".encode("utf-8")
+    words = Header(name, "utf-8", header_name="To").encode(linesep="\r\n")
+    return f"{words}\r\n <{address}>".encode("utf-8")
 
 
 def list_unsubscribe(url: str, mailbox: str) -> bytes:

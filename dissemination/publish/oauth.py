@@ -27,6 +27,7 @@ import httpx
 
 from dissemination.load import models as m
 from dissemination.publish.credentials import Credential
+from dissemination.redact import register
 
 UTC = dt.timezone.utc
 OOB = "urn:ietf:wg:oauth:2.0:oob"
@@ -132,6 +133,7 @@ class LinkedInOAuth:
         missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
         if missing:
             raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
+        register(os.environ[names[1]])  # type: ignore[index]
         return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
 
     def authorization_url(self, redirect_uri: str, state: str) -> str:

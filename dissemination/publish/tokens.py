@@ -12,7 +12,10 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 from dataclasses import dataclass
+
+from dissemination.redact import register
 
 SECRET_ENV = "DISSEMINATION_UNSUBSCRIBE_SECRET"
 MIN_SECRET_LENGTH = 16
@@ -34,6 +37,7 @@ def secret_from_env() -> bytes:
             f"{SECRET_ENV} {problem}: it signs the unsubscribe and click links in newsletters; set it to a "
             f"long random value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) and "
             f"keep it: links in newsletters already sent stop working when it changes")
+    register(value)
     return value.encode()
 
 
@@ -41,11 +45,18 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _unb64(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError) as exc:
-        raise BadToken("not a token") from exc
+    """Canonical unpadded base64url only: one encoding per value, so a token cannot be varied
+    (an appended `==`, other unused bits in the last character, junk the decoder skips)."""
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise BadToken("not a token")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise BadToken("not a token")
+    return data
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class Signer:
 
     @staticmethod
     def _split(token: str, kind: str, fields: int) -> tuple[str, list[str], bytes]:
+        if token.count(".") != 1:
+            raise BadToken("not a token")
         payload_b64, _, signature_b64 = token.partition(".")
         try:
             payload = _unb64(payload_b64).decode()
@@ -90,7 +103,14 @@ class Signer:
         parts = payload.split("\x1f")
         if len(parts) != fields or parts[0] != kind:
             raise BadToken("not a token of this kind")
-        return payload, parts, _unb64(signature_b64)
+        # Only what we sign: no other control character (a NUL reaches the database before the
+        # signature can be checked, which needs the address the key stands for).
+        if any(c < " " or c == "\x7f" for part in parts for c in part):
+            raise BadToken("not a token")
+        signature = _unb64(signature_b64)
+        if len(signature) != 16:
+            raise BadToken("not a token")
+        return payload, parts, signature
 
     def read_unsubscribe(self, token: str) -> Unsubscribe:
         """The claims of a well-formed token; verify them with `verify_unsubscribe` once the

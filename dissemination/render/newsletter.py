@@ -16,6 +16,7 @@ from pathlib import Path
 
 import css_inline
 
+from dissemination.contained import OutsideRoot, inside
 from dissemination.load.readers import Campaign, KnowledgeItem, Post
 from dissemination.plan.schedule import Slot
 
@@ -38,10 +39,10 @@ def image_source(root: Path, image: str | None, inline: bool) -> str | None:
     `data:` URI when `inline` (the preview must not depend on files next to it)."""
     if not image or image.lower().startswith(("http://", "https://")) or not inline:
         return image
-    path = root / image
     try:
+        path = inside(root, image, "image")
         data = path.read_bytes()
-    except OSError:
+    except (OSError, OutsideRoot):
         return image
     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"

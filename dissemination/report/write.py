@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from dissemination.approval import write_atomically
+from dissemination.files import check_target, write_atomically
 from dissemination.periods import ZONE, dutch_date
 from dissemination.report import charts
 from dissemination.report.figures import (
@@ -145,6 +145,8 @@ def write_report(report: Report, out: Path) -> ReportFiles:
     out.parent.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out, out.with_suffix(".csv"), out.with_name(out.stem + "-publicaties.csv"))
     html = render_html(report)
+    for target in (files.html, files.figures_csv, files.publications_csv):
+        check_target(target)  # all three or none: refuse before writing any of them
     write_atomically(files.figures_csv, _csv(figure_rows(report), FIGURE_COLUMNS))
     write_atomically(files.publications_csv, _csv(publication_rows(report), PUBLICATION_COLUMNS))
     write_atomically(files.html, html)

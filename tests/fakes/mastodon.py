@@ -3,7 +3,8 @@ shapes taken from the Mastodon.py cassettes recorded against a real 4.6.4 server
 
 Faults are switched on per test: `fail_after_store` (store the status, then answer 500),
 `rate_limit_for` (answer 429 with an ISO-8601 reset that many seconds ahead), `reject_with`
-(422 with a localized message). Only `token` (and tokens issued by /oauth/token) is accepted.
+(422 with a localized message), `echo_token` (quote the request's Authorization header in 401s and
+refusals, as careless servers and proxies do). Only `token` (and tokens issued by /oauth/token) is accepted.
 
 Media (§1.3): POST /api/v2/media stores the upload with its description and answers 202 with
 `url: null` while `processing_polls` GET /api/v1/media/:id calls are still to come (206), then 200
@@ -101,6 +102,8 @@ class FakeMastodon(LoopbackServer):
         self.rate_limit_for: float | None = None  # seconds until reset on the next post
         self.rate_limited_until: dt.datetime | None = None
         self.reject_with: str | None = None
+        self.malformed = False  # answer a new status with 200 and a body that is not a status
+        self.echo_token = False  # quote the presented bearer token in 401s and refusals (careless servers do)
         self.followers = 250  # the account's followers_count, as embedded in every status
         self.latency = 0.0  # seconds each answer is delayed (the metrics benchmark)
         self.reads_started: list[float] = []  # monotonic start of each batch read
@@ -234,7 +237,8 @@ class FakeMastodon(LoopbackServer):
                         self._send(429, {"error": "Too many requests"})
                         return False
                     return True
-                self._send(401, {"error": "The access token is invalid"},
+                said = f" ({header})" if fake.echo_token else ""
+                self._send(401, {"error": "The access token is invalid" + said},
                            {"WWW-Authenticate": 'Bearer realm="Doorkeeper", error="invalid_token"'})
                 return False
 
@@ -449,8 +453,11 @@ class FakeMastodon(LoopbackServer):
                 if over or int(headers["X-RateLimit-Remaining"]) <= 0:
                     return self._send(429, {"error": "Too many requests"})
                 text = form.get("status", "")
+                if fake.malformed:
+                    return self._send(200, ["this is not a status"])
                 if fake.reject_with:  # a failed request stores no key
-                    return self._send(422, {"error": fake.reject_with})
+                    said = f" (request by {self.headers.get('Authorization')})" if fake.echo_token else ""
+                    return self._send(422, {"error": fake.reject_with + said})
                 media_ids = fields.get("media_ids[]", [])
                 if not text.strip() and not media_ids:
                     return self._send(422, {"error": fake.message("blank")})

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from dissemination.contained import inside
 from dissemination.load import models as m
 from dissemination.publish.channels.base import Capabilities, Channel, Health, PublishError, ReadBackError
 from dissemination.publish.channels.outbox import OutboxChannel
@@ -58,7 +59,7 @@ def open_channel(channel_id: str, config: m.Channel, root: Path,
     outbox = OutboxChannel(channel_id, config, root / "outbox" / channel_id)
     if isinstance(config, m.OutboxChannel):
         if config.path:
-            outbox.folder = root / config.path
+            outbox.folder = inside(root, config.path, "path")  # checked by `check`; the folder may have changed since
         return OpenedChannel(outbox, None)
     fallback = f"so nothing is published to {config.kind}; writing what would be sent to outbox/{channel_id}/"
     if isinstance(config, (m.MastodonChannel, m.LinkedInChannel)):

@@ -11,9 +11,12 @@ import datetime as dt
 import functools
 import ssl
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
+from dissemination.contained import OutsideRoot, inside
 from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.redact import redact
 
 
 @functools.cache
@@ -52,6 +55,11 @@ class Health:
     expires_at: dt.datetime | None = None
     warning: str | None = None  # ok for now, but someone must act (e.g. sign in again before expiry)
 
+    def __post_init__(self) -> None:
+        # What a server answered may quote a token: redacted before anyone stores or prints it.
+        object.__setattr__(self, "message", redact(self.message))
+        object.__setattr__(self, "warning", redact(self.warning))
+
 
 class PublishError(Exception):
     """How a failed publication must be treated.
@@ -63,6 +71,7 @@ class PublishError(Exception):
 
     def __init__(self, reason: str, *, permanent: bool = False, outcome_unknown: bool = False,
                  retry_after: dt.timedelta | None = None) -> None:
+        reason = redact(reason)  # a server's answer may quote a token (see dissemination.redact)
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
@@ -72,6 +81,15 @@ class PublishError(Exception):
 
 class ReadBackError(Exception):
     """Read-back could not say whether the publication exists (the read failed or was refused)."""
+
+
+def content_file(root: Path, relative: str) -> Path:
+    """A file the content names (an image to upload), checked again at publish time: it may have
+    become a link to outside the content root since `check`."""
+    try:
+        return inside(root, relative, "image")
+    except OutsideRoot as exc:
+        raise PublishError(f"{exc} (run `dissemination check`)", permanent=True) from None
 
 
 class Channel(Protocol):

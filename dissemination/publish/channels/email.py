@@ -29,13 +29,14 @@ import signal
 import smtplib
 import socket
 import ssl
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from dissemination.addresses import BadAddress, display_name, mailbox
+from dissemination.files import remove_orphans, write_atomically
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
@@ -44,6 +45,7 @@ from dissemination.publish.channels.base import Capabilities, Health, PublishErr
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
 from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+from dissemination.redact import register
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
 log = logging.getLogger("dissemination.email")
@@ -98,6 +100,7 @@ class SmtpTransport:
         user_env, password_env = config.username_env, config.password_env
         self._user = os.environ.get(user_env) if user_env else None
         self._password = os.environ.get(password_env) if password_env else None
+        register(self._password)
 
     def open(self) -> smtplib.SMTP:
         c = self.config
@@ -133,7 +136,12 @@ class SmtpTransport:
         """One transaction; `data` is dot-stuffed already. With PIPELINING (RFC 2920), MAIL, RCPT
         and DATA go out in one write: one round trip instead of three."""
         dot_sent = False
-        envelope = [f"MAIL FROM:<{sender}>\r\n".encode(), f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
+        utf8 = not address.isascii()
+        if utf8 and not conn.has_extn("smtputf8"):  # RFC 6531: only a server that offers it takes such an address
+            return "rejected", (f"not sent: the address has non-ASCII characters before the @ and {self.config.host} "
+                                "does not offer SMTPUTF8")
+        envelope = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode(),
+                    f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
         try:
             if conn.does_esmtp and conn.has_extn("pipelining"):
                 conn.send(b"".join(envelope))
@@ -190,19 +198,20 @@ class OutboxTransport:
         self.folder = folder
 
     def open(self) -> Path:
+        if self.folder.is_dir():
+            remove_orphans(self.folder)  # of a writer killed mid-file in an earlier run
         return self.folder
 
     def send(self, conn: Path, sender: str, address: str, data: bytes, commit: Callable[[], str],
              name: str) -> tuple[str, str | None]:
         conn.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=conn, prefix=f".tmp-{os.getpid()}-")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        verdict = commit()
-        if verdict != "go":
-            Path(tmp).unlink(missing_ok=True)
-            raise _Abandon(verdict)
-        os.replace(tmp, conn / name)
+
+        def committed() -> None:
+            verdict = commit()
+            if verdict != "go":
+                raise _Abandon(verdict)
+
+        write_atomically(conn / name, data, before_replace=committed)
         return "sent", None
 
     def close(self, conn: object) -> None:
@@ -314,7 +323,10 @@ class EmailChannel:
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no recipients"
         log.info("%s: %s to %s: %s", self.id, claim.id, audience, summary)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
-        if open_rows:
+        for exc in run.crashed:  # a sending thread died: its error is the item's reason, not "4xx deferrals"
+            run.error.insert(0, f"a sending thread failed: {type(exc).__name__}: {exc}")
+            log.error("%s: %s: sending thread failed: %s: %s", self.id, claim.id, type(exc).__name__, exc)
+        if open_rows or run.crashed:
             why = run.error[0] if run.error else f"{counts.get('deferred', 0)} deferred by the server (4xx)"
             raise PublishError(f"{open_rows} of {sum(counts.values())} recipients not reached yet ({why}); "
                                f"the next run sends only those ({summary})")
@@ -400,9 +412,20 @@ class EmailChannel:
 
     def _send_one(self, run: _Run, db: SendLog, address: str, conn: object, done: list[Outcome]) -> object:
         """Send to one recipient (reconnecting if needed); its outcome goes to `done`. Returns the
-        connection to go on with (None: open a new one)."""
+        connection to go on with (None: open a new one). A recipient whose address or name cannot
+        be used is skipped with the reason; the others go."""
+        recipient = run.recipients.get(address)
+        try:
+            envelope = mailbox(address)
+            if recipient is not None and recipient.name:
+                display_name(recipient.name)
+        except BadAddress as exc:
+            done.append(Outcome(address, "rejected", f"not sent: the address or name {exc}"))
+            run.handled[0] += 1
+            return conn
         data = self._message(run, address, wire=not self.outbox)
-        name = f"{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
+        # The edition is in the name: a second newsletter to the same person is a second file.
+        name = f"{run.claim.id}-{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
 
         def commit() -> str:
             verdict = db.begin_send(address, self.clock(), done)
@@ -415,7 +438,7 @@ class EmailChannel:
                 if conn is None:
                     conn = self.transport.open()
                 run.rate.wait()
-                state, detail = self.transport.send(conn, self.config.from_address, address, data, commit, name)
+                state, detail = self.transport.send(conn, self.config.from_address, envelope, data, commit, name)
             except _Abandon:
                 return None  # closed by the transport to leave the DATA phase
             except _Dropped as exc:
@@ -449,7 +472,7 @@ class EmailChannel:
         claim, recipient, key = run.claim, run.recipients.get(address), self.signer.address_key(address)
         url = f"{self.base_url}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address, key)}"
         values = {
-            "to": mime.recipient_header(recipient.name if recipient else None, address),
+            "to": mime.recipient_header(recipient.name if recipient else None, mailbox(address)),
             "message_id": f"<{claim.id}.{key}@{self.domain}>".encode(),
             "list_unsubscribe": mime.list_unsubscribe(url, self.mailbox),
             mime.UNSUBSCRIBE_SLOT: mime.qp_value(url),

@@ -21,7 +21,8 @@ import httpx
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
+from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,
+                                                    tls_context)
 from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.publish.oauth import LinkedInOAuth, OAuthError
 
@@ -247,7 +248,7 @@ class LinkedInChannel:
         """Upload the post's image through the Images API (initializeUpload, then PUT the bytes)
         and wait (bounded) until LinkedIn has processed it. A retry uploads again; the earlier
         image is never referenced by a post."""
-        path = self.root / claim.payload["image"]
+        path = content_file(self.root, claim.payload["image"])
         if not path.is_file():
             raise PublishError(f"image file '{claim.payload['image']}' not found (run `dissemination check`)",
                                permanent=True)

@@ -33,7 +33,8 @@ from mastodon.errors import MastodonError
 from dissemination.ledger import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health, PublishError, ReadBackError, tls_context
+from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,
+                                                    tls_context)
 from dissemination.publish.credentials import Token, auth_command
 
 UTC = dt.timezone.utc
@@ -268,7 +269,7 @@ class MastodonChannel:
 
         A retry uploads again: the earlier attachment, if any, is never attached to a status and
         the server deletes such media after a day. The status itself is protected by its key."""
-        path = self.root / media["file"]
+        path = content_file(self.root, media["file"])
         mime = m.IMAGE_TYPES.get(path.suffix.lower())
         alt = media.get("description") or ""
         limits = self._limits()

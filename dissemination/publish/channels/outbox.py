@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from dissemination.files import remove_orphans, write_atomically
 from dissemination.ledger import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
@@ -40,15 +39,7 @@ class OutboxChannel:
         return Health(True, f"writing to {self.folder}")
 
     def _remove_orphans(self) -> None:
-        """Temporary files of writers that died before renaming (e.g. killed mid-write)."""
-        for tmp in self.folder.glob(".tmp-*"):
-            try:
-                pid = int(tmp.name.split("-")[1])
-                os.kill(pid, 0)
-            except (ValueError, IndexError, ProcessLookupError):
-                tmp.unlink(missing_ok=True)
-            except PermissionError:
-                pass  # alive, owned by someone else
+        remove_orphans(self.folder)
 
     def file_for(self, key: str) -> Path:
         return self.folder / f"{key}.json"  # e-mail channels have their own outbox (email.OutboxTransport)
@@ -57,16 +48,7 @@ class OutboxChannel:
         target = self.file_for(claim.idempotency_key)
         data = self._render(claim)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".tmp-{os.getpid()}-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(target, data)
         return Receipt(remote_id=claim.idempotency_key, url=target.as_uri())
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
