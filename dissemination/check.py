@@ -13,6 +13,7 @@ from dissemination.load import Project, load_project
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
+from dissemination.plan.targeting import targeting_problems
 from dissemination.problems import Problems
 from dissemination.render.variants import render_problems
 
@@ -65,6 +66,7 @@ def _run_check(root: Path) -> CheckResult:
         slots[campaign.id] = found
         problems.extend(trouble)
     problems.extend(budget_problems(project, slots))
+    problems.extend(targeting_problems(project))
     for campaign in project.campaigns.values():
         if campaign.meta.status == CampaignStatus.approved and campaign.meta.approved_by:
             reason = hold_reason(campaign)

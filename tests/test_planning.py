@@ -198,3 +198,47 @@ def test_event_campaign_exports_an_ics_calendar(tmp_path):
     assert "event calendar: events/reeks.ics" in cli(root, "plan", "--now", "2027-02-01T00:00Z").output
     ics = (root / "events" / "reeks.ics").read_text()
     assert "DTSTART:20270415T110000Z" in ics and "SUMMARY:Slotsymposium\\, deel 2" in ics
+
+
+def _without_mastodon_for_beleid(root):
+    stakeholders = root / "stakeholder_maps" / "test.yaml"
+    stakeholders.write_text(stakeholders.read_text().replace("    channels: [linkedin, mastodon]\n",
+                                                             "    channels: [linkedin]\n"))
+
+
+def test_an_audience_without_mastodon_in_the_stakeholder_map_gets_no_mastodon_item(tmp_path):
+    root = make_project(tmp_path)
+    _without_mastodon_for_beleid(root)
+    result = cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert {i["audience"] for i in items if i["channel"] == "mastodon"} == {"mkb"}
+    assert {i["audience"] for i in items if i["channel"] == "linkedin" and i["post"] == "uitgelicht"} == {"*"}
+    shared = [r for r in Ledger.for_root(root).items() if r["channel"] == "linkedin" and r["audience"] == "*"]
+    assert shared and all(json.loads(r["payload"])["audiences"] == ["mkb", "beleid"] for r in shared)
+
+
+def test_a_post_aimed_at_an_audience_on_a_channel_its_map_does_not_list_is_an_error(tmp_path):
+    root = make_project(tmp_path)
+    _without_mastodon_for_beleid(root)
+    reeks = root / "campaigns" / "reeks.md"
+    text = reeks.read_text().replace("audiences: [mkb]\n", "audiences: [beleid]\nchannels: [mastodon]\n", 1)
+    text = text.split("### variant: linkedin")[0]
+    reeks.write_text(text + "\n### variant: mastodon beleid\nAlleen voor beleid.\n")
+    result = cli(root, "check")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    post_line = text.splitlines().index("audiences: [beleid]") + 1
+    assert (f"campaigns/reeks.md:{post_line + 1}: post 'aftrap' goes to mastodon, but none of its audiences "
+            "(beleid) lists mastodon in the stakeholder map (leave mastodon out of this post's channels, or "
+            "allow it for this post with 'allow_channels: {beleid: [mastodon]}')") in lines
+    assert any(f"campaigns/reeks.md:{post_line}: post 'aftrap' is aimed at audience 'beleid'" in x for x in lines)
+    assert any("variant for beleid on mastodon, but the stakeholder map does not list mastodon" in x for x in lines)
+    # allowed explicitly for this post: clean, and planned for beleid on Mastodon
+    reeks.write_text(reeks.read_text().replace("channels: [mastodon]\n",
+                                               "channels: [mastodon]\nallow_channels: {beleid: [mastodon]}\n", 1))
+    assert cli(root, "check").exit_code == 0
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    items = json.loads(cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json").output)
+    assert {(i["post"], i["audience"]) for i in items if i["channel"] == "mastodon"} == {
+        ("aftrap", "beleid"), ("uitgelicht", "mkb")}

@@ -611,6 +611,9 @@ class PostMeta(Content):
     # check requires image_alt (there, so that the post's other keys still count).
     image: str | None = None
     image_alt: str | None = None
+    # Audiences this post may reach on channels their stakeholder map entry does not list
+    # (`allow_channels: {beleid: [mastodon]}`); without it such a post is an error in `check`.
+    allow_channels: dict[Identifier, IdList] = {}
 
 
 POST_KEYS = frozenset(PostMeta.model_fields)

@@ -4,7 +4,8 @@ An item is (campaign, post, audience, channel, occurrence) with its slot. Its id
 derived from that identity alone, never from the time of planning, the slot or the text: a post
 that is rescheduled or edited keeps its key, so it can never go out twice.
 
-Audiences and channels: a newsletter is an item per audience (each audience gets its own
+Audiences and channels: an audience gets a post only on the channels its stakeholder map entry
+lists (see `targeting`). A newsletter is an item per audience (each audience gets its own
 edition). On a social channel every follower sees every status, so the audiences of a post share
 one item (audience `*`) unless an audience has text of its own there (a variant naming it, or an
 audience template for that channel); then it gets its own item.
@@ -22,6 +23,7 @@ from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
+from dissemination.plan.targeting import audiences_on
 from dissemination.problems import Problem
 
 SHARED_AUDIENCE = "*"
@@ -42,7 +44,9 @@ class Held:
 
 def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id: str,
                     renderer: Renderer) -> list[tuple[str, list[str]]]:
-    audiences = list(post.meta.audiences or campaign.meta.audiences)
+    """(ledger audience, the audiences it serves) of each item of this post on this channel. Only
+    audiences whose stakeholder map entry lists the channel (or that the post allows there) get one."""
+    audiences = audiences_on(project, campaign, post, channel_id)
     channel = project.channels.get(channel_id)
     if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
         return [(a, [a]) for a in audiences]
@@ -75,7 +79,7 @@ def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str)
     audiences gets only the first of them (see publish/recipients.py)."""
     if not isinstance(project.channels.get(channel_id), m.EmailChannel):
         return {}
-    return {"editions": list(post.meta.audiences or campaign.meta.audiences)}
+    return {"editions": audiences_on(project, campaign, post, channel_id)}
 
 
 def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
