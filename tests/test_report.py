@@ -33,9 +33,11 @@ def written(content_root, cli, tmp_path, backend):
     assert result.exit_code == 0, result.output
     assert f"written to {out}" in result.output
     html = out.read_text(encoding="utf-8")
-    figures = list(csv.DictReader(out.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()))
+    raw = out.with_suffix(".csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.split(b"\r\n")[0].count(b";") > 5  # Dutch Excel: BOM and ';'
+    figures = list(csv.DictReader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
     publications = list(csv.DictReader((out.parent / "2027-Q1-publicaties.csv").read_text(encoding="utf-8-sig")
-                                       .splitlines()))
+                                       .splitlines(), delimiter=";"))
     return {"html": html, "figures": figures, "publications": publications, "ids": ids, "root": root}
 
 
@@ -192,3 +194,36 @@ def test_periods_and_their_previous_period():
     for bad in ("2026-Q0", "2026-13", "26-Q1", "Q4"):
         with pytest.raises(PeriodError):
             parse_period(bad)
+
+
+def test_a_shared_post_counts_for_each_of_its_audiences_and_once_in_the_totals(content_root, cli, tmp_path):
+    import datetime as dt
+
+    from dissemination.ledger import PlannedItem, Receipt
+
+    root = content_root()
+    ledger = Ledger.for_root(root)
+    seed_ledger(ledger)
+    slot = dt.datetime(2027, 3, 10, 8, 30, tzinfo=dt.timezone.utc)
+    shared = PlannedItem("reeks", "gedeeld", "*", "linkedin", 0, slot, "Europe/Amsterdam",
+                         {"text": "Voor mkb en beleid", "audiences": ["mkb", "beleid"]}, audiences=("mkb", "beleid"))
+    ledger.apply_plan([shared], slot - dt.timedelta(days=1), campaigns=["reeks-gedeeld"])
+    (claim,) = ledger.claim_due("test", slot, limit=1)
+    assert claim.id == shared.id and ledger.record_published(claim, Receipt("remote-S"), slot)
+    out = tmp_path / "r.html"
+    assert cli("--root", str(root), "report", "--period", "2027-Q1", "--out", str(out), "--now", NOW).exit_code == 0
+    rows = list(csv.DictReader(out.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines(),
+                               delimiter=";"))
+    assert _figure(rows, "totaal", "totaal", "publicaties")["waarde"] == str(Q1["publicaties"] + 1)  # once
+    assert _figure(rows, "doelgroep", "mkb", "publicaties")["waarde"] == str(Q1["publicaties"] + 1)
+    assert _figure(rows, "doelgroep", "beleid", "publicaties")["waarde"] == "1"
+    assert not [r for r in rows if r["groep"] == "*"]
+    html = out.read_text()
+    assert "niet meer in de stakeholderkaart" not in html
+    # beleid received the shared post: neither it nor its stakeholder is listed as not reached
+    assert 'id="niet-bereikte-doelgroepen"' not in html and "Beleidsmakers (beleid" not in html
+    assert 'id="niet-bereikte-stakeholders"' not in html
+    assert "telt bij elk van die doelgroepen mee" in html
+    publications = list(csv.DictReader((tmp_path / "r-publicaties.csv").read_text(encoding="utf-8-sig").splitlines(),
+                                       delimiter=";"))
+    assert [p["doelgroep"] for p in publications if p["publicatie"] == shared.id] == ["beleid mkb"]

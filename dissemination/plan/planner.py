@@ -111,7 +111,8 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
                     planned.append(PlannedItem(
                         campaign=campaign.id, post=post.id, audience=audience_id, channel=channel_id,
                         occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,
-                        knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason))
+                        knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason,
+                        audiences=tuple(members)))
     return planned, held, problems
 
 

@@ -159,8 +159,12 @@ class Publication:
     values: dict[str, Value]
     impact_goals: tuple[int, ...]
     milestones: tuple[str, ...]
+    # Every audience the publication served: a social post shared by several counts for each.
+    audiences: tuple[str, ...] = ()
 
     def keys(self, dimension: str) -> tuple[Any, ...]:
+        if dimension == "audience":
+            return self.audiences or (self.audience,)
         if dimension == "impact_goal":
             return self.impact_goals
         if dimension == "milestone":
@@ -269,7 +273,8 @@ def load_period(ledger: Ledger, project: Project, period: Period, as_of: dt.date
             id=row["id"], campaign=row["campaign"], post=row["post"], audience=row["audience"],
             channel=row["channel"], slot=row["slot_utc"].replace(tzinfo=UTC), published_at=published,
             url=row["url"], values=publication_values(readings.get(row["id"], {}), _channel_label(project, row["channel"])),
-            impact_goals=goals.get(row["campaign"], ()), milestones=milestones.get(row["campaign"], ())))
+            impact_goals=goals.get(row["campaign"], ()), milestones=milestones.get(row["campaign"], ()),
+            audiences=tuple(row.get("audiences") or ())))
     return PeriodData(period, publications, items)
 
 
@@ -397,7 +402,7 @@ def _rows(project: Project, dimension: str, current: list[Publication], previous
 
 
 def _matches(pub: Publication, target: m.Target) -> bool:
-    return ((not target.audiences or pub.audience in target.audiences)
+    return ((not target.audiences or bool(set(pub.keys("audience")) & set(target.audiences)))
             and (not target.channels or pub.channel in target.channels)
             and (not target.campaigns or pub.campaign in target.campaigns)
             and (not target.milestones or bool(set(pub.milestones) & set(target.milestones))))
@@ -424,8 +429,8 @@ def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of:
     base = [p for p in baseline.publications if _matches(p, target)] if baseline else []
     key = {"campaign": "campaign", "audience": "audience", "channel": "channel"}.get(target.per or "")
     if key:
-        names = set(getattr(target, key + "s")) or {getattr(p, key) for p in chosen + base}
-        groups = [(g, [p for p in chosen if getattr(p, key) == g], [p for p in base if getattr(p, key) == g])
+        names = set(getattr(target, key + "s")) or {g for p in chosen + base for g in p.keys(key)}
+        groups = [(g, [p for p in chosen if g in p.keys(key)], [p for p in base if g in p.keys(key)])
                   for g in sorted(names)]
     else:
         groups = [(None, chosen, base)]
@@ -467,7 +472,7 @@ def _judge(target: m.Target, group: str | None, value: Figure, goal: float | Non
 
 
 def _coverage(project: Project, publications: list[Publication]) -> Coverage:
-    reached = {p.audience for p in publications}
+    reached = {a for p in publications for a in p.keys("audience")}
     audiences = [(a, sum(1 for s in project.stakeholders.values() if a.id in s.audiences))
                  for a in project.audiences.values() if a.id not in reached]
     stakeholders = [s for s in project.stakeholders.values() if not reached & set(s.audiences)]

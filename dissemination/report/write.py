@@ -35,6 +35,9 @@ PUBLICATION_COLUMNS = ["publicatie", "gepubliceerd", "kanaal", "doelgroep", "cam
                        "klikken_reden"]
 
 
+CSV_DELIMITER = ";"
+
+
 @dataclass
 class ReportFiles:
     html: Path
@@ -89,7 +92,7 @@ def publication_rows(report: Report) -> list[dict[str, str]]:
     out = []
     for p in sorted(report.publications, key=lambda p: (p.published_at, p.id)):
         row = {"publicatie": p.id, "gepubliceerd": p.published_at.isoformat().replace("+00:00", "Z"),
-               "kanaal": p.channel, "doelgroep": p.audience, "campagne": p.campaign, "bericht": p.post,
+               "kanaal": p.channel, "doelgroep": " ".join(p.keys("audience")), "campagne": p.campaign, "bericht": p.post,
                "impactdoelen": " ".join(map(str, p.impact_goals)), "mijlpalen": " ".join(p.milestones),
                "link": p.url or ""}
         for measure, column in (("reach", "bereik"), ("interactions", "interacties"), ("clicks", "klikken")):
@@ -102,10 +105,11 @@ def publication_rows(report: Report) -> list[dict[str, str]]:
 
 def _csv(rows: list[dict[str, str]], columns: list[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\r\n")
+    # Dutch Excel reads ';' as the separator (',' is the decimal comma there) and needs the
+    # byte-order mark to read the accents as UTF-8.
+    writer = csv.DictWriter(buffer, columns, delimiter=CSV_DELIMITER, lineterminator="\r\n")
     writer.writeheader()
     writer.writerows(rows)
-    # A byte-order mark, so spreadsheet programs read the accents as UTF-8.
     return "\ufeff" + buffer.getvalue()
 
 
