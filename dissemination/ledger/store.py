@@ -180,9 +180,10 @@ class Ledger:
     # --- planning ------------------------------------------------------------------------------
 
     def apply_plan(self, planned: Iterable[PlannedItem], now: dt.datetime,
-                   campaigns: Iterable[str] | None = None) -> PlanStats:
+                   campaigns: Iterable[str] | None = None, keep: Iterable[str] = ()) -> PlanStats:
         """Make the ledger match the plan. Items of `campaigns` (default: all) that the plan no
-        longer contains are cancelled, unless the outside world may have seen them."""
+        longer contains are cancelled, unless the outside world may have seen them. Items of the
+        campaigns in `keep` (that could not be planned) are left as they are."""
         stats = PlanStats()
         stamp = utc_naive(now)
         wanted = {p.id: p for p in planned}
@@ -190,6 +191,8 @@ class Ledger:
             query = select(items)
             if campaigns is not None:
                 query = query.where(items.c.campaign.in_(list(campaigns)))
+            if keep:
+                query = query.where(items.c.campaign.not_in(list(keep)))
             existing = {row.id: row for row in conn.execute(query)}
             started = _newsletters_started(conn, [r.id for r in existing.values() if r.state in ("planned", "held")])
             ids = list(wanted)

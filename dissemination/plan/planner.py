@@ -82,12 +82,14 @@ def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str)
     return {"editions": audiences_on(project, campaign, post, channel_id)}
 
 
-def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer,
+               skip: set[str] | None = None) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+    """Items of every approved campaign except those in `skip` (campaigns with errors)."""
     planned: list[PlannedItem] = []
     held: list[Held] = []
     problems: list[Problem] = []
     for campaign in project.campaigns.values():
-        if campaign.meta.status != m.CampaignStatus.approved:
+        if campaign.meta.status != m.CampaignStatus.approved or campaign.id in (skip or ()):
             continue  # drafts are never published; paused and archived campaigns are not planned
         reason = hold_reason(campaign)
         if reason:
