@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from dissemination.approval import hold_reason
+from dissemination.approval import changed_sources, hold_reason
 from dissemination.load import Project, load_project
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
@@ -73,6 +73,10 @@ def _run_check(root: Path) -> CheckResult:
             if reason:
                 problems.warn(campaign.path, campaign.doc.line_of(("status",)),
                               f"items are held: {reason.split(';')[0]}", reason.split("; ", 1)[-1])
+            elif changed := changed_sources(project.root, campaign):
+                problems.warn(campaign.path, campaign.doc.line_of(("status",)),
+                              f"items using {', '.join(changed)} are held: changed since approval",
+                              f"approve again: dissemination approve {campaign.path} --by NAME")
     # Render every variant: template errors and posts over their channel's limit.
     problems.extend(render_problems(project, slots))
     return CheckResult(project, problems, slots)

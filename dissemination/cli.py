@@ -460,9 +460,17 @@ def approve(
     if loaded is None:
         err.print(f"{rel} is not a campaign under {State.root}/campaigns", markup=False)
         raise typer.Exit(1)
-    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone)
+    from dissemination.approval import SourceDigests
+    from dissemination.plan.planner import campaign_sources
+    from dissemination.render import Renderer
+
+    # The approval covers what the posts print besides this file: knowledge items, templates, images.
+    sources = campaign_sources(result.project, loaded, result.slots.get(loaded.id, []), Renderer(result.project),
+                               SourceDigests(result.project.root))
+    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone, sources)
     write_atomically(path, text)
-    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)})", markup=False)
+    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)}; with {len(sources)} knowledge item(s), "
+              "template(s) and image(s) its posts use)", markup=False)
 
 
 @app.command()

@@ -71,7 +71,7 @@ def stakeholder_map(contacts: list[str]) -> str:
     name: Beleidsmakers
     description: Ministeries en regio's.
     tone: Feitelijk.
-    channels: [linkedin, mastodon]
+    channels: [linkedin, mastodon, nieuwsbrief]
 
 stakeholders:
   - id: tln

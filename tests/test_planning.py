@@ -37,7 +37,7 @@ def test_json_items_have_the_documented_fields(tmp_path):
 
 
 def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
-    # utm_content of the LinkedIn item that mkb and beleid share names both, not the first only
+    # utm_content of the LinkedIn item that mkb and beleid share names both, not the first only,
     root = make_project(tmp_path)
     programme = root / "programme.yaml"
     programme.write_text(programme.read_text() + "owned_domains: [kennisbanksocialeinnovatie.nl]\n")
@@ -51,8 +51,9 @@ def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
         if item["post"] == "uitgelicht" and item["knowledge"] == "den-hartogh":
             text = json.loads(item["payload"])["text"]
             content[(item["channel"], item["audience"])] = set(re.findall(r"utm_content=([^&\s]+)", text))
-    assert content == {("linkedin", "*"): {"mkb.beleid"}, ("mastodon", "mkb"): {"mkb"},
-                       ("mastodon", "beleid"): {"beleid"}}
+    # ... after the post's id, so the posts of one series can be told apart
+    assert content == {("linkedin", "*"): {"uitgelicht.mkb.beleid"}, ("mastodon", "mkb"): {"uitgelicht.mkb"},
+                       ("mastodon", "beleid"): {"uitgelicht.beleid"}}
 
 
 def test_publish_and_status_say_when_the_next_post_goes_out(tmp_path):
@@ -202,8 +203,9 @@ def test_event_campaign_exports_an_ics_calendar(tmp_path):
 
 def _without_mastodon_for_beleid(root):
     stakeholders = root / "stakeholder_maps" / "test.yaml"
-    stakeholders.write_text(stakeholders.read_text().replace("    channels: [linkedin, mastodon]\n",
-                                                             "    channels: [linkedin]\n"))
+    before, beleid = stakeholders.read_text().split("  - id: beleid\n")
+    stakeholders.write_text(before + "  - id: beleid\n" + beleid.replace(
+        "    channels: [linkedin, mastodon, nieuwsbrief]\n", "    channels: [linkedin, nieuwsbrief]\n", 1))
 
 
 def test_an_audience_without_mastodon_in_the_stakeholder_map_gets_no_mastodon_item(tmp_path):

@@ -575,6 +575,9 @@ class CampaignMeta(Content):
     approved_by: str | None = None
     approved_at: dt.datetime | dt.date | None = None
     approval_digest: str | None = None
+    # What the approved posts were rendered from besides this file (knowledge items, templates,
+    # images), path -> digest, written by `dissemination approve`; a change holds the items using it.
+    approved_sources: dict[str, str] | None = None
     owner: NonEmptyText
     goal: NonEmptyText
     milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dissemination.approval import hold_reason
+from dissemination.approval import SourceDigests, hold_reason, sources_hold_reason
 from dissemination.ledger import PlannedItem
 from dissemination.load import models as m
 from dissemination.load.project import Project
@@ -61,9 +61,10 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
 
 
 def shared_content(audiences: list[str]) -> str | None:
-    """`utm_content` of an item for several audiences: their ids joined by '.', which no id
-    contains and a URL needs no escaping for ("mkb.verladers"). Naming only the first audience
-    would credit it with every visit the shared post brings. None for one audience: its id."""
+    """The audience part of `utm_content` of an item for several audiences: their ids joined by
+    '.', which no id contains and a URL needs no escaping for ("mkb.verladers"). Naming only the
+    first audience would credit it with every visit the shared post brings. None for one
+    audience: its id. The renderer puts the post's id in front (see render/attribution.py)."""
     return ".".join(audiences) if len(audiences) > 1 else None
 
 
@@ -82,39 +83,76 @@ def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str)
     return {"editions": audiences_on(project, campaign, post, channel_id)}
 
 
+@dataclass
+class Rendering:
+    """One item-to-be of a campaign: a post at a slot on a channel for a group of audiences."""
+    post: Post
+    slot: Slot
+    occurrence: int
+    channel: str
+    audience: str  # the ledger's: an audience id, or '*' for a social post several share
+    members: list[str]
+    rendered: Any
+
+
+def renderings(project: Project, campaign: Campaign, slots: list[Slot], renderer: Renderer,
+               problems: list[Problem]) -> list[Rendering]:
+    """Every item a campaign's slots expand into, rendered (problems are added to `problems`)."""
+    out: list[Rendering] = []
+    occurrence: dict[str, int] = {}
+    for slot in sorted(slots, key=lambda s: (s.post, s.utc)):
+        post = campaign.post(slot.post)
+        if post is None:
+            continue
+        n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
+        occurrence[post.id] = n + 1
+        for channel_id in post.meta.channels or campaign.meta.channels:
+            for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
+                rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot,
+                                                    shared_content(members))
+                problems += trouble
+                if rendered is not None:
+                    out.append(Rendering(post, slot, n, channel_id, audience_id, members, rendered))
+    return out
+
+
+def campaign_sources(project: Project, campaign: Campaign, slots: list[Slot], renderer: Renderer,
+                     digests: SourceDigests) -> dict[str, str | None]:
+    """What `approve` records: every file besides the campaign its posts are rendered from."""
+    paths = {p for r in renderings(project, campaign, slots, renderer, []) for p in r.rendered.sources}
+    return digests.of(sorted(paths))
+
+
 def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer,
                skip: set[str] | None = None) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
-    """Items of every approved campaign except those in `skip` (campaigns with errors)."""
+    """Items of every approved campaign except those in `skip` (campaigns with errors). An item
+    records what it was rendered from (`sources`); one whose sources changed since approval is held."""
     planned: list[PlannedItem] = []
     held: list[Held] = []
     problems: list[Problem] = []
+    digests = SourceDigests(project.root)
     for campaign in project.campaigns.values():
         if campaign.meta.status != m.CampaignStatus.approved or campaign.id in (skip or ()):
             continue  # drafts are never published; paused and archived campaigns are not planned
         reason = hold_reason(campaign)
         if reason:
             held.append(Held(campaign.id, reason))
-        occurrence: dict[str, int] = {}
-        for slot in sorted(slots.get(campaign.id, []), key=lambda s: (s.post, s.utc)):
-            post = campaign.post(slot.post)
-            if post is None:
-                continue
-            n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
-            occurrence[post.id] = n + 1
-            for channel_id in post.meta.channels or campaign.meta.channels:
-                editions = _editions(project, campaign, post, channel_id)
-                for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
-                    rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot,
-                                                        shared_content(members))
-                    problems += trouble
-                    if rendered is None:
-                        continue
-                    payload = _payload(rendered) | {"audiences": members} | editions
-                    planned.append(PlannedItem(
-                        campaign=campaign.id, post=post.id, audience=audience_id, channel=channel_id,
-                        occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,
-                        knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason,
-                        audiences=tuple(members)))
+        held_sources: dict[str, None] = {}
+        for r in renderings(project, campaign, slots.get(campaign.id, []), renderer, problems):
+            used = digests.of(r.rendered.sources)
+            item_reason = reason or sources_hold_reason(campaign, used)
+            if item_reason and not reason:
+                held_sources[item_reason] = None
+            editions = _editions(project, campaign, r.post, r.channel)
+            payload = _payload(r.rendered) | {"audiences": r.members} | editions
+            if used:
+                payload["sources"] = used
+            planned.append(PlannedItem(
+                campaign=campaign.id, post=r.post.id, audience=r.audience, channel=r.channel,
+                occurrence=r.occurrence, slot_utc=r.slot.utc, timezone=r.slot.timezone, payload=payload,
+                knowledge=r.slot.knowledge, state="held" if item_reason else "planned", reason=item_reason,
+                audiences=tuple(r.members)))
+        held += [Held(campaign.id, why) for why in held_sources]
     return planned, held, problems
 
 
