@@ -72,6 +72,8 @@ def _payload(rendered: Any) -> dict[str, Any]:
     payload = {key: getattr(rendered, key, None) for key in ("text", "html", "subject", "link")}
     if getattr(rendered, "image", None):  # only then: items without an image keep their digest
         payload |= {"image": rendered.image, "image_alt": rendered.image_alt}
+    if getattr(rendered, "link_title", None):  # LinkedIn's link card
+        payload |= {"link_title": rendered.link_title, "link_description": rendered.link_description}
     return payload
 
 

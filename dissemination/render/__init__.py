@@ -71,6 +71,9 @@ class Rendered:
     # The content files besides the campaign this text was rendered from (templates, knowledge
     # items, images), as paths under the content root: what approval must cover.
     sources: tuple[str, ...] = ()
+    # LinkedIn's link card: the knowledge item's title and summary, else the event's or the post's.
+    link_title: str | None = None
+    link_description: str | None = None
 
     @property
     def over_limit(self) -> bool:
@@ -110,6 +113,25 @@ def tidy(text: str) -> str:
     if "\n\n\n" in text:
         text = _BLANK_LINES.sub("\n\n", text)
     return text.strip()
+
+
+CARD_DESCRIPTION = 250  # characters: LinkedIn cuts a card's description short anyway
+
+
+def _card(context: dict[str, Any], post: Post, body: str) -> tuple[str, str | None]:
+    """Title and description of the link card: the featured knowledge item's, else the event's
+    (for its registration link), else the post's title and the start of its text. Never the URL."""
+    item, event = context["item"], context["event"]
+    if item is not None:
+        title, description = item.title, item.summary
+    elif event is not None:
+        title, description = event.name, f"{event.place}" if event.place else None
+    else:
+        title, description = post.title, body
+    description = " ".join((description or "").split())
+    if len(description) > CARD_DESCRIPTION:
+        description = description[:CARD_DESCRIPTION].rsplit(" ", 1)[0] + " …"
+    return title, description or None
 
 
 class Renderer:
@@ -247,10 +269,11 @@ class Renderer:
             warnings.append(f"{length} {caps.unit}, over the limit of {caps.max_characters}")
         image, alt = self._image(post, context["item"]) if caps.max_images else (None, None)
         sources = self._sources([template], [context["item"].id] if context["item"] else [], [image])
+        card = _card(context, post, context["body"]) if caps.kind == "linkedin" and context["link"] else (None, None)
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, None, None, length,
                         caps.max_characters, tuple(warnings), context["link"], caps.kind, caps.unit,
                         slot.knowledge or (context["item"].id if context["item"] else None), plain, image, alt,
-                        sources)
+                        sources, *card)
 
     def _sources(self, templates: list[Any], knowledge: list[str], images: list[str | None]) -> tuple[str, ...]:
         """Paths under the content root of the templates, knowledge items and images used. The
