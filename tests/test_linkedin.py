@@ -175,4 +175,3 @@ def test_a_link_card_has_the_knowledge_items_title_and_summary_not_the_url(proje
     for card in featured:
         assert card["title"] == item.title and card["title"] != card["source"]
         assert card["description"] == item.summary
-        assert "utm_content=uitgelicht.mkb.beleid" in card["source"] or "utm_content" not in card["source"]
