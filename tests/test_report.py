@@ -6,7 +6,7 @@ import csv
 import re
 
 import pytest
-from reporting import AS_OF, SCOPE, backend, seed_ledger, with_targets  # noqa: F401  (backend: a fixture)
+from reporting import AS_OF, SCOPE_NL, backend, seed_ledger, with_targets  # noqa: F401  (backend: a fixture)
 
 from dissemination.ledger import Ledger
 
@@ -56,7 +56,7 @@ def test_totals_in_the_csv_equal_the_seeded_sums(written):
     reach = _figure(rows, "totaal", "totaal", "bereik")
     # C and D are unknown: the total is a lower bound, says so and why
     assert (reach["volledig"], reach["publicaties_bekend"], reach["publicaties_onbekend"]) == ("nee", "2", "2")
-    assert SCOPE in reach["reden"] and NOT_READ in reach["reden"]
+    assert SCOPE_NL in reach["reden"] and NOT_READ in reach["reden"]
     assert reach["trend_pct"] == ""  # no change between a lower bound and a complete figure
     clicks = _figure(rows, "totaal", "totaal", "klikken")
     assert NO_CLICKS in clicks["reden"] and clicks["publicaties_bekend"] == "1"
@@ -84,8 +84,8 @@ def test_unknown_publication_figures_are_empty_with_the_reason_in_the_csv(writte
     ids = written["ids"]
     assert set(by_id) == {ids[n] for n in "ABCD"}  # published in Q1 only
     c = by_id[ids["C"]]
-    assert (c["bereik"], c["bereik_reden"]) == ("", SCOPE)
-    assert (c["interacties"], c["interacties_reden"]) == ("", SCOPE)  # reactions alone are not all of it
+    assert (c["bereik"], c["bereik_reden"]) == ("", SCOPE_NL)
+    assert (c["interacties"], c["interacties_reden"]) == ("", SCOPE_NL)  # reactions alone are not all of it
     d = by_id[ids["D"]]
     assert (d["bereik"], d["bereik_reden"], d["klikken"], d["klikken_reden"]) == ("", NOT_READ, "", NOT_READ)
     a = by_id[ids["A"]]
@@ -108,9 +108,9 @@ def test_the_html_shows_the_same_figures_and_n_b_with_reasons(written):
         shown, block = _headline(html, measure)
         assert shown == str(value)
     _, reach = _headline(html, "reach")
-    assert "≥ 420" in reach and "2 van 4 n.b." in reach and SCOPE in reach and NOT_READ in reach
+    assert "≥ 420" in reach and "2 van 4 n.b." in reach and SCOPE_NL in reach and NOT_READ in reach
     # C's row in the top publications: n.b. with the reason, never 0
-    assert re.search(r'<span class="nb">n\.b\.</span><span class="reden">' + re.escape(SCOPE), html)
+    assert re.search(r'<span class="nb">n\.b\.</span><span class="reden">' + re.escape(SCOPE_NL), html)
     assert "vorige periode: 250" in html  # reach in 2026-Q4, complete
     assert "+100%" in html  # publications 4 against 2
     # no script, no external resource: one self-contained file
@@ -154,7 +154,8 @@ def test_delivery_reliability(written):
     assert cells["Gepland in deze periode"] == "7" and cells["Gepubliceerd"] == "4"
     assert cells["waarvan later"] == "1" and cells["Gemist (te laat, niet meer verstuurd)"] == "1"
     assert cells["Mislukt"] == "1" and cells["Vastgehouden (goedkeuring)"] == "1"
-    assert "LinkedIn refused the post: HTTP 422" in written["html"]
+    assert "geweigerd door LinkedIn (HTTP 422)" in written["html"]
+    assert "LinkedIn refused" not in written["html"]
 
 
 def test_period_options(content_root, cli, tmp_path):

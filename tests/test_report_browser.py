@@ -2,7 +2,7 @@
 headline figures and an n.b. with its reason in the DOM, screenshots under test-artifacts/."""
 
 import pytest
-from reporting import AS_OF, SCOPE, seed_ledger, with_targets
+from reporting import AS_OF, SCOPE_NL, seed_ledger, with_targets
 
 from browser import assert_clean, open_page
 from dissemination.ledger import Ledger
@@ -38,7 +38,7 @@ def test_report_in_chromium(report_file, width):
     # the headline figures (publications 4, reach ≥ 420 with 2 unknown, interactions ≥ 20, clicks ≥ 7)
     for expected in ["PUBLICATIES\n4", "≥ 420", "2 van 4 n.b.", "≥ 20", "≥ 7", "50%"]:
         assert expected in text, expected
-    assert "n.b." in text and SCOPE in text
+    assert "n.b." in text and SCOPE_NL in text
     assert "Ministerie van Infrastructuur en Waterstaat" in text  # not reached
     assert 'role="img"' in page.html and "<title" in page.html  # charts described for screen readers
     assert page.scroll_width <= width  # wide tables scroll inside their own box

@@ -25,6 +25,7 @@ from dissemination.ledger import Ledger
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.periods import Period, parse_period
+from dissemination.report.dutch import dutch
 from dissemination.report.format import number
 
 UTC = dt.timezone.utc
@@ -231,7 +232,7 @@ def _readings(rows: list[dict[str, Any]]) -> dict[str, dict[str, Value]]:
             best[key] = row
     out: dict[str, dict[str, Value]] = defaultdict(dict)
     for (item, metric), row in best.items():
-        out[item][metric] = Value(row["value"], None) if row["available"] else Value(None, row["reason"])
+        out[item][metric] = Value(row["value"], None) if row["available"] else Value(None, dutch(row["reason"]))
     return out
 
 

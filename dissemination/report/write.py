@@ -25,6 +25,7 @@ from dissemination.report.figures import (
     Row,
     Trend,
 )
+from dissemination.report.dutch import dutch
 from dissemination.report.format import number, percent
 
 _HERE = Path(__file__).resolve().parent
@@ -125,7 +126,7 @@ def _show_trend(change: Trend) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(_HERE), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(show=_show, trend=_show_trend, n=number, pct=percent, raw=_raw,
+    env.filters.update(nl=dutch, show=_show, trend=_show_trend, n=number, pct=percent, raw=_raw,
                        datum=lambda d: dutch_date(d.astimezone(ZONE).date() if hasattr(d, "astimezone") else d),
                        tijd=lambda d: d.astimezone(ZONE).strftime("%H:%M"))
     return env
