@@ -147,11 +147,25 @@ def _set_key(front: list[str], key: str, value: object) -> list[str]:
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` in one step. The file keeps its permissions; a new file gets
+    the usual ones (0666 less the umask), not the 0600 of a temporary file: a report is read by
+    the group that shares its folder, a campaign file by the team."""
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(current)
+    return current

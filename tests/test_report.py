@@ -52,7 +52,7 @@ def test_totals_in_the_csv_equal_the_seeded_sums(written):
         row = _figure(rows, "totaal", "totaal", measure)
         assert row["waarde"] == str(value), (measure, row)
     assert _figure(rows, "totaal", "totaal", "publicaties")["vorige_periode"] == str(Q4["publicaties"])
-    assert _figure(rows, "totaal", "totaal", "publicaties")["trend_pct"] == "100.0"  # 4 against 2
+    assert _figure(rows, "totaal", "totaal", "publicaties")["trend_pct"] == "100,0"  # 4 against 2, decimal comma
     reach = _figure(rows, "totaal", "totaal", "bereik")
     # C and D are unknown: the total is a lower bound, says so and why
     assert (reach["volledig"], reach["publicaties_bekend"], reach["publicaties_onbekend"]) == ("nee", "2", "2")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from dissemination.ledger import Ledger
+from dissemination.ledger.deliveries import Deliveries, normalise
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.periods import Period, parse_period
@@ -409,22 +410,26 @@ def _matches(pub: Publication, target: m.Target) -> bool:
             and (not target.milestones or bool(set(pub.milestones) & set(target.milestones))))
 
 
-def _subscribers(project: Project, audiences: Iterable[str]) -> int:
+def _subscribers(project: Project, audiences: Iterable[str], suppressed: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """Contacts with recorded consent in these audiences, less those who unsubscribed, bounced
+    or complained (the suppression list): they are no longer reached."""
     wanted = set(audiences)
     return sum(1 for s in project.stakeholders.values() if wanted & set(s.audiences)
-               for c in s.contacts if c.consent is not None)
+               for c in s.contacts if c.consent is not None and normalise(c.email) not in suppressed)
 
 
 def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
-                 baseline: PeriodData | None) -> list[TargetRow]:
+                 baseline: PeriodData | None, suppressed: set[str] = frozenset()) -> list[TargetRow]:  # type: ignore[assignment]
     if target.metric == "subscribers":
         audiences = target.audiences or list(project.audiences)
         groups = [(a, [a]) for a in audiences] if target.per == "audience" else [(None, audiences)]
         rows = []
         for group, members in groups:
-            value = Figure.count(_subscribers(project, members))
+            value = Figure.count(_subscribers(project, members, suppressed))
+            # Judged by pace like the other targets: in a running period the share of the goal
+            # that the elapsed share of the period calls for.
             rows.append(_judge(target, group, value, target.minimum, f"minimaal {number(target.minimum)}",
-                               current.period, as_of, running_share=False))
+                               current.period, as_of))
         return rows
     chosen = [p for p in current.publications if _matches(p, target)]
     base = [p for p in baseline.publications if _matches(p, target)] if baseline else []
@@ -455,7 +460,7 @@ def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of:
 
 
 def _judge(target: m.Target, group: str | None, value: Figure, goal: float | None, note: str, period: Period,
-           as_of: dt.datetime, running_share: bool = True) -> TargetRow:
+           as_of: dt.datetime) -> TargetRow:
     if goal is None:
         return TargetRow(target, group, value, None, note, "n.b.", "doelwaarde onbekend")
     if value.is_unknown:
@@ -464,7 +469,7 @@ def _judge(target: m.Target, group: str | None, value: Figure, goal: float | Non
         return TargetRow(target, group, value, goal, note, "gehaald", "")
     if not value.complete:
         return TargetRow(target, group, value, goal, note, "n.b.", f"onvolledig: {value.reason_text()}")
-    share = period.elapsed(as_of) if running_share else 1.0
+    share = period.elapsed(as_of)
     if share < 1.0 and value.value >= goal * share:
         return TargetRow(target, group, value, goal, note, "op koers",
                          f"{round(share * 100)}% van de periode verstreken")
@@ -512,6 +517,8 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
     current = load_period(ledger, project, period, as_of)
     previous = load_period(ledger, project, previous_period, as_of)
     baselines: dict[str, PeriodData] = {previous_period.label: previous, period.label: current}
+    stamp = as_of.astimezone(UTC).replace(tzinfo=None)
+    suppressed = {row["address"] for row in Deliveries(ledger).suppression_list() if row["created_at"] <= stamp}
     target_rows: list[TargetRow] = []
     for target in project.targets:
         if target.period and target.period != period.label:
@@ -521,7 +528,7 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
             if target.baseline not in baselines:
                 baselines[target.baseline] = load_period(ledger, project, parse_period(target.baseline), as_of)
             baseline = baselines[target.baseline]
-        target_rows += _target_rows(project, target, current, as_of, baseline)
+        target_rows += _target_rows(project, target, current, as_of, baseline, suppressed)
     totals = Row("totaal", "Totaal", figures(current.publications), figures(previous.publications))
     sections = {dim: _rows(project, dim, current.publications, previous.publications, period) for dim in DIMENSIONS}
     ranked = sorted(current.publications, key=lambda p: (

@@ -37,6 +37,7 @@ PUBLICATION_COLUMNS = ["publicatie", "gepubliceerd", "kanaal", "doelgroep", "cam
 
 
 CSV_DELIMITER = ";"
+NUMERIC_COLUMNS = frozenset({"waarde", "vorige_periode", "trend_pct", "bereik", "interacties", "klikken"})
 
 
 @dataclass
@@ -110,7 +111,8 @@ def _csv(rows: list[dict[str, str]], columns: list[str]) -> str:
     # byte-order mark to read the accents as UTF-8.
     writer = csv.DictWriter(buffer, columns, delimiter=CSV_DELIMITER, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # ... and a decimal comma in the figures, which it would otherwise read as text or thousands
+    writer.writerows({k: v.replace(".", ",") if k in NUMERIC_COLUMNS else v for k, v in row.items()} for row in rows)
     return "\ufeff" + buffer.getvalue()
 
 
