@@ -396,7 +396,7 @@ class Ledger:
         """Items whose slot or publication falls in [start, end), with their receipt."""
         a, b = utc_naive(start), utc_naive(end)
         query = select(items.c.id, items.c.campaign, items.c.post, items.c.audience, items.c.channel,
-                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at,
+                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at, items.c.knowledge,
                        receipts.c.url).join(receipts, receipts.c.item_id == items.c.id, isouter=True).where(
             or_(and_(items.c.slot_utc >= a, items.c.slot_utc < b),
                 and_(items.c.published_at >= a, items.c.published_at < b))).order_by(items.c.slot_utc, items.c.id)

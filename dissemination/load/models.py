@@ -174,6 +174,8 @@ class Milestone(Content):
     line: Literal["PL1", "PL2", "PL3"] | None = None
     due: dt.date | None = None
     impact_goals: ImpactGoals = []
+    # The day the stuurgroep recorded it as reached; the report then calls it "behaald".
+    achieved: dt.date | None = None
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -250,6 +252,7 @@ class Programme(Content):
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
     targets: list[Any] = []  # validated one by one as `Target`
+    events: list["ProgrammeEvent"] = []
     # Links to these domains (and their sub-domains) get UTM parameters when rendered.
     owned_domains: Annotated[list[Domain], BeforeValidator(_as_list)] = []
 
@@ -553,6 +556,15 @@ class Event(Content):
     ends: dt.datetime | None = None
     place: NonEmptyText
     registration_url: HttpUrl | None = None
+    # Results, entered afterwards for the stuurgroep report.
+    registrations: Annotated[int, Field(ge=0)] | None = None
+    attendance: Annotated[int, Field(ge=0)] | None = None
+
+
+class ProgrammeEvent(Event):
+    """An event of the programme outside any campaign (programme.yaml `events:`)."""
+
+    milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "Event":
