@@ -150,14 +150,18 @@ def write_atomically(path: Path, text: str) -> None:
     """Replace `path` with `text` in one step. The file keeps its permissions; a new file gets
     the usual ones (0666 less the umask), not the 0600 of a temporary file: a report is read by
     the group that shares its folder, a campaign file by the team."""
+    write_bytes_atomically(path, text.encode("utf-8"))
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
     try:
         mode = path.stat().st_mode & 0o777
     except OSError:
         mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

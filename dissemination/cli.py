@@ -551,7 +551,10 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
     report, files = make_report(root, _ledger(), period, target, moment)
     t = report.totals.current
     out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
-              f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name})", markup=False)
+              f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name}"
+              + (f", PDF: {files.pdf.name})" if files.pdf else ")"), markup=False)
+    if files.pdf_note:
+        out.print(f"[yellow]report[/]: {files.pdf_note}")
     return files.html
 
 

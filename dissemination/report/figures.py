@@ -288,7 +288,10 @@ def publication_title(project: Project, row: dict[str, Any]) -> str:
     """What a reader recognises a publication by: the post's title and the knowledge item it featured."""
     campaign = project.campaigns.get(row["campaign"])
     post = campaign.post(row["post"]) if campaign else None
-    title = post.title if post else f"{row['campaign']} / {row['post']}"
+    if post is not None:
+        title = post.title
+    else:  # a post since removed from its campaign: the campaign's title and the post's id
+        title = f"{campaign.meta.title} ({row['post']})" if campaign else f"{row['campaign']} / {row['post']}"
     item = project.knowledge.get(row.get("knowledge") or "")
     return f"{title}: {item.meta.title}" if item and item.meta.title not in title else title
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from dissemination.approval import write_atomically
+from dissemination.approval import write_atomically, write_bytes_atomically
 from dissemination.periods import ZONE, dutch_date
 from dissemination.report import charts
 from dissemination.report.figures import (
@@ -45,6 +45,42 @@ class ReportFiles:
     html: Path
     figures_csv: Path
     publications_csv: Path
+    pdf: Path | None = None  # None when no Chromium could print it; `pdf_note` says why
+    pdf_note: str | None = None
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PDF_ENV = "DISSEMINATION_REPORT_PDF"  # "0": write no PDF
+
+
+def print_pdf(html: Path, pdf: Path, timeout: float = 120.0) -> str | None:
+    """Print the report to `pdf` through headless Chromium (the page is self-contained: no
+    scripts, nothing from the network). Returns why not, or None when it was written."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    browser = next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+    if browser is None:
+        return "no PDF: Chromium is not installed (e.g. apt-get install chromium)"
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        target = Path(profile) / "report.pdf"
+        command = [browser, "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                   f"--user-data-dir={profile}/profile", "--no-pdf-header-footer", f"--print-to-pdf={target}",
+                   html.resolve().as_uri()]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.insert(2, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        try:
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
+                           check=False, start_new_session=True)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"no PDF: Chromium did not print it ({type(exc).__name__})"
+        if not target.is_file() or target.stat().st_size == 0:
+            return "no PDF: Chromium did not print it"
+        write_bytes_atomically(pdf, target.read_bytes())
+    return None
 
 
 def _raw(value: float | None) -> str:
@@ -87,7 +123,33 @@ def figure_rows(report: Report) -> list[dict[str, str]]:
     share = report.reliability.on_time_share
     out.append({**_row(label, "betrouwbaarheid", "op_tijd_pct", "Op tijd gepubliceerd (%)", "publications",
                        share, None, None), "maat": "percentage"})
+    for ms in report.milestones:
+        due = ms.milestone.due.isoformat() if ms.milestone.due else "geen"
+        out.append(_plain(label, "mijlpaalstatus", ms.milestone.id, ms.milestone.description, "status", ms.status,
+                          f"einddatum {due}; {len(ms.publications)} publicatie(s) en {len(ms.events)} "
+                          "evenement(en) in deze periode"))
+    for plan in report.plan:
+        c = plan.counts
+        for maat, value in (("gepland", c.planned), ("gepubliceerd", c.published), ("op_tijd", c.on_time),
+                            ("gemist", c.missed), ("mislukt", c.failed), ("vastgehouden", c.held), ("open", c.open)):
+            out.append(_plain(label, "plan", plan.campaign, plan.label, maat, str(value)))
+    for event in report.events:
+        for maat, value in (("aanmeldingen", event.registrations), ("deelnemers", event.attendance)):
+            out.append(_plain(label, "evenement", event.starts.date().isoformat(), event.name, maat,
+                              "" if value is None else str(value), "" if value is not None else "nog niet ingevuld"))
+    if report.outlook is not None:
+        o = report.outlook
+        for maat, value in (("berichten", o.posts), ("nieuwsbrieven", o.newsletters),
+                            ("evenementen", len(o.events)), ("vastgehouden", o.held)):
+            out.append(_plain(label, "vooruitblik", o.period.label, o.period.dutch(), maat, str(value)))
     return out
+
+
+def _plain(period: str, section: str, group: str, name: str, maat: str, value: str, reason: str = "") -> dict[str, str]:
+    """A row that is a count or a status, not a total over publications."""
+    return {"periode": period, "onderdeel": section, "groep": group, "naam": name, "maat": maat, "waarde": value,
+            "volledig": "ja" if value != "" else "nee", "publicaties_bekend": "", "publicaties_onbekend": "",
+            "vorige_periode": "", "trend_pct": "", "reden": reason}
 
 
 def publication_rows(report: Report) -> list[dict[str, str]]:
@@ -155,6 +217,12 @@ def write_report(report: Report, out: Path) -> ReportFiles:
     write_atomically(files.figures_csv, _csv(figure_rows(report), FIGURE_COLUMNS))
     write_atomically(files.publications_csv, _csv(publication_rows(report), PUBLICATION_COLUMNS))
     write_atomically(files.html, html)
+    import os
+
+    if os.environ.get(PDF_ENV, "1") != "0":
+        pdf = out.with_suffix(".pdf")
+        files.pdf_note = print_pdf(files.html, pdf)
+        files.pdf = None if files.pdf_note else pdf
     return files
 
 
