@@ -192,3 +192,34 @@ def test_no_english_reaches_the_page(content_root, cli, tmp_path):
     english = re.findall(r"\b(the|was|not|has|been|with|its|this|from|will|cannot|refused|published)\b", text)
     assert english == [], english
     assert "geweigerd door LinkedIn (HTTP 422)" in text and "technische melding" in text
+
+
+def test_subscribers_leave_out_suppressed_addresses_and_are_judged_by_pace(content_root, cli, tmp_path):
+    from dissemination.ledger.deliveries import Deliveries
+
+    root = content_root()
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text() + """targets:
+  - id: abonnees-mkb
+    description: Ten minste twee abonnees onder mkb-ondernemers
+    metric: subscribers
+    audiences: [mkb]
+    minimum: 2
+""")
+    running = "2027-02-01T00:00:00+00:00"  # 745 of the quarter's 2159 hours: 35 %
+    out = tmp_path / "r.html"
+
+    def target_row():
+        assert cli("--root", str(root), "report", "--period", "2027-Q1", "--out", str(out), "--now",
+                   running).exit_code == 0
+        (row,) = [r for r in _csv(out.with_suffix(".csv")) if r["onderdeel"] == "doel"]
+        return row
+
+    # the one consenting mkb contact: 1 of 2 with a third of the quarter gone is on pace
+    row = target_row()
+    assert row["waarde"] == "1" and "status op koers" in row["reden"] and "35% van de periode verstreken" in row["reden"]
+    Deliveries(Ledger.for_root(root)).suppress("Test.Persoon@example.org", "*", "bounced",
+                                              dt.datetime(2027, 1, 20, tzinfo=UTC))
+    row = target_row()
+    assert row["waarde"] == "0" and "status achter" in row["reden"]
+    assert "35% van de periode verstreken" in row["reden"] and "periode voorbij" not in row["reden"]
