@@ -89,12 +89,16 @@ def _failed_campaigns(failed: dict, console=None) -> None:  # type: ignore[no-un
         return
     console = console or out
     for campaign, problems in sorted(failed.items()):
-        console.print(f"[bold red]not planned[/]: campaign '{campaign}' ({len(problems)} error(s); its previous "
-                  "plan stands):")
+        if "/" in campaign:  # a knowledge item no campaign features: nothing was held back for it
+            console.print(f"[bold red]errors[/] in {campaign} ({len(problems)}; no campaign features it):")
+        else:
+            console.print(f"[bold red]not planned[/]: campaign '{campaign}' ({len(problems)} error(s); its "
+                          "previous plan stands):")
         for problem in problems:
             console.print(f"  {problem}", markup=False)
-    console.print(f"[bold red]{len(failed)} campaign(s) with errors[/]: {', '.join(sorted(failed))}; the other "
-              "campaigns were planned and published")
+    noun = "campaign(s) or file(s)" if any("/" in key for key in failed) else "campaign(s)"
+    console.print(f"[bold red]{len(failed)} {noun} with errors[/]: {', '.join(sorted(failed))}; "
+                  "the other campaigns were planned and published")
     raise typer.Exit(1)
 
 
