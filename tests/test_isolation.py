@@ -66,3 +66,21 @@ def test_errors_in_a_shared_file_stop_planning_and_say_so(tmp_path):
     assert result.exit_code == 1
     assert "in files every campaign depends on (channels.yaml): nothing was planned or published" in result.output
     assert Ledger.for_root(root).items() == []
+
+
+def test_a_broken_knowledge_item_holds_back_only_the_campaigns_that_feature_it(tmp_path):
+    root = make_project(tmp_path)
+    item = root / "knowledge" / "sharehouse.md"  # featured by reeks
+    item.write_text(item.read_text().replace("title:", "titel:", 1))
+    result = cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1
+    assert "knowledge/sharehouse.md:" in result.output and "not planned: campaign 'reeks'" in result.output
+    assert Ledger.for_root(root).items() == []  # reeks is new: nothing planned for it
+    item.write_text(item.read_text().replace("titel:", "title:", 1))
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
+    planned = len(Ledger.for_root(root).items())
+    unused = root / "knowledge" / "ongebruikt.md"  # no campaign features it: nothing is held back
+    unused.write_text(item.read_text().replace("id: sharehouse", "id: ongebruikt").replace("title:", "titel:", 1))
+    result = cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    assert result.exit_code == 1 and "errors in knowledge/ongebruikt.md" in result.output
+    assert f"plan: 0 added, 0 updated, {planned} unchanged, 0 cancelled" in result.output
