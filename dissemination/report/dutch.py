@@ -9,6 +9,7 @@ is not shown in English either: it reads as a technical note pointing to `dissem
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Callable
 
 UNKNOWN = "technische melding; zie `dissemination status`"
@@ -99,6 +100,11 @@ def dutch(reason: str | None) -> str | None:
     """The Dutch for a recorded reason; reasons already in Dutch (the report's own) pass."""
     if not reason:
         return reason
+    return _dutch(reason)
+
+
+@lru_cache(maxsize=4096)  # a year's report asks for the same few reasons thousands of times
+def _dutch(reason: str) -> str:
     for pattern, make in RULES:
         match = pattern.search(reason)
         if match:
