@@ -3,6 +3,12 @@
 The digest covers the campaign file except the approval keys themselves and the status (pausing
 a campaign is not a content change). When the file changes afterwards, the digest no longer
 matches and the campaign's items are held until it is approved again.
+
+What the posts print comes from more than the campaign file: the knowledge items they feature,
+the templates of their channels and the images posted with them. `approve` records each of
+those files with its digest (`approved_sources`, itself covered by the digest); the planner
+records per item what it was rendered from, and an item one of whose sources changed (or is new)
+is held, naming the file, until the campaign is approved again.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
@@ -20,6 +27,7 @@ from dissemination.load.readers import Campaign
 from dissemination.load.yamlsrc import parse_yaml
 
 APPROVAL_KEYS = ("status", "approved_by", "approved_at", "approval_digest")
+SOURCES_KEY = "approved_sources"
 
 
 def content_digest(text: str) -> str | None:
@@ -35,24 +43,82 @@ def content_digest(text: str) -> str | None:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
+def _again(campaign: Campaign) -> str:
+    return "approve again: dissemination approve " + campaign.path + " --by NAME"
+
+
 def hold_reason(campaign: Campaign) -> str | None:
     """Why an approved campaign's items must be held, or None when the approval holds."""
     recorded = campaign.meta.approval_digest
     if not recorded:
         return "approved without a content digest; run: dissemination approve " + campaign.path + " --by NAME"
     if recorded != content_digest(campaign.text):
-        return "changed since approval; approve again: dissemination approve " + campaign.path + " --by NAME"
+        return "changed since approval; " + _again(campaign)
+    if campaign.meta.approved_sources is None:
+        return ("approved before approval covered the knowledge items, templates and images its posts use; "
+                + _again(campaign))
     return None
 
 
-def approve_text(text: str, by: str, now: dt.datetime, timezone: str) -> str:
-    """The campaign file with status, approver, time and digest written into its front matter.
-    Only those lines change; comments and layout of everything else are kept."""
+def file_digest(root: Path, path: str) -> str | None:
+    """Digest of a content file's bytes, or None when it does not exist."""
+    try:
+        data = (root / path).read_bytes()
+    except OSError:
+        return None
+    return "sha256:" + hashlib.sha256(data).hexdigest()[:24]
+
+
+class SourceDigests:
+    """Digests of the files items are rendered from, each file read once per run."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._found: dict[str, str | None] = {}
+
+    def __call__(self, path: str) -> str | None:
+        if path not in self._found:
+            self._found[path] = file_digest(self.root, path)
+        return self._found[path]
+
+    def of(self, paths: "tuple[str, ...] | list[str]") -> dict[str, str | None]:
+        return {p: self(p) for p in paths}
+
+
+def sources_hold_reason(campaign: Campaign, used: dict[str, str | None]) -> str | None:
+    """Why an item rendered from `used` (path -> digest now) must be held: a source changed,
+    disappeared or was not there at approval. None when the approval covers all of them."""
+    approved = campaign.meta.approved_sources
+    if approved is None:
+        return None  # hold_reason says so for the whole campaign
+    changed = [p for p, digest in used.items() if p in approved and approved[p] != digest]
+    new = [p for p in used if p not in approved]
+    if not changed and not new:
+        return None
+    parts = ([f"{', '.join(changed)} changed since approval"] if changed else []) + (
+        [f"{', '.join(new)} not covered by the approval"] if new else [])
+    return " and ".join(parts) + "; " + _again(campaign)
+
+
+def changed_sources(root: Path, campaign: Campaign) -> list[str]:
+    """The recorded sources of an approved campaign that changed or disappeared since approval."""
+    digests = SourceDigests(root)
+    return [p for p, d in (campaign.meta.approved_sources or {}).items() if digests(p) != d]
+
+
+def approve_text(text: str, by: str, now: dt.datetime, timezone: str,
+                 sources: dict[str, str | None] | None = None) -> str:
+    """The campaign file with status, approver, time, the sources its posts are rendered from
+    and the digest written into its front matter. Only those lines change; comments and layout
+    of everything else are kept."""
     text = normalise(text)
     lines = text.split("\n")
     close = next(i for i in range(1, len(lines)) if lines[i].rstrip() in ("---", "..."))
     local = now.astimezone(ZoneInfo(timezone))
-    values = {"status": "approved", "approved_by": by, "approved_at": local.strftime("%Y-%m-%d %H:%M")}
+    values: dict[str, object] = {"status": "approved", "approved_by": by,
+                                 "approved_at": local.strftime("%Y-%m-%d %H:%M")}
+    if sources is not None:
+        values[SOURCES_KEY] = {p: d for p, d in sorted(sources.items()) if d is not None}
     front = lines[1:close]
     for key, value in list(values.items()) + [("approval_digest", None)]:
         front = _set_key(front, key, value)
@@ -66,6 +132,8 @@ def _set_key(front: list[str], key: str, value: object) -> list[str]:
     rendered = yaml.safe_dump({key: value}, allow_unicode=True, default_flow_style=False, width=10_000).strip()
     if value is None:
         rendered = f"{key}:"
+    elif value == {}:
+        rendered = f"{key}: {{}}"
     pattern = re.compile(rf"^{re.escape(key)}\s*:")
     for index, line in enumerate(front):
         if pattern.match(line):

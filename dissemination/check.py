@@ -8,11 +8,12 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from dissemination.approval import hold_reason
+from dissemination.approval import changed_sources, hold_reason
 from dissemination.load import Project, load_project
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
+from dissemination.plan.targeting import targeting_problems
 from dissemination.problems import Problems
 from dissemination.render.variants import render_problems
 
@@ -97,12 +98,17 @@ def _run_check(root: Path, live: dict) -> CheckResult:  # type: ignore[type-arg]
         slots[campaign.id] = found
         problems.extend(trouble)
     problems.extend(budget_problems(project, slots))
+    problems.extend(targeting_problems(project))
     for campaign in project.campaigns.values():
         if campaign.meta.status == CampaignStatus.approved and campaign.meta.approved_by:
             reason = hold_reason(campaign)
             if reason:
                 problems.warn(campaign.path, campaign.doc.line_of(("status",)),
                               f"items are held: {reason.split(';')[0]}", reason.split("; ", 1)[-1])
+            elif changed := changed_sources(project.root, campaign):
+                problems.warn(campaign.path, campaign.doc.line_of(("status",)),
+                              f"items using {', '.join(changed)} are held: changed since approval",
+                              f"approve again: dissemination approve {campaign.path} --by NAME")
     # Render every variant: template errors and posts over their channel's limit.
     problems.extend(render_problems(project, slots))
     return CheckResult(project, problems, slots)

@@ -76,10 +76,33 @@ def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
 
 
 def _content_errors(exc) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.problems import SharedContentErrors
+
     for problem in exc.problems:
         out.print(str(problem), markup=False)
-    out.print(f"[bold red]{len(exc.problems)} error(s)[/]: nothing was planned or published; "
+    where = (" in files every campaign depends on (" + ", ".join(sorted({p.path for p in exc.problems})) + ")"
+             if isinstance(exc, SharedContentErrors) else "")
+    out.print(f"[bold red]{len(exc.problems)} error(s)[/]{where}: nothing was planned or published; "
               "fix them and run again (dissemination check lists them)")
+    raise typer.Exit(1)
+
+
+def _failed_campaigns(failed: dict, console=None) -> None:  # type: ignore[no-untyped-def,type-arg]
+    """After everything else has gone out: which campaigns were not planned, and why; exit 1."""
+    if not failed:
+        return
+    console = console or out
+    for campaign, problems in sorted(failed.items()):
+        if "/" in campaign:  # a knowledge item no campaign features: nothing was held back for it
+            console.print(f"[bold red]errors[/] in {campaign} ({len(problems)}; no campaign features it):")
+        else:
+            console.print(f"[bold red]not planned[/]: campaign '{campaign}' ({len(problems)} error(s); its "
+                          "previous plan stands):")
+        for problem in problems:
+            console.print(f"  {problem}", markup=False)
+    noun = "campaign(s) or file(s)" if any("/" in key for key in failed) else "campaign(s)"
+    console.print(f"[bold red]{len(failed)} {noun} with errors[/]: {', '.join(sorted(failed))}; "
+                  "the other campaigns were planned and published")
     raise typer.Exit(1)
 
 
@@ -139,11 +162,13 @@ def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-
 
 @app.command()
 def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
-    """Expand approved campaigns into publication items in the ledger (idempotent)."""
-    _plan(_now(now), as_json)
+    """Expand approved campaigns into publication items in the ledger (idempotent). A campaign
+    with errors keeps its previous plan; the others are planned, and the command exits 1."""
+    _failed_campaigns(_plan(_now(now), as_json), err if as_json else out)
 
 
-def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ignore[no-untyped-def]
+def _plan(moment: dt.datetime, as_json: bool, checked=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """Plan; returns the campaigns that could not be planned, with their errors."""
     from dissemination.pipeline import ContentErrors, plan as run_plan, status_rows
 
     ledger = _ledger()
@@ -153,13 +178,14 @@ def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ig
         _content_errors(exc)
     if as_json:
         _print_items(status_rows(ledger, moment), True)
-        return
+        return report.failed
     s = report.stats
     out.print(f"plan: {s.added} added, {s.updated} updated, {s.unchanged} unchanged, {s.cancelled} cancelled")
     for held in report.held:
         out.print(f"[yellow]held[/]: campaign '{held.campaign}': {held.reason}", markup=True)
     for path in report.calendars:
         out.print(f"event calendar: {path.relative_to(State.root.resolve())}", markup=False)
+    return report.failed
 
 
 def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
@@ -478,9 +504,17 @@ def approve(
     if loaded is None:
         err.print(f"{rel} is not a campaign under {State.root}/campaigns", markup=False)
         raise typer.Exit(1)
-    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone)
+    from dissemination.approval import SourceDigests
+    from dissemination.plan.planner import campaign_sources
+    from dissemination.render import Renderer
+
+    # The approval covers what the posts print besides this file: knowledge items, templates, images.
+    sources = campaign_sources(result.project, loaded, result.slots.get(loaded.id, []), Renderer(result.project),
+                               SourceDigests(result.project.root))
+    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone, sources)
     write_atomically(path, text)
-    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)})", markup=False)
+    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)}; with {len(sources)} knowledge item(s), "
+              "template(s) and image(s) its posts use)", markup=False)
 
 
 @app.command()
@@ -490,16 +524,15 @@ def run(now: NowOption = None) -> None:
 
     result = run_check(State.root)
     _print_problems(result.problems)
-    if result.problems.errors:
-        out.print(f"[bold red]{len(result.problems.errors)} error(s)[/]: nothing planned or published")
-        raise typer.Exit(1)
-    out.print(result.summary(), markup=False)
-    _plan(_now(now), False, result)
+    if not result.problems.errors:
+        out.print(result.summary(), markup=False)
+    failed = _plan(_now(now), False, result)  # errors in shared files stop here; a campaign's do not
     _publish(_now(now) if now else None)
     _metrics(_now(now) if now else None)
     _report(_now(now), None, None, None, None)
     root = State.root.resolve()
     out.print(f"ledger: {_ledger().shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+    _failed_campaigns(failed)
 
 
 MaxAgeOption = Annotated[
@@ -561,7 +594,10 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
     report, files = make_report(root, _ledger(), period, out_path, moment)
     t = report.totals.current
     out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
-              f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name})", markup=False)
+              f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name}"
+              + (f", PDF: {files.pdf.name})" if files.pdf else ")"), markup=False)
+    if files.pdf_note:
+        out.print(f"[yellow]report[/]: {files.pdf_note}")
     return files.html
 
 

@@ -43,12 +43,19 @@ def write_atomically(path: Path, data: bytes | str, before_replace: Callable[[],
     """Write `data` to `path` whole or not at all. `before_replace` runs once the data is on disk;
     if it raises, nothing is replaced."""
     check_target(path)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
+        # The file keeps its permissions; a new one gets the usual 0666 less the umask, not the
+        # temporary file's 0600: a report is read by the group that shares its folder.
+        os.chmod(tmp, mode)
         if before_replace is not None:
             before_replace()
         os.replace(tmp, path)
@@ -60,6 +67,12 @@ def write_atomically(path: Path, data: bytes | str, before_replace: Callable[[],
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(current)
+    return current
 
 
 def remove_orphans(folder: Path) -> None:

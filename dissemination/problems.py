@@ -96,3 +96,8 @@ class ContentErrors(Exception):
     def __init__(self, problems: list[Problem]) -> None:
         super().__init__(f"{len(problems)} content error(s)")
         self.problems = problems
+
+
+class SharedContentErrors(ContentErrors):
+    """Errors in files every campaign depends on (channels, programme, stakeholder maps,
+    templates): no campaign can be planned until they are fixed."""

@@ -36,6 +36,8 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
             report = plan(root, ledger, dt.datetime.now(dt.timezone.utc))
             log.info("tick plan: %d added, %d updated, %d cancelled", report.stats.added,
                      report.stats.updated, report.stats.cancelled)
+            for campaign in report.failed:
+                log.error("tick plan: campaign %s has errors and keeps its previous plan", campaign)
         except ContentErrors as exc:
             log.error("tick plan: %d content error(s), keeping the previous plan: %s",
                       len(exc.problems), "; ".join(str(p) for p in exc.problems[:3]))

@@ -28,6 +28,11 @@ def plan_ledger(root: str) -> dict:
                 s.added, s.updated, s.unchanged, s.cancelled, s.held)
     for held in report.held:
         logger.warning("held: campaign %s: %s", held.campaign, held.reason)
+    if report.failed:
+        # The rest is planned; the run still fails, so the errors are seen.
+        for problem in report.failed_problems:
+            logger.error(str(problem))
+        raise ContentErrors(report.failed_problems)
     return {"added": s.added, "updated": s.updated, "unchanged": s.unchanged, "cancelled": s.cancelled,
             "held": s.held}
 

@@ -46,6 +46,10 @@ class Page:
     html: str = ""
     scroll_width: int = 0
     screenshot: Path | None = None
+    # Elements whose content is wider than they are, scrolling sideways inside the page (tag#id.class)
+    sideways: list[str] = field(default_factory=list)
+    # The smallest text in an inline SVG chart as drawn on screen (CSS px); None without charts
+    smallest_chart_text: float | None = None
 
 
 class _DevTools:
@@ -146,6 +150,14 @@ def open_page(url: str, width: int, name: str, height: int = 900) -> Page:
             page.text = evaluate("document.body ? document.body.innerText : ''")
             page.html = evaluate("document.documentElement.outerHTML")
             page.scroll_width = int(evaluate("document.documentElement.scrollWidth"))
+            page.sideways = evaluate("""[...document.querySelectorAll('body *')].filter(e => {
+                const x = getComputedStyle(e).overflowX;
+                return (x === 'auto' || x === 'scroll') && e.scrollWidth > e.clientWidth + 1;
+            }).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal
+                === undefined ? '.' + e.className : ''))""") or []
+            page.smallest_chart_text = evaluate("""(() => { const h = [...document.querySelectorAll('svg text')]
+                .map(t => t.getBoundingClientRect().height).filter(x => x > 0);
+                return h.length ? Math.min(...h) : null; })()""")
             shot = tools.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
                               session=session)
             ARTIFACTS.mkdir(exist_ok=True)

@@ -45,6 +45,13 @@ def credentials_file(tmp_path_factory, monkeypatch):
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_report_pdf(monkeypatch):
+    """Reports are written without their PDF (a Chromium start each); tests/test_report_content.py
+    prints one and reads it back."""
+    monkeypatch.setenv("DISSEMINATION_REPORT_PDF", "0")
+
+
 @pytest.fixture
 def fake_mastodon():
     """A Mastodon server on loopback (tests/fakes/mastodon.py)."""

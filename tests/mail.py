@@ -66,12 +66,12 @@ def stakeholder_map(contacts: list[str]) -> str:
     name: Mkb-ondernemers
     description: Eigenaren van kleine logistieke bedrijven.
     tone: Concreet en praktisch.
-    channels: [linkedin, nieuwsbrief]
+    channels: [linkedin, mastodon, nieuwsbrief]
   - id: beleid
     name: Beleidsmakers
     description: Ministeries en regio's.
     tone: Feitelijk.
-    channels: [linkedin]
+    channels: [linkedin, mastodon, nieuwsbrief]
 
 stakeholders:
   - id: tln

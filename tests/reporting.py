@@ -14,6 +14,8 @@ from dissemination.ledger import Ledger, PlannedItem, Receipt, Snapshot
 UTC = dt.timezone.utc
 AS_OF = dt.datetime(2027, 4, 5, 12, 0, tzinfo=UTC)  # after the end of 2027-Q1
 SCOPE = "needs the rw_organization_admin scope (LinkedIn: 403 ACCESS_DENIED)"
+# ... as the Dutch report says it
+SCOPE_NL = "LinkedIn geeft dit cijfer alleen met de toestemming rw_organization_admin, die de koppeling mist"
 
 
 TARGETS = """targets:

@@ -231,6 +231,7 @@ def test_a_newsletter_without_unsubscribe_link_is_never_sent(tmp_path, smtp):
     root = newsletter_project(tmp_path, smtp.port, [contact(0)])
     (root / "templates" / "email").mkdir(parents=True)
     (root / "templates" / "email" / "newsletter.txt.j2").write_text("{{ body }}\n")
+    assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0  # covers the new template
     assert "2 updated" in cli(root, "plan", "--now", "2027-02-02T00:00Z").output  # both editions
     publish(root)
     assert smtp.sink.messages == []

@@ -65,6 +65,23 @@ def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch
     assert len(publish_due_flow(root=str(root))["published"]) == 0  # a second run sends nothing again
 
 
+def test_the_plan_flow_plans_the_valid_campaigns_and_fails_naming_the_broken_one(tmp_path, harness):
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+    from test_isolation import BROKEN_DRAFT
+
+    from dissemination.problems import ContentErrors
+
+    root = make_project(tmp_path)
+    _due_now(root)
+    (root / "campaigns" / "kapot.md").write_text(BROKEN_DRAFT)
+    with pytest.raises(ContentErrors) as failed:
+        plan_flow(root=str(root))
+    assert {p.path for p in failed.value.problems} == {"campaigns/kapot.md"}
+    # the valid campaign was planned before the flow failed, and its due post goes out
+    assert len(publish_due_flow(root=str(root))["published"]) == 2
+
+
 def test_the_publish_flow_takes_the_token_from_a_prefect_secret_block(tmp_path, harness, credentials_file):
     """Signed in on a laptop (credentials file), copied into a Secret block, used by the flow."""
     from fakes.mastodon import FakeMastodon

@@ -168,3 +168,16 @@ def test_a_timed_out_post_with_an_image_is_still_posted_once(with_image, fake):
     assert cli(root, "publish", "--now", "2027-03-01T10:00:00+00:00", env=_env(fake)).exit_code == 0
     _assert_exactly_once(root, fake)
     assert len(fake.posts) == 1 and len(fake.images) == 2  # the retry's image is never posted
+
+
+def test_a_link_card_has_the_knowledge_items_title_and_summary_not_the_url(project, fake):
+    from dissemination.load import load_project
+
+    item = load_project(project)[0].knowledge["den-hartogh"].meta
+    assert cli(project, "publish", "--now", "2027-03-02T08:31:00+00:00", env=_env(fake)).exit_code == 0
+    cards = [p["content"]["article"] for p in fake.posts.values() if "article" in p.get("content", {})]
+    featured = [c for c in cards if c["source"].startswith(item.url)]
+    assert featured, fake.posts
+    for card in featured:
+        assert card["title"] == item.title and card["title"] != card["source"]
+        assert card["description"] == item.summary

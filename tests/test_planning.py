@@ -37,7 +37,7 @@ def test_json_items_have_the_documented_fields(tmp_path):
 
 
 def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
-    # utm_content of the LinkedIn item that mkb and beleid share names both, not the first only
+    # utm_content of the LinkedIn item that mkb and beleid share names both, not the first only,
     root = make_project(tmp_path)
     programme = root / "programme.yaml"
     programme.write_text(programme.read_text() + "owned_domains: [kennisbanksocialeinnovatie.nl]\n")
@@ -51,8 +51,9 @@ def test_a_shared_post_names_all_its_audiences_in_its_links(tmp_path):
         if item["post"] == "uitgelicht" and item["knowledge"] == "den-hartogh":
             text = json.loads(item["payload"])["text"]
             content[(item["channel"], item["audience"])] = set(re.findall(r"utm_content=([^&\s]+)", text))
-    assert content == {("linkedin", "*"): {"mkb.beleid"}, ("mastodon", "mkb"): {"mkb"},
-                       ("mastodon", "beleid"): {"beleid"}}
+    # ... after the post's id, so the posts of one series can be told apart
+    assert content == {("linkedin", "*"): {"uitgelicht.mkb.beleid"}, ("mastodon", "mkb"): {"uitgelicht.mkb"},
+                       ("mastodon", "beleid"): {"uitgelicht.beleid"}}
 
 
 def test_publish_and_status_say_when_the_next_post_goes_out(tmp_path):
@@ -198,3 +199,48 @@ def test_event_campaign_exports_an_ics_calendar(tmp_path):
     assert "event calendar: events/reeks.ics" in cli(root, "plan", "--now", "2027-02-01T00:00Z").output
     ics = (root / "events" / "reeks.ics").read_text()
     assert "DTSTART:20270415T110000Z" in ics and "SUMMARY:Slotsymposium\\, deel 2" in ics
+
+
+def _without_mastodon_for_beleid(root):
+    stakeholders = root / "stakeholder_maps" / "test.yaml"
+    before, beleid = stakeholders.read_text().split("  - id: beleid\n")
+    stakeholders.write_text(before + "  - id: beleid\n" + beleid.replace(
+        "    channels: [linkedin, mastodon, nieuwsbrief]\n", "    channels: [linkedin, nieuwsbrief]\n", 1))
+
+
+def test_an_audience_without_mastodon_in_the_stakeholder_map_gets_no_mastodon_item(tmp_path):
+    root = make_project(tmp_path)
+    _without_mastodon_for_beleid(root)
+    result = cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json")
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.output)
+    assert {i["audience"] for i in items if i["channel"] == "mastodon"} == {"mkb"}
+    assert {i["audience"] for i in items if i["channel"] == "linkedin" and i["post"] == "uitgelicht"} == {"*"}
+    shared = [r for r in Ledger.for_root(root).items() if r["channel"] == "linkedin" and r["audience"] == "*"]
+    assert shared and all(json.loads(r["payload"])["audiences"] == ["mkb", "beleid"] for r in shared)
+
+
+def test_a_post_aimed_at_an_audience_on_a_channel_its_map_does_not_list_is_an_error(tmp_path):
+    root = make_project(tmp_path)
+    _without_mastodon_for_beleid(root)
+    reeks = root / "campaigns" / "reeks.md"
+    text = reeks.read_text().replace("audiences: [mkb]\n", "audiences: [beleid]\nchannels: [mastodon]\n", 1)
+    text = text.split("### variant: linkedin")[0]
+    reeks.write_text(text + "\n### variant: mastodon beleid\nAlleen voor beleid.\n")
+    result = cli(root, "check")
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    post_line = text.splitlines().index("audiences: [beleid]") + 1
+    assert (f"campaigns/reeks.md:{post_line + 1}: post 'aftrap' goes to mastodon, but none of its audiences "
+            "(beleid) lists mastodon in the stakeholder map (leave mastodon out of this post's channels, or "
+            "allow it for this post with 'allow_channels: {beleid: [mastodon]}')") in lines
+    assert any(f"campaigns/reeks.md:{post_line}: post 'aftrap' is aimed at audience 'beleid'" in x for x in lines)
+    assert any("variant for beleid on mastodon, but the stakeholder map does not list mastodon" in x for x in lines)
+    # allowed explicitly for this post: clean, and planned for beleid on Mastodon
+    reeks.write_text(reeks.read_text().replace("channels: [mastodon]\n",
+                                               "channels: [mastodon]\nallow_channels: {beleid: [mastodon]}\n", 1))
+    assert cli(root, "check").exit_code == 0
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+    items = json.loads(cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json").output)
+    assert {(i["post"], i["audience"]) for i in items if i["channel"] == "mastodon"} == {
+        ("aftrap", "beleid"), ("uitgelicht", "mkb")}

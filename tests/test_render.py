@@ -182,7 +182,7 @@ def test_renders_each_channel_as_it_counts(content_root):
     assert problems == []
     assert mastodon.kind == "mastodon" and mastodon.limit == 500 and mastodon.html is None
     assert "Lees meer: https://www.kennisbanksocialeinnovatie.nl/?utm_source=mastodon&utm_medium=social" \
-           "&utm_campaign=reeks-2027&utm_content=mkb" in mastodon.text
+           "&utm_campaign=reeks-2027&utm_content=uitgelicht.mkb" in mastodon.text  # the post and the audience
     assert mastodon.text.endswith("#socialeinnovatie #logistiek")
     assert mastodon.length == mastodon_length(mastodon.text)
     assert mastodon.link and "utm_source=mastodon" in mastodon.link
@@ -256,7 +256,7 @@ def test_a_newsletter_over_the_gmail_limit_is_reported(content_root):
         "Vandaag start de reeks.\n", "Vandaag start de reeks.\n\n" + ("Een lange alinea. " * 60 + "\n\n") * 110))
     result = run_check(root)
     messages = [str(p) for p in result.problems.errors]
-    assert any(re.match(r"campaigns/reeks\.md:31: nieuwsbrief newsletter for mkb is \d+ bytes of HTML, "
+    assert any(re.match(r"campaigns/reeks\.md:34: nieuwsbrief newsletter for mkb is \d+ bytes of HTML, "
                         r"over the limit of 102400", m) for m in messages), messages
 
 
@@ -284,7 +284,7 @@ def test_template_syntax_error_in_post_text_points_into_the_campaign(content_roo
     result = cli("--root", str(root), "check")
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert lines[0].startswith("campaigns/reeks.md:36: template error: ")
+    assert lines[0].startswith("campaigns/reeks.md:39: template error: ")
     assert "Traceback" not in result.output
 
 
@@ -330,9 +330,9 @@ def test_post_text_rendered_once_per_slot_only_when_it_is_the_same_everywhere(co
     linkedin = out[("uitgelicht", "linkedin", "beleid", "den-hartogh")][0].plain
     assert mastodon.startswith("Voor Mkb-ondernemers op mastodon: Den Hartogh – vier dagen rijden "
                                "https://www.kennisbanksocialeinnovatie.nl/?utm_source=mastodon")
-    assert "utm_content=mkb" in mastodon
+    assert "utm_content=uitgelicht.mkb" in mastodon
     assert linkedin.startswith("Voor Beleidsmakers op linkedin: Den Hartogh")
-    assert "utm_source=linkedin" in linkedin and "utm_content=beleid" in linkedin
+    assert "utm_source=linkedin" in linkedin and "utm_content=uitgelicht.beleid" in linkedin
 
 
 # The counting and escaping run for every rendering, so they scan text by hand rather than with

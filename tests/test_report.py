@@ -6,7 +6,7 @@ import csv
 import re
 
 import pytest
-from reporting import AS_OF, SCOPE, backend, seed_ledger, with_targets  # noqa: F401  (backend: a fixture)
+from reporting import AS_OF, SCOPE_NL, backend, seed_ledger, with_targets  # noqa: F401  (backend: a fixture)
 
 from dissemination.ledger import Ledger
 
@@ -33,9 +33,11 @@ def written(content_root, cli, tmp_path, backend):
     assert result.exit_code == 0, result.output
     assert f"written to {out}" in result.output
     html = out.read_text(encoding="utf-8")
-    figures = list(csv.DictReader(out.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines()))
+    raw = out.with_suffix(".csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.split(b"\r\n")[0].count(b";") > 5  # Dutch Excel: BOM and ';'
+    figures = list(csv.DictReader(raw.decode("utf-8-sig").splitlines(), delimiter=";"))
     publications = list(csv.DictReader((out.parent / "2027-Q1-publicaties.csv").read_text(encoding="utf-8-sig")
-                                       .splitlines()))
+                                       .splitlines(), delimiter=";"))
     return {"html": html, "figures": figures, "publications": publications, "ids": ids, "root": root}
 
 
@@ -50,11 +52,11 @@ def test_totals_in_the_csv_equal_the_seeded_sums(written):
         row = _figure(rows, "totaal", "totaal", measure)
         assert row["waarde"] == str(value), (measure, row)
     assert _figure(rows, "totaal", "totaal", "publicaties")["vorige_periode"] == str(Q4["publicaties"])
-    assert _figure(rows, "totaal", "totaal", "publicaties")["trend_pct"] == "100.0"  # 4 against 2
+    assert _figure(rows, "totaal", "totaal", "publicaties")["trend_pct"] == "100,0"  # 4 against 2, decimal comma
     reach = _figure(rows, "totaal", "totaal", "bereik")
     # C and D are unknown: the total is a lower bound, says so and why
     assert (reach["volledig"], reach["publicaties_bekend"], reach["publicaties_onbekend"]) == ("nee", "2", "2")
-    assert SCOPE in reach["reden"] and NOT_READ in reach["reden"]
+    assert SCOPE_NL in reach["reden"] and NOT_READ in reach["reden"]
     assert reach["trend_pct"] == ""  # no change between a lower bound and a complete figure
     clicks = _figure(rows, "totaal", "totaal", "klikken")
     assert NO_CLICKS in clicks["reden"] and clicks["publicaties_bekend"] == "1"
@@ -82,8 +84,8 @@ def test_unknown_publication_figures_are_empty_with_the_reason_in_the_csv(writte
     ids = written["ids"]
     assert set(by_id) == {ids[n] for n in "ABCD"}  # published in Q1 only
     c = by_id[ids["C"]]
-    assert (c["bereik"], c["bereik_reden"]) == ("", SCOPE)
-    assert (c["interacties"], c["interacties_reden"]) == ("", SCOPE)  # reactions alone are not all of it
+    assert (c["bereik"], c["bereik_reden"]) == ("", SCOPE_NL)
+    assert (c["interacties"], c["interacties_reden"]) == ("", SCOPE_NL)  # reactions alone are not all of it
     d = by_id[ids["D"]]
     assert (d["bereik"], d["bereik_reden"], d["klikken"], d["klikken_reden"]) == ("", NOT_READ, "", NOT_READ)
     a = by_id[ids["A"]]
@@ -106,9 +108,9 @@ def test_the_html_shows_the_same_figures_and_n_b_with_reasons(written):
         shown, block = _headline(html, measure)
         assert shown == str(value)
     _, reach = _headline(html, "reach")
-    assert "≥ 420" in reach and "2 van 4 n.b." in reach and SCOPE in reach and NOT_READ in reach
+    assert "≥ 420" in reach and "2 van 4 n.b." in reach and SCOPE_NL in reach and NOT_READ in reach
     # C's row in the top publications: n.b. with the reason, never 0
-    assert re.search(r'<span class="nb">n\.b\.</span><span class="reden">' + re.escape(SCOPE), html)
+    assert re.search(r'<span class="nb">n\.b\.</span><span class="reden">' + re.escape(SCOPE_NL), html)
     assert "vorige periode: 250" in html  # reach in 2026-Q4, complete
     assert "+100%" in html  # publications 4 against 2
     # no script, no external resource: one self-contained file
@@ -152,7 +154,8 @@ def test_delivery_reliability(written):
     assert cells["Gepland in deze periode"] == "7" and cells["Gepubliceerd"] == "4"
     assert cells["waarvan later"] == "1" and cells["Gemist (te laat, niet meer verstuurd)"] == "1"
     assert cells["Mislukt"] == "1" and cells["Vastgehouden (goedkeuring)"] == "1"
-    assert "LinkedIn refused the post: HTTP 422" in written["html"]
+    assert "geweigerd door LinkedIn (HTTP 422)" in written["html"]
+    assert "LinkedIn refused" not in written["html"]
 
 
 def test_period_options(content_root, cli, tmp_path):
@@ -192,3 +195,36 @@ def test_periods_and_their_previous_period():
     for bad in ("2026-Q0", "2026-13", "26-Q1", "Q4"):
         with pytest.raises(PeriodError):
             parse_period(bad)
+
+
+def test_a_shared_post_counts_for_each_of_its_audiences_and_once_in_the_totals(content_root, cli, tmp_path):
+    import datetime as dt
+
+    from dissemination.ledger import PlannedItem, Receipt
+
+    root = content_root()
+    ledger = Ledger.for_root(root)
+    seed_ledger(ledger)
+    slot = dt.datetime(2027, 3, 10, 8, 30, tzinfo=dt.timezone.utc)
+    shared = PlannedItem("reeks", "gedeeld", "*", "linkedin", 0, slot, "Europe/Amsterdam",
+                         {"text": "Voor mkb en beleid", "audiences": ["mkb", "beleid"]}, audiences=("mkb", "beleid"))
+    ledger.apply_plan([shared], slot - dt.timedelta(days=1), campaigns=["reeks-gedeeld"])
+    (claim,) = ledger.claim_due("test", slot, limit=1)
+    assert claim.id == shared.id and ledger.record_published(claim, Receipt("remote-S"), slot)
+    out = tmp_path / "r.html"
+    assert cli("--root", str(root), "report", "--period", "2027-Q1", "--out", str(out), "--now", NOW).exit_code == 0
+    rows = list(csv.DictReader(out.with_suffix(".csv").read_text(encoding="utf-8-sig").splitlines(),
+                               delimiter=";"))
+    assert _figure(rows, "totaal", "totaal", "publicaties")["waarde"] == str(Q1["publicaties"] + 1)  # once
+    assert _figure(rows, "doelgroep", "mkb", "publicaties")["waarde"] == str(Q1["publicaties"] + 1)
+    assert _figure(rows, "doelgroep", "beleid", "publicaties")["waarde"] == "1"
+    assert not [r for r in rows if r["groep"] == "*"]
+    html = out.read_text()
+    assert "niet meer in de stakeholderkaart" not in html
+    # beleid received the shared post: neither it nor its stakeholder is listed as not reached
+    assert 'id="niet-bereikte-doelgroepen"' not in html and "Beleidsmakers (beleid" not in html
+    assert 'id="niet-bereikte-stakeholders"' not in html
+    assert "telt bij elk van die doelgroepen mee" in html
+    publications = list(csv.DictReader((tmp_path / "r-publicaties.csv").read_text(encoding="utf-8-sig").splitlines(),
+                                       delimiter=";"))
+    assert [p["doelgroep"] for p in publications if p["publicatie"] == shared.id] == ["beleid mkb"]

@@ -49,7 +49,8 @@ def test_collect_and_report_flows_run_under_prefect(tmp_path, harness):
     result = report_flow(root=str(root), period="2027-Q1")
     assert result["publications"] == 2
     html = (root / "reports" / "2027-Q1.html").read_text()
-    assert "outbox: nothing was published" in html
+    outbox_nl = "niet echt gepubliceerd: alleen in de outbox gezet (geen inloggegevens ingesteld)"
+    assert outbox_nl in html and "outbox: nothing was published" not in html
     (markdown,) = asyncio.run(_artifacts("stuurgroep-2027-q1"))
     assert markdown.type == "markdown" and "Verspreidingsrapport 1e kwartaal 2027" in markdown.data
     assert "| publicaties | 2 |" in markdown.data
@@ -59,5 +60,5 @@ def test_collect_and_report_flows_run_under_prefect(tmp_path, harness):
     total = next(r for r in rows if r["onderdeel"] == "totaal" and r["maat"] == "publicaties")
     assert total["waarde"] == "2"
     reach = next(r for r in rows if r["onderdeel"] == "totaal" and r["maat"] == "bereik")
-    assert reach["waarde"] == "" and reach["reden"] == "outbox: nothing was published (2×)"
+    assert reach["waarde"] == "" and reach["reden"] == f"{outbox_nl} (2×)"
     assert len(Ledger.for_root(root).snapshots()) >= 2

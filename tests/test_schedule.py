@@ -107,7 +107,7 @@ def test_ambiguous_variants_are_reported_not_resolved_silently(content_root):
     reeks.write_text(text + "\n### variant: linkedin\nNog een keer LinkedIn.\n")
     result = run_check(root)
     assert [str(p) for p in result.problems.errors] == [
-        "campaigns/reeks.md:43: a second variant for linkedin (the first is at line 40) (merge the two texts)"]
-    assert "campaigns/reeks.md:40: warning: for linkedin and mkb both variant 'mkb' (line 37) and 'linkedin' apply; " \
+        "campaigns/reeks.md:46: a second variant for linkedin (the first is at line 43) (merge the two texts)"]
+    assert "campaigns/reeks.md:43: warning: for linkedin and mkb both variant 'mkb' (line 40) and 'linkedin' apply; " \
            "the first is used (add '### variant: linkedin mkb' to say which text they get)" in \
            [str(p) for p in result.problems.warnings]

@@ -45,6 +45,16 @@ items = Table(
     Index("ix_items_campaign", "campaign"),
 )
 
+# The audiences an item serves: one row for an item of one audience, one per audience for a
+# social post they share (audience '*' in `items`, which stays part of its identity).
+item_audiences = Table(
+    "item_audiences",
+    metadata,
+    Column("item_id", String(32), ForeignKey("items.id"), primary_key=True),
+    Column("audience", String(64), primary_key=True),
+    Index("ix_item_audiences_audience", "audience"),
+)
+
 attempts = Table(
     "attempts",
     metadata,

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
@@ -28,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, items,
-                                         receipts, snapshots)
+from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, item_audiences,
+                                         items, receipts, snapshots)
 from dissemination.redact import redact, without_password
 
 UTC = dt.timezone.utc
@@ -66,6 +67,12 @@ class PlannedItem:
     knowledge: str | None = None
     state: str = "planned"  # or "held"
     reason: str | None = None
+    # The audiences the item serves; for a shared social item (audience '*') all of them.
+    audiences: tuple[str, ...] = ()
+
+    @property
+    def served(self) -> tuple[str, ...]:
+        return self.audiences or ((self.audience,) if self.audience != "*" else ())
 
     @property
     def idempotency_key(self) -> str:
@@ -185,9 +192,10 @@ class Ledger:
     # --- planning ------------------------------------------------------------------------------
 
     def apply_plan(self, planned: Iterable[PlannedItem], now: dt.datetime,
-                   campaigns: Iterable[str] | None = None) -> PlanStats:
+                   campaigns: Iterable[str] | None = None, keep: Iterable[str] = ()) -> PlanStats:
         """Make the ledger match the plan. Items of `campaigns` (default: all) that the plan no
-        longer contains are cancelled, unless the outside world may have seen them."""
+        longer contains are cancelled, unless the outside world may have seen them. Items of the
+        campaigns in `keep` (that could not be planned) are left as they are."""
         stats = PlanStats()
         stamp = utc_naive(now)
         wanted = {p.id: p for p in planned}
@@ -195,8 +203,16 @@ class Ledger:
             query = select(items)
             if campaigns is not None:
                 query = query.where(items.c.campaign.in_(list(campaigns)))
+            if keep:
+                query = query.where(items.c.campaign.not_in(list(keep)))
             existing = {row.id: row for row in conn.execute(query)}
             started = _newsletters_started(conn, [r.id for r in existing.values() if r.state in ("planned", "held")])
+            ids = list(wanted)
+            serving: dict[str, set[str]] = defaultdict(set)
+            for start in range(0, len(ids), 500):
+                for r in conn.execute(select(item_audiences).where(item_audiences.c.item_id.in_(ids[start:start + 500]))):
+                    serving[r.item_id].add(r.audience)
+            touched: list[PlannedItem] = []
             for item_id, p in wanted.items():
                 values = {
                     "slot_utc": utc_naive(p.slot_utc), "timezone": p.timezone, "knowledge": p.knowledge,
@@ -210,6 +226,7 @@ class Ledger:
                         audience=p.audience, channel=p.channel, occurrence=p.occurrence, attempt_count=0,
                         planned_at=stamp, updated_at=stamp, **values))
                     stats.added += 1
+                    touched.append(p)
                 elif (row.state in SETTLED or row.state in IN_FLIGHT or row.published_at is not None
                       or item_id in started):
                     stats.unchanged += 1  # the outside world may have seen it: never touched
@@ -219,8 +236,16 @@ class Ledger:
                 else:
                     conn.execute(update(items).where(items.c.id == item_id).values(updated_at=stamp, **values))
                     stats.updated += 1
+                    touched.append(p)
                 if p.state == "held":
                     stats.held += 1
+            # Who an item serves changes with its text only, and only while nobody has seen it.
+            changed = [p for p in touched if serving.get(p.id, set()) != set(p.served)]
+            if changed:
+                conn.execute(item_audiences.delete().where(item_audiences.c.item_id.in_([p.id for p in changed])))
+                rows = [{"item_id": p.id, "audience": a} for p in changed for a in dict.fromkeys(p.served)]
+                if rows:
+                    conn.execute(insert(item_audiences), rows)
             gone = [r.id for r in existing.values() if r.id not in wanted and r.state in ("planned", "held")
                     and r.published_at is None and r.id not in started]
             if gone:
@@ -454,12 +479,16 @@ class Ledger:
         """Items whose slot or publication falls in [start, end), with their receipt."""
         a, b = utc_naive(start), utc_naive(end)
         query = select(items.c.id, items.c.campaign, items.c.post, items.c.audience, items.c.channel,
-                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at,
+                       items.c.slot_utc, items.c.state, items.c.reason, items.c.published_at, items.c.knowledge,
                        receipts.c.url).join(receipts, receipts.c.item_id == items.c.id, isouter=True).where(
             or_(and_(items.c.slot_utc >= a, items.c.slot_utc < b),
                 and_(items.c.published_at >= a, items.c.published_at < b))).order_by(items.c.slot_utc, items.c.id)
         with self.engine.connect() as conn:
-            return [dict(row._mapping) for row in conn.execute(query)]
+            rows = [dict(row._mapping) for row in conn.execute(query)]
+            served = _audiences_of(conn, [r["id"] for r in rows])
+        for row in rows:
+            row["audiences"] = served.get(row["id"]) or ((row["audience"],) if row["audience"] != "*" else ())
+        return rows
 
     def latest_readings(self, published_from: dt.datetime, published_to: dt.datetime, until: dt.datetime,
                         metrics: Iterable[str]) -> list[dict[str, Any]]:
@@ -566,6 +595,15 @@ def _newsletters_started(conn: Connection, item_ids: list[str]) -> set[str]:
             deliveries.c.item_id.in_(item_ids[start:start + 500]),
             deliveries.c.state.in_(("sent", "sending", "unknown"))).distinct()).scalars())
     return found
+
+
+def _audiences_of(conn: Connection, item_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {}
+    for start in range(0, len(item_ids), 500):
+        for row in conn.execute(select(item_audiences).where(item_audiences.c.item_id.in_(item_ids[start:start + 500]))
+                                .order_by(item_audiences.c.item_id, item_audiences.c.audience)):
+            found.setdefault(row.item_id, []).append(row.audience)
+    return {k: tuple(v) for k, v in found.items()}
 
 
 def _stamp_text(moment: dt.datetime) -> str:

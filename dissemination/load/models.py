@@ -214,6 +214,8 @@ class Milestone(Content):
     line: Literal["PL1", "PL2", "PL3"] | None = None
     due: dt.date | None = None
     impact_goals: ImpactGoals = []
+    # The day the stuurgroep recorded it as reached; the report then calls it "behaald".
+    achieved: dt.date | None = None
 
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -290,6 +292,7 @@ class Programme(Content):
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
     targets: list[Any] = []  # validated one by one as `Target`
+    events: list["ProgrammeEvent"] = []
     # Links to these domains (and their sub-domains) get UTM parameters when rendered.
     owned_domains: Annotated[list[Domain], BeforeValidator(_as_list)] = []
 
@@ -595,6 +598,15 @@ class Event(Content):
     ends: dt.datetime | None = None
     place: NonEmptyText
     registration_url: HttpUrl | None = None
+    # Results, entered afterwards for the stuurgroep report.
+    registrations: Annotated[int, Field(ge=0)] | None = None
+    attendance: Annotated[int, Field(ge=0)] | None = None
+
+
+class ProgrammeEvent(Event):
+    """An event of the programme outside any campaign (programme.yaml `events:`)."""
+
+    milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "Event":
@@ -617,6 +629,9 @@ class CampaignMeta(Content):
     approved_by: str | None = None
     approved_at: dt.datetime | dt.date | None = None
     approval_digest: str | None = None
+    # What the approved posts were rendered from besides this file (knowledge items, templates,
+    # images), path -> digest, written by `dissemination approve`; a change holds the items using it.
+    approved_sources: dict[str, str] | None = None
     owner: NonEmptyText
     goal: NonEmptyText
     milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
@@ -653,6 +668,9 @@ class PostMeta(Content):
     # check requires image_alt (there, so that the post's other keys still count).
     image: str | None = None
     image_alt: str | None = None
+    # Audiences this post may reach on channels their stakeholder map entry does not list
+    # (`allow_channels: {beleid: [mastodon]}`); without it such a post is an error in `check`.
+    allow_channels: dict[Identifier, IdList] = {}
 
 
 POST_KEYS = frozenset(PostMeta.model_fields)

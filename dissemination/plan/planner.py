@@ -4,7 +4,8 @@ An item is (campaign, post, audience, channel, occurrence) with its slot. Its id
 derived from that identity alone, never from the time of planning, the slot or the text: a post
 that is rescheduled or edited keeps its key, so it can never go out twice.
 
-Audiences and channels: a newsletter is an item per audience (each audience gets its own
+Audiences and channels: an audience gets a post only on the channels its stakeholder map entry
+lists (see `targeting`). A newsletter is an item per audience (each audience gets its own
 edition). On a social channel every follower sees every status, so the audiences of a post share
 one item (audience `*`) unless an audience has text of its own there (a variant naming it, or an
 audience template for that channel); then it gets its own item.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from dissemination.approval import hold_reason
+from dissemination.approval import SourceDigests, hold_reason, sources_hold_reason
 from dissemination.contained import inside
 from dissemination.files import write_atomically
 from dissemination.ledger import PlannedItem
@@ -25,6 +26,7 @@ from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
+from dissemination.plan.targeting import audiences_on
 from dissemination.problems import Problem
 
 SHARED_AUDIENCE = "*"
@@ -46,7 +48,9 @@ class Held:
 
 def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id: str,
                     renderer: Renderer) -> list[tuple[str, list[str]]]:
-    audiences = list(post.meta.audiences or campaign.meta.audiences)
+    """(ledger audience, the audiences it serves) of each item of this post on this channel. Only
+    audiences whose stakeholder map entry lists the channel (or that the post allows there) get one."""
+    audiences = audiences_on(project, campaign, post, channel_id)
     channel = project.channels.get(channel_id)
     if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
         return [(a, [a]) for a in audiences]
@@ -61,9 +65,10 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
 
 
 def shared_content(audiences: list[str]) -> str | None:
-    """`utm_content` of an item for several audiences: their ids joined by '.', which no id
-    contains and a URL needs no escaping for ("mkb.verladers"). Naming only the first audience
-    would credit it with every visit the shared post brings. None for one audience: its id."""
+    """The audience part of `utm_content` of an item for several audiences: their ids joined by
+    '.', which no id contains and a URL needs no escaping for ("mkb.verladers"). Naming only the
+    first audience would credit it with every visit the shared post brings. None for one
+    audience: its id. The renderer puts the post's id in front (see render/attribution.py)."""
     return ".".join(audiences) if len(audiences) > 1 else None
 
 
@@ -71,6 +76,8 @@ def _payload(rendered: Any) -> dict[str, Any]:
     payload = {key: getattr(rendered, key, None) for key in ("text", "html", "subject", "link")}
     if getattr(rendered, "image", None):  # only then: items without an image keep their digest
         payload |= {"image": rendered.image, "image_alt": rendered.image_alt}
+    if getattr(rendered, "link_title", None):  # LinkedIn's link card
+        payload |= {"link_title": rendered.link_title, "link_description": rendered.link_description}
     return payload
 
 
@@ -79,39 +86,79 @@ def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str)
     audiences gets only the first of them (see publish/recipients.py)."""
     if not isinstance(project.channels.get(channel_id), m.EmailChannel):
         return {}
-    return {"editions": list(post.meta.audiences or campaign.meta.audiences)}
+    return {"editions": audiences_on(project, campaign, post, channel_id)}
 
 
-def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+@dataclass
+class Rendering:
+    """One item-to-be of a campaign: a post at a slot on a channel for a group of audiences."""
+    post: Post
+    slot: Slot
+    occurrence: int
+    channel: str
+    audience: str  # the ledger's: an audience id, or '*' for a social post several share
+    members: list[str]
+    rendered: Any
+
+
+def renderings(project: Project, campaign: Campaign, slots: list[Slot], renderer: Renderer,
+               problems: list[Problem]) -> list[Rendering]:
+    """Every item a campaign's slots expand into, rendered (problems are added to `problems`)."""
+    out: list[Rendering] = []
+    occurrence: dict[str, int] = {}
+    for slot in sorted(slots, key=lambda s: (s.post, s.utc)):
+        post = campaign.post(slot.post)
+        if post is None:
+            continue
+        n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
+        occurrence[post.id] = n + 1
+        for channel_id in post.meta.channels or campaign.meta.channels:
+            for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
+                rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot,
+                                                    shared_content(members))
+                problems += trouble
+                if rendered is not None:
+                    out.append(Rendering(post, slot, n, channel_id, audience_id, members, rendered))
+    return out
+
+
+def campaign_sources(project: Project, campaign: Campaign, slots: list[Slot], renderer: Renderer,
+                     digests: SourceDigests) -> dict[str, str | None]:
+    """What `approve` records: every file besides the campaign its posts are rendered from."""
+    paths = {p for r in renderings(project, campaign, slots, renderer, []) for p in r.rendered.sources}
+    return digests.of(sorted(paths))
+
+
+def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer,
+               skip: set[str] | None = None) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+    """Items of every approved campaign except those in `skip` (campaigns with errors). An item
+    records what it was rendered from (`sources`); one whose sources changed since approval is held."""
     planned: list[PlannedItem] = []
     held: list[Held] = []
     problems: list[Problem] = []
+    digests = SourceDigests(project.root)
     for campaign in project.campaigns.values():
-        if campaign.meta.status != m.CampaignStatus.approved:
+        if campaign.meta.status != m.CampaignStatus.approved or campaign.id in (skip or ()):
             continue  # drafts are never published; paused and archived campaigns are not planned
         reason = hold_reason(campaign)
         if reason:
             held.append(Held(campaign.id, reason))
-        occurrence: dict[str, int] = {}
-        for slot in sorted(slots.get(campaign.id, []), key=lambda s: (s.post, s.utc)):
-            post = campaign.post(slot.post)
-            if post is None:
-                continue
-            n = slot.occurrence if slot.occurrence is not None else occurrence.get(post.id, 0)
-            occurrence[post.id] = n + 1
-            for channel_id in post.meta.channels or campaign.meta.channels:
-                editions = _editions(project, campaign, post, channel_id)
-                for audience_id, members in audience_groups(project, campaign, post, channel_id, renderer):
-                    rendered, trouble = renderer.render(campaign, post, channel_id, members[0], slot,
-                                                        shared_content(members))
-                    problems += trouble
-                    if rendered is None:
-                        continue
-                    payload = _payload(rendered) | {"audiences": members} | editions
-                    planned.append(PlannedItem(
-                        campaign=campaign.id, post=post.id, audience=audience_id, channel=channel_id,
-                        occurrence=n, slot_utc=slot.utc, timezone=slot.timezone, payload=payload,
-                        knowledge=slot.knowledge, state="held" if reason else "planned", reason=reason))
+        held_sources: dict[str, None] = {}
+        for r in renderings(project, campaign, slots.get(campaign.id, []), renderer, problems):
+            used = digests.of(r.rendered.sources)
+            item_reason = reason or sources_hold_reason(campaign, used)
+            if item_reason and not reason:
+                held_sources[item_reason] = None
+            editions = _editions(project, campaign, r.post, r.channel)
+            payload = _payload(r.rendered) | {"audiences": r.members} | editions
+            if used:
+                payload["sources"] = used
+            planned.append(PlannedItem(
+                campaign=campaign.id, post=r.post.id, audience=r.audience, channel=r.channel,
+                occurrence=r.occurrence, slot_utc=r.slot.utc, timezone=r.slot.timezone, payload=payload,
+                knowledge=r.slot.knowledge, state="held" if item_reason else "planned", reason=item_reason,
+                audiences=tuple(r.members)))
+        held += [Held(campaign.id, why) for why in held_sources]
     return planned, held, problems
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dissemination.load import Project
@@ -67,6 +68,12 @@ class Rendered:
     plain: str = ""  # the text as readers see it (linkedin: before escaping)
     image: str | None = None  # social channels: a file under the content root, posted with the text
     image_alt: str | None = None
+    # The content files besides the campaign this text was rendered from (templates, knowledge
+    # items, images), as paths under the content root: what approval must cover.
+    sources: tuple[str, ...] = ()
+    # LinkedIn's link card: the knowledge item's title and summary, else the event's or the post's.
+    link_title: str | None = None
+    link_description: str | None = None
 
     @property
     def over_limit(self) -> bool:
@@ -108,6 +115,25 @@ def tidy(text: str) -> str:
     return text.strip()
 
 
+CARD_DESCRIPTION = 250  # characters: LinkedIn cuts a card's description short anyway
+
+
+def _card(context: dict[str, Any], post: Post, body: str) -> tuple[str, str | None]:
+    """Title and description of the link card: the featured knowledge item's, else the event's
+    (for its registration link), else the post's title and the start of its text. Never the URL."""
+    item, event = context["item"], context["event"]
+    if item is not None:
+        title, description = item.title, item.summary
+    elif event is not None:
+        title, description = event.name, f"{event.place}" if event.place else None
+    else:
+        title, description = post.title, body
+    description = " ".join((description or "").split())
+    if len(description) > CARD_DESCRIPTION:
+        description = description[:CARD_DESCRIPTION].rsplit(" ", 1)[0] + " …"
+    return title, description or None
+
+
 class Renderer:
     """Renders posts of one project; builds the sandboxed environment once."""
 
@@ -146,12 +172,14 @@ class Renderer:
     def render(self, campaign: Campaign, post: Post, channel_id: str, audience_id: str,
                slot: Slot, utm_content: str | None = None) -> tuple[Rendered | None, list[Problem]]:
         """`audience_id` chooses the text and templates; `utm_content` (default: `audience_id`)
-        names the audiences in the links, for a post shared by several (see `shared_content`)."""
+        names the audiences in the links, for a post shared by several (see `shared_content`);
+        the links' `utm_content` is the post's id and those audiences ("uitgelicht.mkb.verladers")."""
         caps = self.capabilities(channel_id)
         if caps is None:
             return None, [Problem(campaign.path, post.line, f"unknown channel '{channel_id}'")]
         try:
-            rendered = self._render(campaign, post, channel_id, audience_id, slot, caps, utm_content or audience_id)
+            rendered = self._render(campaign, post, channel_id, audience_id, slot, caps,
+                                    f"{post.id}.{utm_content or audience_id}")
         except TemplateFailure as failure:
             return None, [failure.problem]
         problem = over_limit_problem(campaign, post, rendered)
@@ -240,9 +268,33 @@ class Renderer:
         if caps.max_characters is not None and length > caps.max_characters:
             warnings.append(f"{length} {caps.unit}, over the limit of {caps.max_characters}")
         image, alt = self._image(post, context["item"]) if caps.max_images else (None, None)
+        sources = self._sources([template], [context["item"].id] if context["item"] else [], [image])
+        card = _card(context, post, context["body"]) if caps.kind == "linkedin" and context["link"] else (None, None)
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, None, None, length,
                         caps.max_characters, tuple(warnings), context["link"], caps.kind, caps.unit,
-                        slot.knowledge or (context["item"].id if context["item"] else None), plain, image, alt)
+                        slot.knowledge or (context["item"].id if context["item"] else None), plain, image, alt,
+                        sources, *card)
+
+    def _sources(self, templates: list[Any], knowledge: list[str], images: list[str | None]) -> tuple[str, ...]:
+        """Paths under the content root of the templates, knowledge items and images used. The
+        templates shipped with dissemination are code, not content: not listed."""
+        root = self.project.root.resolve()
+        out: list[str] = []
+        for template in templates:
+            filename = getattr(template, "filename", None)
+            if filename:
+                try:
+                    out.append(Path(filename).resolve().relative_to(root).as_posix())
+                except ValueError:
+                    pass
+        for item_id in knowledge:
+            item = self.project.knowledge.get(item_id)
+            if item is not None:
+                out.append(item.path)
+                if item.meta.image and not item.meta.image.lower().startswith(("http://", "https://")):
+                    out.append(item.meta.image)
+        out += [i for i in images if i and not i.lower().startswith(("http://", "https://"))]
+        return tuple(sorted(set(out)))
 
     def _image(self, post: Post, item: ItemView | None) -> tuple[str | None, str | None]:
         """The post's own image, else the featured knowledge item's, when it is a local file (a
@@ -264,7 +316,9 @@ class Renderer:
         context["subject"] = subject
         text = utm.tag_text(tidy(self.templates.render(
             select(channel_id, "email", audience_id, "newsletter.txt.j2"), context)))
-        html = self.templates.render(select(channel_id, "email", audience_id, "newsletter.html.j2"), context)
+        chosen = [select(channel_id, "email", audience_id, name)
+                  for name in ("subject.j2", "newsletter.txt.j2", "newsletter.html.j2")]
+        html = self.templates.render(chosen[2], context)
         html = utm.tag_html(inline_css(html))
         size = len(html.encode("utf-8"))
         warnings = []
@@ -279,4 +333,4 @@ class Renderer:
             warnings.append(f"{size} bytes of HTML, over the limit of {caps.max_html_bytes}")
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, html, subject, size,
                         caps.max_html_bytes, tuple(warnings), context["link"], "email", "bytes",
-                        slot.knowledge, text)
+                        slot.knowledge, text, sources=self._sources(chosen, [it.id for it in items], []))

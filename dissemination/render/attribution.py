@@ -1,8 +1,9 @@
 """Attribution: UTM parameters on every link to a domain the programme owns.
 
 `utm_source` is the channel id, `utm_medium` social or email, `utm_campaign` the campaign's
-`utm_campaign` (its id when not set), `utm_content` the audience id, or the ids of all audiences a
-shared social post is for (`plan.planner.shared_content`). Existing query strings and
+`utm_campaign` (its id when not set), `utm_content` the post's id followed by the audience id, or
+the ids of all audiences a shared social post is for, joined by '.' ("uitgelicht.mkb.verladers";
+`plan.planner.shared_content`), so every post of a series can be told apart. Existing query strings and
 fragments are kept byte for byte; a parameter already present is never overwritten; links to
 other domains are left alone.
 """

@@ -20,11 +20,14 @@ import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
+from zoneinfo import ZoneInfo
 
 from dissemination.ledger import Ledger
+from dissemination.ledger.deliveries import Deliveries, normalise
 from dissemination.load import models as m
 from dissemination.load.project import Project
-from dissemination.periods import Period, parse_period
+from dissemination.periods import ZONE, Period, current_quarter, parse_period
+from dissemination.report.dutch import dutch
 from dissemination.report.format import number
 
 UTC = dt.timezone.utc
@@ -159,8 +162,14 @@ class Publication:
     values: dict[str, Value]
     impact_goals: tuple[int, ...]
     milestones: tuple[str, ...]
+    # Every audience the publication served: a social post shared by several counts for each.
+    audiences: tuple[str, ...] = ()
+    title: str = ""  # the post's title, with the featured knowledge item's
+    knowledge: str | None = None
 
     def keys(self, dimension: str) -> tuple[Any, ...]:
+        if dimension == "audience":
+            return self.audiences or (self.audience,)
         if dimension == "impact_goal":
             return self.impact_goals
         if dimension == "milestone":
@@ -227,7 +236,7 @@ def _readings(rows: list[dict[str, Any]]) -> dict[str, dict[str, Value]]:
             best[key] = row
     out: dict[str, dict[str, Value]] = defaultdict(dict)
     for (item, metric), row in best.items():
-        out[item][metric] = Value(row["value"], None) if row["available"] else Value(None, row["reason"])
+        out[item][metric] = Value(row["value"], None) if row["available"] else Value(None, dutch(row["reason"]))
     return out
 
 
@@ -269,8 +278,22 @@ def load_period(ledger: Ledger, project: Project, period: Period, as_of: dt.date
             id=row["id"], campaign=row["campaign"], post=row["post"], audience=row["audience"],
             channel=row["channel"], slot=row["slot_utc"].replace(tzinfo=UTC), published_at=published,
             url=row["url"], values=publication_values(readings.get(row["id"], {}), _channel_label(project, row["channel"])),
-            impact_goals=goals.get(row["campaign"], ()), milestones=milestones.get(row["campaign"], ())))
+            impact_goals=goals.get(row["campaign"], ()), milestones=milestones.get(row["campaign"], ()),
+            audiences=tuple(row.get("audiences") or ()), title=publication_title(project, row),
+            knowledge=row.get("knowledge")))
     return PeriodData(period, publications, items)
+
+
+def publication_title(project: Project, row: dict[str, Any]) -> str:
+    """What a reader recognises a publication by: the post's title and the knowledge item it featured."""
+    campaign = project.campaigns.get(row["campaign"])
+    post = campaign.post(row["post"]) if campaign else None
+    if post is not None:
+        title = post.title
+    else:  # a post since removed from its campaign: the campaign's title and the post's id
+        title = f"{campaign.meta.title} ({row['post']})" if campaign else f"{row['campaign']} / {row['post']}"
+    item = project.knowledge.get(row.get("knowledge") or "")
+    return f"{title}: {item.meta.title}" if item and item.meta.title not in title else title
 
 
 def figures(publications: Iterable[Publication]) -> dict[str, Figure]:
@@ -356,6 +379,11 @@ class Report:
     reliability: Reliability
     publications: list[Publication]
     channel_labels: dict[str, str]
+    milestones: list["MilestoneRow"] = field(default_factory=list)
+    events: list["EventRow"] = field(default_factory=list)  # held or planned in the period
+    plan: list["PlanRow"] = field(default_factory=list)
+    outlook: "Outlook | None" = None
+    summary: list[str] = field(default_factory=list)
 
 
 def _labels(project: Project, dimension: str, key: Any) -> str:
@@ -397,35 +425,39 @@ def _rows(project: Project, dimension: str, current: list[Publication], previous
 
 
 def _matches(pub: Publication, target: m.Target) -> bool:
-    return ((not target.audiences or pub.audience in target.audiences)
+    return ((not target.audiences or bool(set(pub.keys("audience")) & set(target.audiences)))
             and (not target.channels or pub.channel in target.channels)
             and (not target.campaigns or pub.campaign in target.campaigns)
             and (not target.milestones or bool(set(pub.milestones) & set(target.milestones))))
 
 
-def _subscribers(project: Project, audiences: Iterable[str]) -> int:
+def _subscribers(project: Project, audiences: Iterable[str], suppressed: set[str] = frozenset()) -> int:  # type: ignore[assignment]
+    """Contacts with recorded consent in these audiences, less those who unsubscribed, bounced
+    or complained (the suppression list): they are no longer reached."""
     wanted = set(audiences)
     return sum(1 for s in project.stakeholders.values() if wanted & set(s.audiences)
-               for c in s.contacts if c.consent is not None)
+               for c in s.contacts if c.consent is not None and normalise(c.email) not in suppressed)
 
 
 def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
-                 baseline: PeriodData | None) -> list[TargetRow]:
+                 baseline: PeriodData | None, suppressed: set[str] = frozenset()) -> list[TargetRow]:  # type: ignore[assignment]
     if target.metric == "subscribers":
         audiences = target.audiences or list(project.audiences)
         groups = [(a, [a]) for a in audiences] if target.per == "audience" else [(None, audiences)]
         rows = []
         for group, members in groups:
-            value = Figure.count(_subscribers(project, members))
+            value = Figure.count(_subscribers(project, members, suppressed))
+            # Judged by pace like the other targets: in a running period the share of the goal
+            # that the elapsed share of the period calls for.
             rows.append(_judge(target, group, value, target.minimum, f"minimaal {number(target.minimum)}",
-                               current.period, as_of, running_share=False))
+                               current.period, as_of))
         return rows
     chosen = [p for p in current.publications if _matches(p, target)]
     base = [p for p in baseline.publications if _matches(p, target)] if baseline else []
     key = {"campaign": "campaign", "audience": "audience", "channel": "channel"}.get(target.per or "")
     if key:
-        names = set(getattr(target, key + "s")) or {getattr(p, key) for p in chosen + base}
-        groups = [(g, [p for p in chosen if getattr(p, key) == g], [p for p in base if getattr(p, key) == g])
+        names = set(getattr(target, key + "s")) or {g for p in chosen + base for g in p.keys(key)}
+        groups = [(g, [p for p in chosen if g in p.keys(key)], [p for p in base if g in p.keys(key)])
                   for g in sorted(names)]
     else:
         groups = [(None, chosen, base)]
@@ -449,7 +481,7 @@ def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of:
 
 
 def _judge(target: m.Target, group: str | None, value: Figure, goal: float | None, note: str, period: Period,
-           as_of: dt.datetime, running_share: bool = True) -> TargetRow:
+           as_of: dt.datetime) -> TargetRow:
     if goal is None:
         return TargetRow(target, group, value, None, note, "n.b.", "doelwaarde onbekend")
     if value.is_unknown:
@@ -458,7 +490,7 @@ def _judge(target: m.Target, group: str | None, value: Figure, goal: float | Non
         return TargetRow(target, group, value, goal, note, "gehaald", "")
     if not value.complete:
         return TargetRow(target, group, value, goal, note, "n.b.", f"onvolledig: {value.reason_text()}")
-    share = period.elapsed(as_of) if running_share else 1.0
+    share = period.elapsed(as_of)
     if share < 1.0 and value.value >= goal * share:
         return TargetRow(target, group, value, goal, note, "op koers",
                          f"{round(share * 100)}% van de periode verstreken")
@@ -467,7 +499,7 @@ def _judge(target: m.Target, group: str | None, value: Figure, goal: float | Non
 
 
 def _coverage(project: Project, publications: list[Publication]) -> Coverage:
-    reached = {p.audience for p in publications}
+    reached = {a for p in publications for a in p.keys("audience")}
     audiences = [(a, sum(1 for s in project.stakeholders.values() if a.id in s.audiences))
                  for a in project.audiences.values() if a.id not in reached]
     stakeholders = [s for s in project.stakeholders.values() if not reached & set(s.audiences)]
@@ -500,12 +532,162 @@ def _reliability(items: list[dict[str, Any]], period: Period) -> Reliability:
     return out
 
 
+@dataclass
+class EventRow:
+    name: str
+    starts: dt.datetime  # aware
+    place: str
+    campaign: str | None  # None: a programme event (programme.yaml)
+    milestones: tuple[str, ...]
+    registrations: int | None
+    attendance: int | None
+
+
+def _events(project: Project) -> list[EventRow]:
+    """Every event: the campaigns' and the programme's, with their results where entered."""
+    out = []
+    for campaign in project.campaigns.values():
+        event = campaign.meta.event
+        if event is not None:
+            zone = ZoneInfo(campaign.meta.timezone)
+            out.append(EventRow(event.name, _aware(event.starts, zone), event.place, campaign.id,
+                                tuple(campaign.meta.milestones), event.registrations, event.attendance))
+    for event in (project.programme.programme.events if project.programme else []):
+        out.append(EventRow(event.name, _aware(event.starts, ZONE), event.place, None, tuple(event.milestones),
+                            event.registrations, event.attendance))
+    return sorted(out, key=lambda e: (e.starts, e.name))
+
+
+def _aware(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+
+
+MILESTONE_STATUSES = ("behaald", "op schema", "te laat", "nog niet gestart")
+
+
+@dataclass
+class MilestoneRow:
+    milestone: m.Milestone
+    status: str  # one of MILESTONE_STATUSES
+    publications: list[Publication]  # in the report period
+    events: list[EventRow]
+
+
+def _milestone_rows(project: Project, publications: list[Publication], events: list[EventRow],
+                    as_of: dt.datetime) -> list[MilestoneRow]:
+    """Every milestone with its status on the report's day: behaald (recorded as reached), te laat
+    (due and not reached), op schema (work for it has started: a campaign, publication or event),
+    nog niet gestart."""
+    today = as_of.astimezone(ZONE).date()
+    rows = []
+    for ms in project.milestones.values():
+        pubs = [p for p in publications if ms.id in p.milestones]
+        served = [e for e in events if ms.id in e.milestones]
+        started = pubs or any(e.starts.date() <= today for e in served) or any(
+            ms.id in c.meta.milestones and c.meta.status == m.CampaignStatus.approved and c.meta.start <= today
+            for c in project.campaigns.values())
+        if ms.achieved is not None and ms.achieved <= today:
+            status = "behaald"
+        elif ms.due is not None and ms.due < today:
+            status = "te laat"
+        else:
+            status = "op schema" if started else "nog niet gestart"
+        rows.append(MilestoneRow(ms, status, pubs, served))
+    rows.sort(key=lambda r: (r.milestone.due or dt.date.max, r.milestone.id))
+    return rows
+
+
+@dataclass
+class PlanRow:
+    campaign: str
+    label: str
+    counts: Reliability
+
+
+def _plan_rows(project: Project, items: list[dict[str, Any]], period: Period) -> list[PlanRow]:
+    """Plan versus actual per campaign: what was planned in the period and what became of it."""
+    by_campaign: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in items:
+        by_campaign[row["campaign"]].append(row)
+    rows = [PlanRow(c, _labels(project, "campaign", c), _reliability(rows, period)) for c, rows in by_campaign.items()]
+    return sorted([r for r in rows if r.counts.planned], key=lambda r: (-r.counts.planned, r.campaign))
+
+
+@dataclass
+class Outlook:
+    period: Period
+    posts: int  # social posts (a post shared by several audiences once)
+    newsletters: int  # editions (one per audience)
+    held: int  # of these, waiting for approval
+    by_campaign: list[tuple[str, int, int]]  # label, posts, newsletters
+    events: list[EventRow]
+
+
+def _outlook(ledger: Ledger, project: Project, period: Period, events: list[EventRow]) -> Outlook:
+    """The quarter after the report period: what is planned (or held for approval) in the ledger."""
+    ahead = current_quarter(period.end_utc + dt.timedelta(hours=12))
+    rows = [r for r in ledger.items_between(ahead.start_utc, ahead.end_utc)
+            if r["state"] in ("planned", "held") and ahead.contains(r["slot_utc"].replace(tzinfo=UTC))]
+    email = {c for c, config in project.channels.items() if isinstance(config, m.EmailChannel)}
+    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        per[row["campaign"]][1 if row["channel"] in email else 0] += 1
+    by_campaign = sorted(((_labels(project, "campaign", c), n[0], n[1]) for c, n in per.items()),
+                         key=lambda t: (-(t[1] + t[2]), t[0]))
+    return Outlook(ahead, sum(n[0] for n in per.values()), sum(n[1] for n in per.values()),
+                   sum(1 for r in rows if r["state"] == "held"), by_campaign,
+                   [e for e in events if ahead.contains(e.starts)])
+
+
+def summary(report: "Report") -> list[str]:
+    """A few sentences on top of the report, generated from its figures."""
+    from dissemination.report.format import percent
+
+    def shown(f: Figure) -> str:
+        return "n.b." if f.is_unknown else ("ten minste " if f.is_partial else "") + number(f.value)
+
+    t, p = report.totals.current, report.totals.previous
+    out = [f"In {report.period.dutch()} verschenen {number(t['publications'].value)} publicaties "
+           f"(vorige periode {number(p['publications'].value)}), met een bereik van {shown(t['reach'])}, "
+           f"{shown(t['interactions'])} interacties en {shown(t['clicks'])} klikken."]
+    rel = report.reliability
+    if rel.planned:
+        out.append(f"Van de {rel.planned} geplande publicaties gingen er {rel.on_time} op tijd uit; "
+                   f"{rel.missed} gemist, {rel.failed} mislukt en {rel.held} wachten op goedkeuring"
+                   + (f" (op tijd: {percent(rel.on_time_share.amount)})." if rel.on_time_share.known else "."))
+    if report.targets:
+        counts = Counter(r.status for r in report.targets)
+        out.append(f"Doelen: {counts['gehaald']} gehaald, {counts['op koers']} op koers, {counts['achter']} achter"
+                   f" en {counts['n.b.']} niet te beoordelen.")
+    if report.milestones:
+        counts = Counter(r.status for r in report.milestones)
+        out.append("Mijlpalen: " + ", ".join(f"{counts[s]} {s}" for s in MILESTONE_STATUSES) + ".")
+    if report.events:
+        registered = [e.registrations for e in report.events if e.registrations is not None]
+        attended = [e.attendance for e in report.events if e.attendance is not None]
+        out.append(f"{len(report.events)} evenement(en) in deze periode: {number(sum(registered))} aanmeldingen en "
+                   f"{number(sum(attended))} deelnemers" + ("" if len(attended) == len(report.events) else
+                                                           " (nog niet van alle evenementen ingevuld)") + ".")
+    missing = report.coverage.audiences
+    out.append(f"{len(missing)} doelgroep(en) kregen in deze periode geen publicatie: "
+               + ", ".join(a.name for a, _ in missing) + "." if missing
+               else "Elke doelgroep kreeg ten minste één publicatie.")
+    if report.outlook is not None:
+        o = report.outlook
+        out.append(f"Volgend kwartaal ({o.period.dutch()}) staan {o.posts} berichten, {o.newsletters} "
+                   f"nieuwsbrief-edities en {len(o.events)} evenement(en) gepland"
+                   + (f"; {o.held} daarvan wachten op goedkeuring." if o.held else "."))
+    return out
+
+
 def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.datetime,
                  top: int = 10) -> Report:
     previous_period = period.previous()
     current = load_period(ledger, project, period, as_of)
     previous = load_period(ledger, project, previous_period, as_of)
     baselines: dict[str, PeriodData] = {previous_period.label: previous, period.label: current}
+    stamp = as_of.astimezone(UTC).replace(tzinfo=None)
+    suppressed = {row["address"] for row in Deliveries(ledger).suppression_list() if row["created_at"] <= stamp}
     target_rows: list[TargetRow] = []
     for target in project.targets:
         if target.period and target.period != period.label:
@@ -515,13 +697,18 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
             if target.baseline not in baselines:
                 baselines[target.baseline] = load_period(ledger, project, parse_period(target.baseline), as_of)
             baseline = baselines[target.baseline]
-        target_rows += _target_rows(project, target, current, as_of, baseline)
+        target_rows += _target_rows(project, target, current, as_of, baseline, suppressed)
     totals = Row("totaal", "Totaal", figures(current.publications), figures(previous.publications))
     sections = {dim: _rows(project, dim, current.publications, previous.publications, period) for dim in DIMENSIONS}
     ranked = sorted(current.publications, key=lambda p: (
         -(p.values["interactions"].value or -1), -(p.values["reach"].value or -1), p.published_at, p.id))
     labels = {c: _channel_label(project, c) for c in {p.channel for p in current.publications} | set(project.channels)}
     name = project.programme.programme.name if project.programme else "Programma"
-    return Report(name, period, previous_period, as_of, totals, sections, target_rows,
-                  _coverage(project, current.publications), ranked[:top], _reliability(current.items, period),
-                  current.publications, labels)
+    events = _events(project)
+    report = Report(name, period, previous_period, as_of, totals, sections, target_rows,
+                    _coverage(project, current.publications), ranked[:top], _reliability(current.items, period),
+                    current.publications, labels, _milestone_rows(project, current.publications, events, as_of),
+                    [e for e in events if period.contains(e.starts)], _plan_rows(project, current.items, period),
+                    _outlook(ledger, project, period, events))
+    report.summary = summary(report)
+    return report

@@ -25,6 +25,7 @@ from dissemination.report.figures import (
     Row,
     Trend,
 )
+from dissemination.report.dutch import dutch
 from dissemination.report.format import number, percent
 
 _HERE = Path(__file__).resolve().parent
@@ -35,11 +36,51 @@ PUBLICATION_COLUMNS = ["publicatie", "gepubliceerd", "kanaal", "doelgroep", "cam
                        "klikken_reden"]
 
 
+CSV_DELIMITER = ";"
+NUMERIC_COLUMNS = frozenset({"waarde", "vorige_periode", "trend_pct", "bereik", "interacties", "klikken"})
+
+
 @dataclass
 class ReportFiles:
     html: Path
     figures_csv: Path
     publications_csv: Path
+    pdf: Path | None = None  # None when no Chromium could print it; `pdf_note` says why
+    pdf_note: str | None = None
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+PDF_ENV = "DISSEMINATION_REPORT_PDF"  # "0": write no PDF
+
+
+def print_pdf(html: Path, pdf: Path, timeout: float = 120.0) -> str | None:
+    """Print the report to `pdf` through headless Chromium (the page is self-contained: no
+    scripts, nothing from the network). Returns why not, or None when it was written."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    browser = next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
+    if browser is None:
+        return "no PDF: Chromium is not installed (e.g. apt-get install chromium)"
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        target = Path(profile) / "report.pdf"
+        command = [browser, "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                   "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                   f"--user-data-dir={profile}/profile", "--no-pdf-header-footer", f"--print-to-pdf={target}",
+                   html.resolve().as_uri()]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.insert(2, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
+        try:
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout,
+                           check=False, start_new_session=True)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"no PDF: Chromium did not print it ({type(exc).__name__})"
+        if not target.is_file() or target.stat().st_size == 0:
+            return "no PDF: Chromium did not print it"
+        write_atomically(pdf, target.read_bytes())
+    return None
 
 
 def _raw(value: float | None) -> str:
@@ -82,14 +123,40 @@ def figure_rows(report: Report) -> list[dict[str, str]]:
     share = report.reliability.on_time_share
     out.append({**_row(label, "betrouwbaarheid", "op_tijd_pct", "Op tijd gepubliceerd (%)", "publications",
                        share, None, None), "maat": "percentage"})
+    for ms in report.milestones:
+        due = ms.milestone.due.isoformat() if ms.milestone.due else "geen"
+        out.append(_plain(label, "mijlpaalstatus", ms.milestone.id, ms.milestone.description, "status", ms.status,
+                          f"einddatum {due}; {len(ms.publications)} publicatie(s) en {len(ms.events)} "
+                          "evenement(en) in deze periode"))
+    for plan in report.plan:
+        c = plan.counts
+        for maat, value in (("gepland", c.planned), ("gepubliceerd", c.published), ("op_tijd", c.on_time),
+                            ("gemist", c.missed), ("mislukt", c.failed), ("vastgehouden", c.held), ("open", c.open)):
+            out.append(_plain(label, "plan", plan.campaign, plan.label, maat, str(value)))
+    for event in report.events:
+        for maat, value in (("aanmeldingen", event.registrations), ("deelnemers", event.attendance)):
+            out.append(_plain(label, "evenement", event.starts.date().isoformat(), event.name, maat,
+                              "" if value is None else str(value), "" if value is not None else "nog niet ingevuld"))
+    if report.outlook is not None:
+        o = report.outlook
+        for maat, value in (("berichten", o.posts), ("nieuwsbrieven", o.newsletters),
+                            ("evenementen", len(o.events)), ("vastgehouden", o.held)):
+            out.append(_plain(label, "vooruitblik", o.period.label, o.period.dutch(), maat, str(value)))
     return out
+
+
+def _plain(period: str, section: str, group: str, name: str, maat: str, value: str, reason: str = "") -> dict[str, str]:
+    """A row that is a count or a status, not a total over publications."""
+    return {"periode": period, "onderdeel": section, "groep": group, "naam": name, "maat": maat, "waarde": value,
+            "volledig": "ja" if value != "" else "nee", "publicaties_bekend": "", "publicaties_onbekend": "",
+            "vorige_periode": "", "trend_pct": "", "reden": reason}
 
 
 def publication_rows(report: Report) -> list[dict[str, str]]:
     out = []
     for p in sorted(report.publications, key=lambda p: (p.published_at, p.id)):
         row = {"publicatie": p.id, "gepubliceerd": p.published_at.isoformat().replace("+00:00", "Z"),
-               "kanaal": p.channel, "doelgroep": p.audience, "campagne": p.campaign, "bericht": p.post,
+               "kanaal": p.channel, "doelgroep": " ".join(p.keys("audience")), "campagne": p.campaign, "bericht": p.post,
                "impactdoelen": " ".join(map(str, p.impact_goals)), "mijlpalen": " ".join(p.milestones),
                "link": p.url or ""}
         for measure, column in (("reach", "bereik"), ("interactions", "interacties"), ("clicks", "klikken")):
@@ -102,10 +169,12 @@ def publication_rows(report: Report) -> list[dict[str, str]]:
 
 def _csv(rows: list[dict[str, str]], columns: list[str]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, columns, lineterminator="\r\n")
+    # Dutch Excel reads ';' as the separator (',' is the decimal comma there) and needs the
+    # byte-order mark to read the accents as UTF-8.
+    writer = csv.DictWriter(buffer, columns, delimiter=CSV_DELIMITER, lineterminator="\r\n")
     writer.writeheader()
-    writer.writerows(rows)
-    # A byte-order mark, so spreadsheet programs read the accents as UTF-8.
+    # ... and a decimal comma in the figures, which it would otherwise read as text or thousands
+    writer.writerows({k: v.replace(".", ",") if k in NUMERIC_COLUMNS else v for k, v in row.items()} for row in rows)
     return "\ufeff" + buffer.getvalue()
 
 
@@ -121,7 +190,7 @@ def _show_trend(change: Trend) -> str:
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(_HERE), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(show=_show, trend=_show_trend, n=number, pct=percent, raw=_raw,
+    env.filters.update(nl=dutch, show=_show, trend=_show_trend, n=number, pct=percent, raw=_raw,
                        datum=lambda d: dutch_date(d.astimezone(ZONE).date() if hasattr(d, "astimezone") else d),
                        tijd=lambda d: d.astimezone(ZONE).strftime("%H:%M"))
     return env
@@ -150,6 +219,12 @@ def write_report(report: Report, out: Path) -> ReportFiles:
     write_atomically(files.figures_csv, _csv(figure_rows(report), FIGURE_COLUMNS))
     write_atomically(files.publications_csv, _csv(publication_rows(report), PUBLICATION_COLUMNS))
     write_atomically(files.html, html)
+    import os
+
+    if os.environ.get(PDF_ENV, "1") != "0":
+        pdf = out.with_suffix(".pdf")
+        files.pdf_note = print_pdf(files.html, pdf)
+        files.pdf = None if files.pdf_note else pdf
     return files
 
 

@@ -38,7 +38,11 @@ def linkedin_post(claim: Claim, config: m.LinkedInChannel, image_urn: str | None
     if image:
         image_urn = image_urn or f"(urn:li:image of {image}, uploaded first)"
     if link:  # a post has one content: the image becomes the link's thumbnail
-        body["content"] = {"article": {"source": link, "title": claim.payload.get("link_title") or link}}
+        # The card's title and description: the knowledge item's (or the post's), set when planned.
+        article = {"source": link, "title": claim.payload.get("link_title") or link}
+        if claim.payload.get("link_description"):
+            article["description"] = claim.payload["link_description"]
+        body["content"] = {"article": article}
         if image:
             body["content"]["article"] |= {"thumbnail": image_urn, "thumbnailAltText": claim.payload.get("image_alt")}
     elif image:
