@@ -3,6 +3,7 @@ problem at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections import Counter
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dissemination.load import Project, load_project
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
+from dissemination.plan.simulate import Simulation, simulate
 from dissemination.problems import Problems
 from dissemination.render.variants import render_problems
 
@@ -22,6 +24,7 @@ class CheckResult:
     project: Project
     problems: Problems
     slots: dict[str, list[Slot]]
+    simulation: Simulation | None = None
 
     @property
     def ok(self) -> bool:
@@ -45,19 +48,23 @@ class CheckResult:
         return "\n".join(parts)
 
 
-def run_check(root: Path) -> CheckResult:
+def run_check(root: Path, start: dt.datetime | None = None, end: dt.datetime | None = None,
+              measured_rates: dict[str, float] | None = None) -> CheckResult:
+    """Everything `check` reports. `start`/`end` limit the simulation (plan/simulate.py) to the
+    slots in [start, end), for `plan --simulate`; `check` simulates the whole plan."""
     # Loading builds hundreds of thousands of small objects and no reference cycles worth
     # collecting; the cyclic GC's passes over them cost ~15 % of a large check.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(root)
+        return _run_check(root, start, end, measured_rates)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _run_check(root: Path) -> CheckResult:
+def _run_check(root: Path, start: dt.datetime | None, end: dt.datetime | None,
+               measured_rates: dict[str, float] | None) -> CheckResult:
     project, problems = load_project(root)
     slots: dict[str, list[Slot]] = {}
     for campaign in project.campaigns.values():
@@ -71,6 +78,12 @@ def _run_check(root: Path) -> CheckResult:
             if reason:
                 problems.warn(campaign.path, campaign.doc.line_of(("status",)),
                               f"items are held: {reason.split(';')[0]}", reason.split("; ", 1)[-1])
+    from dissemination.render import Renderer
+
+    renderer = Renderer(project)
     # Render every variant: template errors and posts over their channel's limit.
-    problems.extend(render_problems(project, slots))
-    return CheckResult(project, problems, slots)
+    problems.extend(render_problems(project, slots, renderer))
+    # The plan played forward: collisions, quotas, empty audiences, untimed slots (plan/simulate.py).
+    simulation = simulate(project, slots, renderer, start, end, measured_rates)
+    problems.extend(simulation.problems)
+    return CheckResult(project, problems, slots, simulation)

@@ -129,9 +129,67 @@ def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-
 
 
 @app.command()
-def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
+def plan(
+    now: NowOption = None,
+    as_json: JsonOption = False,
+    simulate: Annotated[bool, typer.Option("--simulate", help="Change nothing: play the plan forward and report "
+                                           "collisions, quotas, contact budgets, empty audiences and newsletter "
+                                           "finish times (printed, and written to --out).")] = False,
+    first: Annotated[Optional[str], typer.Option("--from", help="With --simulate: first day, YYYY-MM-DD "
+                                                 "(default: now).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="With --simulate: last day, YYYY-MM-DD, included "
+                                                "(default: the end of the plan).")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="With --simulate: folder for simulation.txt and "
+                                          "simulation.json (default: simulation/ in the content root).",
+                                          file_okay=False)] = Path(""),
+) -> None:
     """Expand approved campaigns into publication items in the ledger (idempotent)."""
+    if simulate:
+        _simulate(_now(now), first, last, out_dir if str(out_dir) not in ("", ".") or out_dir.is_absolute()
+                  else None, as_json)
+        return
+    if first or last:
+        err.print("--from and --to go with --simulate", markup=False)
+        raise typer.Exit(2)
     _plan(_now(now), as_json)
+
+
+def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir: Path | None,
+              as_json: bool) -> None:
+    """`plan --simulate`: the hook into plan/simulate.py (through check, which reports the same)."""
+    from dissemination.check import run_check
+    from dissemination.ledger.rates import measured_send_rates
+
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(first), dt.time(), UTC) if first else moment
+        end = dt.datetime.combine(dt.date.fromisoformat(last) + dt.timedelta(days=1), dt.time(), UTC) if last else None
+    except ValueError:
+        err.print("--from/--to: write a day as YYYY-MM-DD, e.g. 2027-03-01", markup=False)
+        raise typer.Exit(2) from None
+    if end is not None and end <= start:
+        err.print("--to is before --from", markup=False)
+        raise typer.Exit(2)
+    result = run_check(State.root, start, end, measured_send_rates(_ledger()))
+    simulation = result.simulation
+    assert simulation is not None
+    own = set(simulation.problems)
+    other = [p for p in result.problems.errors if p not in own]  # content errors outside the simulation
+    for problem in other:
+        out.print(str(problem), markup=False)
+    target = out_dir or (State.root / "simulation")
+    target.mkdir(parents=True, exist_ok=True)
+    text = simulation.report()
+    document = simulation.as_json()
+    (target / "simulation.txt").write_text(text, encoding="utf-8")
+    (target / "simulation.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
+    if as_json:
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        out.print(text.rstrip("\n"), markup=False, crop=False, overflow="ignore")
+        out.print(f"written to {target / 'simulation.txt'} and simulation.json; nothing was planned", markup=False)
+    if other or any(p.severity == "error" for p in simulation.problems):
+        raise typer.Exit(1)
 
 
 def _plan(moment: dt.datetime, as_json: bool, checked=None) -> None:  # type: ignore[no-untyped-def]
