@@ -283,8 +283,12 @@ def _send_progress():  # type: ignore[no-untyped-def]
 def web(
     host: Annotated[str, typer.Option(help="Address to listen on (put a TLS proxy in front for the public).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    calendar: Annotated[bool, typer.Option("--calendar/--no-calendar", help="Also serve the calendar at /kalender/ "
+                                           "(read-only, for the team: only on localhost or behind the proxy's "
+                                           "authentication).")] = False,
 ) -> None:
-    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links."""
+    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links, and with --calendar the
+    team's calendar."""
     import uvicorn
 
     from dissemination.load import models as m
@@ -300,8 +304,25 @@ def web(
     channels, _ = load_channels(State.root)
     names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
              if isinstance(c, m.EmailChannel)}
-    out.print(f"serving unsubscribe and click links on http://{host}:{port}", markup=False)
-    uvicorn.run(create_app(_ledger(), signer, names), host=host, port=port, log_level="warning")
+    ledger = _ledger()
+    page = _live_calendar(ledger) if calendar else None
+    out.print(f"serving unsubscribe and click links on http://{host}:{port}"
+              + (f"; the calendar on http://{host}:{port}/kalender/" if calendar else ""), markup=False)
+    uvicorn.run(create_app(ledger, signer, names, page), host=host, port=port, log_level="warning")
+
+
+def _live_calendar(ledger):  # type: ignore[no-untyped-def]
+    """The calendar as `web` serves it: content and ledger read afresh for every request."""
+    from dissemination.check import run_check
+    from dissemination.render.calendar import render_calendar
+
+    root = State.root.resolve()
+
+    def page(view: str) -> str:
+        return render_calendar(run_check(root), ledger.items(), dt.datetime.now(UTC), view,
+                               {"month": "/kalender/", "week": "/kalender/week"})[0]
+
+    return page
 
 
 @app.command()
@@ -633,6 +654,31 @@ def preview(
     summary = build_preview(result, out_dir)
     out.print(f"wrote {summary.posts} planned posts ({summary.newsletters} newsletters) to {summary.index}",
               markup=False)
+    _write_calendar(result, out_dir / "calendar", _now(None))
+
+
+def _write_calendar(result, out_dir: Path, moment: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.render.calendar import write_calendar
+
+    written = write_calendar(result, _ledger().items(), out_dir, moment)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(written.counts.items()))
+    out.print(f"calendar: {written.entries} entries ({counts or 'none'}) in {written.month} (month) and "
+              f"{written.week.name} (week)", markup=False)
+
+
+@app.command()
+def calendar(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the calendar to (index.html: month, "
+                                          "week.html: week).", file_okay=False)] = Path("calendar"),
+    now: NowOption = None,
+) -> None:
+    """Write the calendar: the ledger's published, missed, failed and held items with the plan
+    ahead (drafts marked) and the simulation's problems, by month and week."""
+    from dissemination.check import run_check
+
+    result = run_check(State.root)
+    _print_problems(result.problems)
+    _write_calendar(result, out_dir, _now(now))
 
 
 auth_app = typer.Typer(help="Sign in to a platform; the token is stored outside the repository.",

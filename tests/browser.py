@@ -46,6 +46,7 @@ class Page:
     html: str = ""
     scroll_width: int = 0
     screenshot: Path | None = None
+    script_result: Any = None
 
 
 class _DevTools:
@@ -103,8 +104,10 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def open_page(url: str, width: int, name: str, height: int = 900) -> Page:
-    """Load `url` at `width` CSS pixels, collect console errors and the DOM, save a screenshot."""
+def open_page(url: str, width: int, name: str, height: int = 900, script: str | None = None) -> Page:
+    """Load `url` at `width` CSS pixels, collect console errors and the DOM, save a screenshot.
+    `script` (JavaScript, e.g. choosing a filter as a user would) runs after loading, before the
+    DOM is read; its value is `page.script_result`."""
     # chromium's helper processes may still be closing files in the profile as it is removed
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
@@ -143,6 +146,9 @@ def open_page(url: str, width: int, name: str, height: int = 900) -> Page:
                                   session=session)["result"].get("value")
 
             page = Page(url, width)
+            if script:
+                page.script_result = evaluate(script)
+                tools.drain(0.2)
             page.text = evaluate("document.body ? document.body.innerText : ''")
             page.html = evaluate("document.documentElement.outerHTML")
             page.scroll_width = int(evaluate("document.documentElement.scrollWidth"))
