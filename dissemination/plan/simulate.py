@@ -8,8 +8,9 @@ simulation reports, as `path:line` problems:
   by default; every follower sees both, the second buries the first), and an audience that gets
   more than one newsletter on a day;
 - platform quotas over the whole plan, at the first slot that would hit each: Mastodon's 300
-  statuses per 3 hours and 30 media uploads per 30 minutes per account, and images over its
-  16 MB; LinkedIn's 150 posts per member per day (reset at 00:00 UTC);
+  statuses per 3 hours and 30 media uploads per 30 minutes per account (an image's size and
+  type are checked where it is named, load/project.py); LinkedIn's 150 posts per member per day
+  (reset at 00:00 UTC);
 - newsletters for an audience without a consented recipient (an error unless the campaign says
   why with `without_recipients: <reason>`);
 - slots written without a time of day (`slot: 2027-02-09` would silently mean midnight);
@@ -62,7 +63,6 @@ QUOTAS: dict[str, tuple[Quota, ...]] = {
                  Quota("media uploads", 30, dt.timedelta(minutes=30), "Mastodon allows", media_only=True)),
     "linkedin": (Quota("posts", 150, dt.timedelta(days=1), "LinkedIn's share limit allows"),),
 }
-MASTODON_IMAGE_BYTES = 16 * 1024 * 1024  # image_size_limit of a stock Mastodon server
 # Messages per minute one SMTP connection manages (a transaction takes ~0.5 s on a relay),
 # used until the ledger has measured the channel's own rate.
 ASSUMED_PER_CONNECTION = 120
@@ -352,7 +352,6 @@ def _quotas(project: Project, found: list[Occurrence]) -> tuple[list[Problem], d
     peaks: dict[tuple[str, str], tuple[int, Quota, dt.datetime]] = {}
     counts: dict[tuple[str, str, int], int] = defaultdict(int)
     reported: set[tuple[str, str, int]] = set()
-    images: set[str] = set()
     for o in found:
         for quota in QUOTAS.get(o.kind, ()):
             if quota.media_only and not o.image:
@@ -367,21 +366,10 @@ def _quotas(project: Project, found: list[Occurrence]) -> tuple[list[Problem], d
             if n > quota.limit and key not in reported:
                 reported.add(key)
                 begins = EPOCH + window * quota.period
-                out.append(Problem(o.path, o.slot.line, f"quota: {o.label} ({_local(o)}) would be {o.channel}'s "
-                                   f"{n}th of the {quota.what} in the {quota.per} from {begins:%Y-%m-%d %H:%M} UTC; "
+                out.append(Problem(o.path, o.slot.line, f"quota: {o.label} ({_local(o)}) would be number {n} of "
+                                   f"{o.channel}'s {quota.what} in the {quota.per} from {begins:%Y-%m-%d %H:%M} UTC; "
                                    f"{quota.rule} {quota.limit} per {quota.per}",
                                    "spread the posts over more time, or over more accounts"))
-        if o.kind == "mastodon" and o.image and o.image not in images:
-            images.add(o.image)
-            path = project.root / o.image
-            if not o.image.lower().startswith(("http://", "https://")) and path.is_file() \
-                    and path.stat().st_size > MASTODON_IMAGE_BYTES:
-                campaign = project.campaigns[o.campaign]
-                post = campaign.post(o.post)
-                line = post.line_of(("image",)) if post is not None and post.meta.image else o.slot.line
-                out.append(Problem(o.path, line, f"image {o.image} is {path.stat().st_size / 2**20:.1f} MB; "
-                                   f"Mastodon accepts images up to {MASTODON_IMAGE_BYTES // 2**20} MB",
-                                   "make the image smaller"))
     return out, peaks
 
 
