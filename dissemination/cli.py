@@ -417,37 +417,89 @@ def resend_unknown(
               "list again", markup=False)
 
 
+def _window_edge(value: str | None, moment: dt.datetime, sign: int, name: str) -> dt.datetime | None:
+    from dissemination.load.models import _duration
+
+    if not value:
+        return None
+    try:
+        return moment + sign * _duration(value)
+    except ValueError:
+        pass
+    try:
+        if len(value) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), UTC)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            return parsed
+    except ValueError:
+        pass
+    err.print(f"{name}: '{value}' is not a day (2027-03-01), a moment with offset (2027-03-01T09:00+01:00) or a "
+              "duration (7d, 12h)", markup=False)
+    raise typer.Exit(2)
+
+
+MISSED_RECENTLY = dt.timedelta(days=1)
+
+
 @app.command()
 def status(
     now: NowOption = None,
     as_json: JsonOption = False,
     channels: Annotated[bool, typer.Option("--channels/--no-channels",
                                            help="Check each channel's credentials (contacts the platforms).")] = True,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only items with a slot from then on: a day "
+                                                 "(YYYY-MM-DD), a moment with offset, or a duration before now "
+                                                 "(7d).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only items with a slot before then: a day, a "
+                                                 "moment with offset, or a duration after now (7d).")] = None,
 ) -> None:
-    """Items by state, overdue and held first, the next post to go out, then each channel's
-    health. Exits 2 when something is overdue. --json: {"items": [...], "next": {...} or null,
+    """Items by state, overdue and held first, a summary line, the next post to go out, then each
+    channel's health. Exits 2 when something is overdue or was missed in the last day (whatever
+    --since/--until show). --json: {"items": [...], "summary": {...}, "next": {...} or null,
     "channels": [...]} (channels left out with --no-channels)."""
     from dissemination.pipeline import next_slot, status_rows
 
     moment = _now(now)
+    first = _window_edge(since, moment, -1, "--since")
+    last = _window_edge(until, moment, 1, "--until")
     ledger = _ledger()
-    rows = status_rows(ledger, moment)
+    every = status_rows(ledger, moment)
+    # Missed in the last day: marked missed (updated) within it, so an e-mail's day of tolerance
+    # does not hide it. Like overdue items, they make status exit 2 even outside the window.
+    marked = {row["id"]: row["updated_at"] for row in ledger.items(["missed"])}
+    recent = {i for i, at in marked.items() if at.replace(tzinfo=UTC) >= moment - MISSED_RECENTLY}
+
+    def slot(row: dict) -> dt.datetime:  # type: ignore[type-arg]
+        return dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00"))
+
+    rows = [r for r in every if (first is None or slot(r) >= first) and (last is None or slot(r) < last)]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    overdue = sum(r["overdue"] for r in every)
+    summary = {"states": counts, "overdue": overdue, "missed_last_day": len(recent), "shown": len(rows),
+               "total": len(every)}
     if as_json:
         upcoming = next_slot(ledger, moment)
-        document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
+        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None}
         if channels:
             document["channels"] = _channel_health_json()
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
         _print_items(rows, False)
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["state"]] = counts.get(row["state"], 0) + 1
-        out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or (
+            "no items in this window" if every else "the ledger is empty")
+        extra = [f"{overdue} overdue"] if overdue else []
+        extra += [f"{len(recent)} missed in the last day"] if recent else []
+        if len(rows) != len(every):
+            extra.append(f"{len(rows)} of {len(every)} items shown")
+        out.print(f"summary: {text}" + (f" ({'; '.join(extra)})" if extra else ""), markup=False,
+                  style="bold red" if overdue or recent else None)
         _print_next(ledger, moment)
         if channels:
             _print_channel_health()
-    if any(row["overdue"] for row in rows):
+    if overdue or recent:
         raise typer.Exit(2)
 
 
