@@ -154,11 +154,21 @@ def plan(
     _plan(_now(now), as_json)
 
 
+def _measured_rates() -> dict[str, float]:
+    """Send rates from the ledger, without creating one: a dry run on a fresh checkout leaves no
+    ledger behind (and has no earlier sends to measure)."""
+    # ledger.store.DB_URL_ENV, not imported for it: SQLAlchemy and Alembic take 0.3 s to import
+    if not os.environ.get("DISSEMINATION_DB_URL") and not (State.root / ".dissemination" / "ledger.db").exists():
+        return {}
+    from dissemination.ledger.rates import measured_send_rates
+
+    return measured_send_rates(_ledger())
+
+
 def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir: Path | None,
               as_json: bool) -> None:
     """`plan --simulate`: the hook into plan/simulate.py (through check, which reports the same)."""
     from dissemination.check import run_check
-    from dissemination.ledger.rates import measured_send_rates
 
     try:
         start = dt.datetime.combine(dt.date.fromisoformat(first), dt.time(), UTC) if first else moment
@@ -169,7 +179,7 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
     if end is not None and end <= start:
         err.print("--to is before --from", markup=False)
         raise typer.Exit(2)
-    result = run_check(State.root, start, end, measured_send_rates(_ledger()))
+    result = run_check(State.root, start, end, _measured_rates())
     simulation = result.simulation
     assert simulation is not None
     own = set(simulation.problems)

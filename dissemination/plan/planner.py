@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dissemination.approval import hold_reason
-from dissemination.ledger import PlannedItem
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
 from dissemination.problems import Problem
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy, Alembic) is imported where items are made, not by `check`
+    from dissemination.ledger import PlannedItem
 
 SHARED_AUDIENCE = "*"
 
@@ -79,6 +81,8 @@ def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str)
 
 
 def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Renderer) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
+    from dissemination.ledger import PlannedItem
+
     planned: list[PlannedItem] = []
     held: list[Held] = []
     problems: list[Problem] = []

@@ -68,7 +68,7 @@ QUOTAS: dict[str, tuple[Quota, ...]] = {
 ASSUMED_PER_CONNECTION = 120
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a year of a thousand campaigns makes 100,000 of them
 class Occurrence:
     """One publication the plan will make: a post at a slot on a channel, for an audience group."""
     campaign: str
@@ -80,11 +80,8 @@ class Occurrence:
     slot: Slot
     draft: bool
     path: str
+    utc: dt.datetime  # the slot's instant in UTC, computed once: everything sorts and windows on it
     image: str | None = None
-
-    @property
-    def utc(self) -> dt.datetime:
-        return self.slot.utc
 
     @property
     def label(self) -> str:
@@ -184,33 +181,33 @@ def consented_by_audience(project: Project) -> dict[str, frozenset[str]]:
     return {a: frozenset(s) for a, s in found.items()}
 
 
-class _Groups:
-    """audience_groups per (campaign, post, channel), computed once: a series repeats them weekly."""
-
-    def __init__(self, project: Project, renderer: Any) -> None:
-        self.project, self.renderer = project, renderer
-        self.cache: dict[tuple[str, str, str], list[tuple[str, list[str]]]] = {}
-
-    def __call__(self, campaign: Campaign, post: Post, channel: str) -> list[tuple[str, list[str]]]:
-        key = (campaign.id, post.id, channel)
-        if key not in self.cache:
-            self.cache[key] = audience_groups(self.project, campaign, post, channel, self.renderer)
-        return self.cache[key]
-
-
 def occurrences(project: Project, slots: dict[str, list[Slot]], renderer: Any,
                 start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Occurrence]:
     """What the planner would make of every slot of the draft and approved campaigns in [start, end)."""
-    groups = _Groups(project, renderer)
-    found: list[Occurrence] = []
+    return _expand(project, slots, renderer, start, end)[0]
+
+
+def _expand(project: Project, slots: dict[str, list[Slot]], renderer: Any, start: dt.datetime | None,
+            end: dt.datetime | None) -> tuple[list[Occurrence], list[Occurrence]]:
+    """The occurrences in time order, and the first of each post slot (one contact each)."""
+    timed: list[tuple[dt.datetime, str, str, Slot, list[tuple[str, str, str, tuple[str, ...]]], bool, str,
+                      str | None]] = []
     for campaign_id, campaign_slots in slots.items():
         campaign = project.campaigns[campaign_id]
         if campaign.meta.status not in COUNTED:
             continue
         draft = campaign.meta.status == m.CampaignStatus.draft
+        # (channel, kind, audience, members) per post, once: a series repeats them every week
+        targets: dict[str, list[tuple[str, str, str, tuple[str, ...]]]] = {}
+        for post in campaign.posts:
+            targets[post.id] = [
+                (channel_id, project.channels[channel_id].kind, audience, tuple(members))
+                for channel_id in post.meta.channels or campaign.meta.channels if channel_id in project.channels
+                for audience, members in audience_groups(project, campaign, post, channel_id, renderer)]
         posts = {p.id: p for p in campaign.posts}
         for slot in campaign_slots:
-            if (start and slot.utc < start) or (end and slot.utc >= end):
+            utc = slot.utc
+            if (start and utc < start) or (end and utc >= end):
                 continue
             post = posts.get(slot.post)
             if post is None:
@@ -218,16 +215,19 @@ def occurrences(project: Project, slots: dict[str, list[Slot]], renderer: Any,
             image = post.meta.image
             if image is None and slot.knowledge and slot.knowledge in project.knowledge:
                 image = project.knowledge[slot.knowledge].meta.image
-            for channel_id in post.meta.channels or campaign.meta.channels:
-                channel = project.channels.get(channel_id)
-                if channel is None:
-                    continue  # reported as an unknown channel already
-                for audience, members in groups(campaign, post, channel_id):
-                    found.append(Occurrence(campaign.id, post.id, channel_id, channel.kind, audience,
-                                            tuple(members), slot, draft, campaign.path,
-                                            image if channel.kind != "email" else None))
-    found.sort(key=lambda o: (o.utc, o.channel, o.campaign, o.post, o.audience))
-    return found
+            timed.append((utc, campaign_id, post.id, slot, targets[post.id], draft, campaign.path, image))
+    # Sorting the post slots, not the twice as many occurrences: same order, half the work.
+    timed.sort(key=lambda t: t[:3])
+    found: list[Occurrence] = []
+    firsts: list[Occurrence] = []
+    for utc, campaign_id, post_id, slot, post_targets, draft, path, image in timed:
+        here = [Occurrence(campaign_id, post_id, channel_id, kind, audience, members, slot, draft, path, utc,
+                           image if kind != "email" else None)
+                for channel_id, kind, audience, members in post_targets]
+        if here:
+            firsts.append(here[0])
+            found += here
+    return found, firsts
 
 
 def simulate(project: Project, slots: dict[str, list[Slot]], renderer: Any = None,
@@ -238,7 +238,7 @@ def simulate(project: Project, slots: dict[str, list[Slot]], renderer: Any = Non
         from dissemination.render import Renderer
 
         renderer = Renderer(project)
-    found = occurrences(project, slots, renderer, start, end)
+    found, firsts = _expand(project, slots, renderer, start, end)
     problems: list[Problem] = []
     problems += _untimed_slots(project)
     problems += _collisions(project, found)
@@ -247,7 +247,7 @@ def simulate(project: Project, slots: dict[str, list[Slot]], renderer: Any = Non
     problems += quota_problems
     forecasts, trouble = _newsletters(project, found, recipients(project), measured_rates or {})
     problems += trouble
-    weekly, over = _contacts(project, found)
+    weekly, over = _contacts(project, firsts)
     budgets = {s: project.contact_budget(s) for s in project.stakeholders}
     return Simulation(start, end, found, problems, forecasts, weekly, over, peaks, budgets)
 
@@ -356,7 +356,7 @@ def _quotas(project: Project, found: list[Occurrence]) -> tuple[list[Problem], d
         for quota in QUOTAS.get(o.kind, ()):
             if quota.media_only and not o.image:
                 continue
-            window = int((o.utc - EPOCH) // quota.period)
+            window = int(o.utc.timestamp() // quota.period.total_seconds())
             key = (o.channel, quota.what, window)
             counts[key] += 1
             n = counts[key]
@@ -428,46 +428,67 @@ def _newsletters(project: Project, found: list[Occurrence], consented: dict[str,
 def _contacts(project: Project, found: list[Occurrence]) -> tuple[dict[tuple[str, str], tuple[int, str]], list[str]]:
     """Contacts per stakeholder per ISO week (the most in each quadrant), and the posts that take
     a stakeholder over its monthly budget, counted as plan/budget.py counts them: one post at one
-    slot is one contact, however many channels carry it; campaigns with `over_budget` not counted."""
+    slot is one contact, however many channels carry it; campaigns with `over_budget` not counted.
+
+    Counted per audience set first and spread over the stakeholders after: a year of a thousand
+    campaigns is 50,000 post slots but only a few hundred audience sets."""
+    from zoneinfo import ZoneInfo
+
     members: dict[str, list[str]] = defaultdict(list)
     for stakeholder in project.stakeholders.values():
         for audience in stakeholder.audiences:
             members[audience].append(stakeholder.id)
     budgets = {s: project.contact_budget(s) for s in project.stakeholders}
     quadrants = {s.id: s.quadrant.value for s in project.stakeholders.values()}
-    seen: set[tuple[str, str, dt.datetime]] = set()
-    weekly: dict[tuple[str, str], int] = defaultdict(int)
-    monthly: dict[tuple[str, str], int] = defaultdict(int)
-    over: dict[tuple[str, str, dt.datetime], list[str]] = {}
-    for o in found:
+    by_week: dict[tuple[tuple[str, ...], str], int] = defaultdict(int)
+    by_month: dict[tuple[tuple[str, ...], str], list[Occurrence]] = defaultdict(list)
+    audiences_of: dict[tuple[str, str], tuple[str, ...]] = {}
+    periods: dict[dt.date, tuple[str, str]] = {}
+    for o in found:  # the first occurrence of each post slot: one contact, however many channels
         campaign = project.campaigns[o.campaign]
         if campaign.meta.over_budget:
             continue
-        key = (o.campaign, o.post, o.utc)
-        if key in seen:
-            continue
-        seen.add(key)
-        post = campaign.post(o.post)
-        audiences = (post.meta.audiences if post else None) or campaign.meta.audiences
-        reached = {s for a in audiences for s in members.get(a, ())}
-        iso = o.slot.local.isocalendar()
-        week, month = f"{iso[0]}-W{iso[1]:02d}", f"{o.slot.local:%Y-%m}"
-        for s in reached:
-            weekly[(s, week)] += 1
-            monthly[(s, month)] += 1
-            if monthly[(s, month)] > budgets[s]:
-                over.setdefault(key, []).append(s)
+        audiences = audiences_of.get((o.campaign, o.post))
+        if audiences is None:
+            post = campaign.post(o.post)
+            audiences = tuple(sorted((post.meta.audiences if post else None) or campaign.meta.audiences))
+            audiences_of[(o.campaign, o.post)] = audiences
+        day = o.slot.local.date()
+        if day not in periods:
+            iso = day.isocalendar()
+            periods[day] = (f"{iso[0]}-W{iso[1]:02d}", f"{day:%Y-%m}")
+        week, month = periods[day]
+        by_week[(audiences, week)] += 1
+        by_month[(audiences, month)].append(o)
+    reach: dict[tuple[str, ...], set[str]] = {}
+    for audiences, _ in list(by_week) + list(by_month):
+        if audiences not in reach:
+            reach[audiences] = {s for a in audiences for s in members.get(a, ())}
+    weekly: dict[tuple[str, str], int] = defaultdict(int)
+    for (audiences, week), n in by_week.items():
+        for s in reach[audiences]:
+            weekly[(s, week)] += n
+    monthly: dict[tuple[str, str], int] = defaultdict(int)
+    for (audiences, month), posts in by_month.items():
+        for s in reach[audiences]:
+            monthly[(s, month)] += len(posts)
     most: dict[tuple[str, str], tuple[int, str]] = {}
     for (s, week), n in sorted(weekly.items()):  # sorted: ties name the same stakeholder every run
         q = (week, quadrants[s])
         if q not in most or n > most[q][0]:
             most[q] = (n, s)
+    # Only for the (stakeholder, month) pairs over budget: walk that month's posts in time order.
+    over: dict[tuple[str, str, dt.datetime], list[str]] = {}
+    for (s, month), total in monthly.items():
+        if total <= budgets[s]:
+            continue
+        posts = sorted((o for (audiences, m_), os in by_month.items() if m_ == month and s in reach[audiences]
+                        for o in os), key=lambda o: (o.utc, o.campaign, o.post))
+        for o in posts[budgets[s]:]:
+            over.setdefault((o.campaign, o.post, o.utc), []).append(s)
     lines = []
-    for (campaign_id, post_id, utc), stakeholders in sorted(over.items(), key=lambda kv: kv[0][2]):
-        zone = project.campaigns[campaign_id].meta.timezone
-        from zoneinfo import ZoneInfo
-
-        local = utc.astimezone(ZoneInfo(zone))
+    for (campaign_id, post_id, utc), stakeholders in sorted(over.items(), key=lambda kv: (kv[0][2], kv[0][:2])):
+        local = utc.astimezone(ZoneInfo(project.campaigns[campaign_id].meta.timezone))
         names = sorted(stakeholders)
         lines.append(f"{local:%Y-%m-%d %H:%M} {campaign_id}/{post_id}: over the monthly budget of "
                      f"{', '.join(names[:3])}{f' and {len(names) - 3} more' if len(names) > 3 else ''}")
