@@ -154,11 +154,16 @@ def plan(
     _plan(_now(now), as_json)
 
 
+def _ledger_exists() -> bool:
+    """Whether there is a ledger to read, so that a command which only reads it does not create
+    one (ledger.store.DB_URL_ENV is not imported for this: SQLAlchemy and Alembic take 0.3 s)."""
+    return bool(os.environ.get("DISSEMINATION_DB_URL")) or (State.root / ".dissemination" / "ledger.db").exists()
+
+
 def _measured_rates() -> dict[str, float]:
     """Send rates from the ledger, without creating one: a dry run on a fresh checkout leaves no
     ledger behind (and has no earlier sends to measure)."""
-    # ledger.store.DB_URL_ENV, not imported for it: SQLAlchemy and Alembic take 0.3 s to import
-    if not os.environ.get("DISSEMINATION_DB_URL") and not (State.root / ".dissemination" / "ledger.db").exists():
+    if not _ledger_exists():
         return {}
     from dissemination.ledger.rates import measured_send_rates
 
@@ -722,7 +727,8 @@ def preview(
 def _write_calendar(result, out_dir: Path, moment: dt.datetime) -> None:  # type: ignore[no-untyped-def]
     from dissemination.render.calendar import write_calendar
 
-    written = write_calendar(result, _ledger().items(), out_dir, moment)
+    # No ledger yet (content being written, nothing planned): the plan alone, and none created.
+    written = write_calendar(result, _ledger().items() if _ledger_exists() else [], out_dir, moment)
     counts = ", ".join(f"{n} {state}" for state, n in sorted(written.counts.items()))
     out.print(f"calendar: {written.entries} entries ({counts or 'none'}) in {written.month} (month) and "
               f"{written.week.name} (week)", markup=False)
