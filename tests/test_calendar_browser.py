@@ -160,3 +160,16 @@ def test_web_serves_the_calendar_live_and_read_only_only_when_asked(site):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_preview_writes_the_calendar_beside_it_without_creating_a_ledger(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(VALID, root)
+    done = cli(root, "preview", "--out", str(tmp_path / "site"))
+    assert done.exit_code == 0, done.output
+    assert f"calendar: 8 entries (8 planned) in {tmp_path / 'site' / 'calendar' / 'index.html'} (month) and " \
+           "week.html (week)" in done.output
+    month = (tmp_path / "site" / "calendar" / "index.html").read_text()
+    assert "gepland" in month and "maart 2027" in month and "http://" not in month and "https://" not in month
+    assert (tmp_path / "site" / "calendar" / "week.html").is_file()
+    assert not (root / ".dissemination").exists()  # preview reads a ledger, never creates one
