@@ -139,17 +139,16 @@ def plan(
                                                  "(default: now).")] = None,
     last: Annotated[Optional[str], typer.Option("--to", help="With --simulate: last day, YYYY-MM-DD, included "
                                                 "(default: the end of the plan).")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="With --simulate: folder for simulation.txt and "
-                                          "simulation.json (default: simulation/ in the content root).",
-                                          file_okay=False)] = Path(""),
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="With --simulate: folder for simulation.txt and "
+                                                    "simulation.json (default: simulation/ in the content root).",
+                                                    file_okay=False)] = None,
 ) -> None:
     """Expand approved campaigns into publication items in the ledger (idempotent)."""
     if simulate:
-        _simulate(_now(now), first, last, out_dir if str(out_dir) not in ("", ".") or out_dir.is_absolute()
-                  else None, as_json)
+        _simulate(_now(now), first, last, out_dir, as_json)
         return
-    if first or last:
-        err.print("--from and --to go with --simulate", markup=False)
+    if first or last or out_dir:
+        err.print("--from, --to and --out go with --simulate", markup=False)
         raise typer.Exit(2)
     _plan(_now(now), as_json)
 
