@@ -60,6 +60,9 @@ def test_calendar_shows_states_links_and_drafts(site, view, width):
                      "Kennisreeks", "bekijk publicatie", "Mkb-ondernemers", "Beleidsmakers"]:
         assert expected in page.text, (expected, view, width)
     assert ("maart 2027" in page.text) if view == "index" else ("week 9, 2027" in page.text)
+    # mkb and beleid each got their own Mastodon status at 09:30: one entry, a link to each
+    assert "mastodon (2×) · Uitgelicht" in page.text
+    assert "bekijk publicatie (Beleidsmakers)" in page.text and "bekijk publicatie (Mkb-ondernemers)" in page.text
     # the published item links to where it went out (here the outbox file)
     assert 'href="file://' in page.html and "outbox" in page.html
     # drafts are drawn apart (dashed) and say so

@@ -57,6 +57,8 @@ class Entry:
     url: str | None = None
     reason: str | None = None
     problems: list[str] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # (audiences, url) of a merged entry
+    editions: int = 1  # items merged into this entry (a newsletter's editions, a post's audience groups)
 
     @property
     def draft(self) -> bool:
@@ -123,6 +125,30 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
     return entries
 
 
+def merged(entries: list[Entry]) -> list[Entry]:
+    """One entry per post, channel, moment and state: a newsletter's ten editions, or a post's
+    audience groups, are one line in a day, naming every audience (and each link)."""
+    out: list[Entry] = []
+    index: dict[tuple[dt.datetime, str, str, str, str], Entry] = {}
+    for e in entries:
+        key = (e.when, e.campaign, e.post, e.channel, e.state)
+        first = index.get(key)
+        if first is None:
+            e.links = [(e.audience_names, e.url)] if e.url else []
+            index[key] = e
+            out.append(e)
+            continue
+        first.audience_ids = tuple(dict.fromkeys(first.audience_ids + e.audience_ids))
+        first.audience_names = f"{first.audience_names}; {e.audience_names}"
+        first.problems += [p for p in e.problems if p not in first.problems]
+        if e.url:
+            first.links.append((e.audience_names, e.url))
+        if e.reason and e.reason != first.reason:
+            first.reason = f"{first.reason}; {e.reason}" if first.reason else e.reason
+        first.editions += 1
+    return out
+
+
 def _concerning(messages: list[str], local: dt.datetime) -> list[str]:
     """The problems written at a slot's line that concern this occurrence: a series shares one
     line, so a problem that names a date belongs to the occurrences on that date only."""
@@ -154,7 +180,7 @@ def _environment() -> SandboxedEnvironment:
 def render_calendar(result: CheckResult, ledger_items: Iterable[dict[str, Any]], now: dt.datetime,
                     view: str, links: dict[str, str] | None = None) -> tuple[str, list[Entry]]:
     """One view ("month" or "week") as an HTML page."""
-    entries = calendar_entries(result, ledger_items)
+    entries = merged(calendar_entries(result, ledger_items))
     today = now.astimezone(ZoneInfo(DEFAULT_ZONE)).date()
     months: dict[tuple[int, int], dict[dt.date, list[Entry]]] = {}
     weeks: dict[tuple[int, int], dict[dt.date, list[Entry]]] = {}
@@ -183,7 +209,7 @@ def render_calendar(result: CheckResult, ledger_items: Iterable[dict[str, Any]],
     current = f"m-{today.year}-{today.month:02d}" if view == "month" else f"w-{iso[0]}-{iso[1]:02d}"
     counts: dict[str, int] = {}
     for e in entries:
-        counts[e.state] = counts.get(e.state, 0) + 1
+        counts[e.state] = counts.get(e.state, 0) + e.editions
     programme = result.project.programme.programme.name if result.project.programme else "Campagnes"
     problems = sorted(result.simulation.problems) if result.simulation else []
     page = _environment().get_template("calendar.html.j2").render(
@@ -209,5 +235,5 @@ def write_calendar(result: CheckResult, ledger_items: Iterable[dict[str, Any]], 
     (out / "week.html").write_text(week, encoding="utf-8")
     counts: dict[str, int] = {}
     for e in entries:
-        counts[e.state] = counts.get(e.state, 0) + 1
-    return CalendarSummary(out / "index.html", out / "week.html", len(entries), counts)
+        counts[e.state] = counts.get(e.state, 0) + e.editions
+    return CalendarSummary(out / "index.html", out / "week.html", sum(e.editions for e in entries), counts)
