@@ -32,7 +32,6 @@ from typing import Any
 
 from dissemination.load import models as m
 from dissemination.load.project import Project
-from dissemination.load.readers import Campaign, Post
 from dissemination.plan.budget import COUNTED
 from dissemination.plan.planner import audience_groups
 from dissemination.plan.schedule import Slot

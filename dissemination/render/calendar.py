@@ -92,11 +92,11 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
             problems.setdefault((p.path, p.line), []).append(
                 ("waarschuwing: " if p.severity == "warning" else "") + p.message)
 
-    def titles(campaign_id: str, post_id: str) -> tuple[str, str, str]:
+    def titles(campaign_id: str, post_id: str) -> tuple[str, str]:
+        """Titles from the content; the ids for items of campaigns or posts no longer there."""
         campaign = project.campaigns.get(campaign_id)
         post = campaign.post(post_id) if campaign else None
-        return (campaign.meta.title if campaign else campaign_id, post.title if post else post_id,
-                campaign.meta.timezone if campaign else DEFAULT_ZONE)
+        return campaign.meta.title if campaign else campaign_id, post.title if post else post_id
 
     entries: list[Entry] = []
     seen: set[tuple[str, str, str, str, dt.datetime]] = set()
@@ -105,7 +105,7 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
             continue
         key = (row["campaign"], row["post"], row["channel"], row["audience"], row["slot_utc"])
         seen.add(key)
-        campaign_title, post_title, _ = titles(row["campaign"], row["post"])
+        campaign_title, post_title = titles(row["campaign"], row["post"])
         zone = ZoneInfo(row.get("timezone") or DEFAULT_ZONE)
         audiences = tuple(_payload_audiences(row) or [row["audience"]])
         entries.append(Entry(row["slot_utc"].replace(tzinfo=UTC).astimezone(zone), row["campaign"], campaign_title,
@@ -116,7 +116,7 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
         for o in result.simulation.occurrences:
             if (o.campaign, o.post, o.channel, o.audience, _naive_utc(o.utc)) in seen:
                 continue
-            campaign_title, post_title, _ = titles(o.campaign, o.post)
+            campaign_title, post_title = titles(o.campaign, o.post)
             entries.append(Entry(o.slot.local, o.campaign, campaign_title, o.post, post_title, o.channel, o.audience,
                                  ", ".join(names.get(a, a) for a in o.audiences), o.audiences,
                                  "draft" if o.draft else "planned",
