@@ -9,7 +9,7 @@
     GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
                             the ledger; read-only, and only when started with a calendar (`web
                             --calendar`): it is for the team, so keep it on localhost or behind the
-                            proxy's authentication (docs/operations.md)
+                            proxy's authentication (README, "Calendar")
 
 A tampered or unknown token is refused (403 / 400) and changes nothing. The handlers are plain
 functions, so Starlette runs their ledger queries in its thread pool, off the event loop.
