@@ -176,3 +176,18 @@ def test_preview_writes_the_calendar_beside_it_without_creating_a_ledger(tmp_pat
     assert "gepland" in month and "maart 2027" in month and "http://" not in month and "https://" not in month
     assert (tmp_path / "site" / "calendar" / "week.html").is_file()
     assert not (root / ".dissemination").exists()  # preview reads a ledger, never creates one
+
+
+def test_held_items_wait_for_approval_in_the_calendar(tmp_path):
+    """An approved campaign edited after planning: its items are held until approved again, and
+    the calendar says so with the reason (the ledger's state, not the plan's)."""
+    root = tmp_path / "content"
+    shutil.copytree(VALID, root)
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("Praktijkvoorbeeld van de week.", "Praktijkvoorbeeld!"))
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
+    done = cli(root, "calendar", "--out", str(tmp_path / "cal"), "--now", "2027-02-01T00:00Z")
+    assert "calendar: 8 entries (8 held)" in done.output
+    week = (tmp_path / "cal" / "week.html").read_text()
+    assert "wacht op goedkeuring" in week and "changed since approval" in week and 'data-state="held"' in week
