@@ -191,3 +191,20 @@ def test_held_items_wait_for_approval_in_the_calendar(tmp_path):
     assert "calendar: 8 entries (8 held)" in done.output
     week = (tmp_path / "cal" / "week.html").read_text()
     assert "wacht op goedkeuring" in week and "changed since approval" in week and 'data-state="held"' in week
+
+
+def test_newsletters_in_the_calendar_show_recipients_and_projected_finish(tmp_path):
+    root = tmp_path / "content"
+    shutil.copytree(VALID, root)
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("channels: [mastodon, linkedin]",
+                                                     "channels: [mastodon, linkedin, nieuwsbrief]"))
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("kind: email\n", "kind: email\n  rate_per_minute: 1\n"))
+    assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
+    cli(root, "calendar", "--out", str(tmp_path / "cal"), "--now", "2027-02-01T00:00Z")
+    week = (tmp_path / "cal" / "week.html").read_text()
+    # mkb and beleid have one consented contact each: two editions, one entry, 2 recipients at 1 a
+    # minute, the last done a minute after 09:30
+    assert "nieuwsbrief (2×) · Uitgelicht" in week
+    assert "2 ontvanger(s), klaar rond 09:31" in week

@@ -59,6 +59,8 @@ class Entry:
     problems: list[str] = field(default_factory=list)
     links: list[tuple[str, str]] = field(default_factory=list)  # (audiences, url) of a merged entry
     editions: int = 1  # items merged into this entry (a newsletter's editions, a post's audience groups)
+    recipients: int | None = None  # a newsletter not sent yet: the simulation's forecast
+    finish: dt.datetime | None = None  # local
 
     @property
     def draft(self) -> bool:
@@ -98,6 +100,9 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
         post = campaign.post(post_id) if campaign else None
         return campaign.meta.title if campaign else campaign_id, post.title if post else post_id
 
+    # the simulation's newsletter forecasts, for the editions not sent yet (from the plan or the ledger)
+    forecasts = {(f.occurrence.campaign, f.occurrence.post, f.occurrence.audience, _naive_utc(f.occurrence.utc)): f
+                 for f in (result.simulation.forecasts if result.simulation is not None else [])}
     entries: list[Entry] = []
     seen: set[tuple[str, str, str, str, dt.datetime]] = set()
     for row in ledger_items:
@@ -112,6 +117,10 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
                              row["post"], post_title, row["channel"], row["audience"],
                              ", ".join(names.get(a, a) for a in audiences), audiences, row["state"],
                              row.get("url"), row.get("reason")))
+        forecast = forecasts.get(key[:2] + key[3:]) if row["state"] in ("planned", "held") else None
+        if forecast is not None:
+            entries[-1].recipients = forecast.recipients
+            entries[-1].finish = forecast.finish.astimezone(zone)
     if result.simulation is not None:
         for o in result.simulation.occurrences:
             if (o.campaign, o.post, o.channel, o.audience, _naive_utc(o.utc)) in seen:
@@ -121,6 +130,10 @@ def calendar_entries(result: CheckResult, ledger_items: Iterable[dict[str, Any]]
                                  ", ".join(names.get(a, a) for a in o.audiences), o.audiences,
                                  "draft" if o.draft else "planned",
                                  problems=_concerning(problems.get((o.path, o.slot.line), []), o.slot.local)))
+            forecast = forecasts.get((o.campaign, o.post, o.audience, _naive_utc(o.utc)))
+            if forecast is not None:
+                entries[-1].recipients = forecast.recipients
+                entries[-1].finish = forecast.finish.astimezone(o.slot.local.tzinfo)
     entries.sort(key=lambda e: (e.when.astimezone(UTC), e.campaign, e.post, e.channel, e.audience))
     return entries
 
@@ -146,6 +159,10 @@ def merged(entries: list[Entry]) -> list[Entry]:
         if e.reason and e.reason != first.reason:
             first.reason = f"{first.reason}; {e.reason}" if first.reason else e.reason
         first.editions += 1
+        if e.recipients is not None:
+            first.recipients = (first.recipients or 0) + e.recipients
+        if e.finish is not None and (first.finish is None or e.finish > first.finish):
+            first.finish = e.finish
     return out
 
 
