@@ -226,3 +226,19 @@ def test_simulation_names_the_posts_over_a_monthly_budget_and_weekly_contacts(co
 def test_simulate_rejects_bad_days_clearly(content_root, cli, args, message):
     done = cli("--root", str(content_root()), "plan", "--simulate", *args)
     assert done.exit_code == 2 and message in done.output
+
+
+def test_audience_posts_at_one_moment_are_a_warning_unless_the_campaign_says_why(content_root):
+    root = content_root()
+    line = line_of(root, "campaigns/reeks.md", "cadence:")
+    result = run_check(root)
+    assert result.ok  # the author chose text per audience: a warning, not an error
+    assert [str(w) for w in result.problems.warnings] == [
+        f"campaigns/reeks.md:{line}: warning: collision: 'uitgelicht' goes out 2 times at once on mastodon "
+        "(2027-03-02 09:30), one post per audience group with text of its own (beleid; mkb); every follower sees "
+        "them all (give the audiences one text on this channel, or say why with 'separate_audience_posts: "
+        "<reason>')"]
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("knowledge: [", "separate_audience_posts: beleid apart\nknowledge: ["))
+    warnings = [str(w) for w in run_check(root).problems.warnings]
+    assert warnings and not [w for w in warnings if "collision" in w]  # left: "changed since approval"

@@ -597,6 +597,9 @@ class CampaignMeta(Content):
     # Saying why newsletters go to audiences without a consented recipient (e.g. the list is
     # still being built); without it such a newsletter is an error.
     without_recipients: str | None = None
+    # Saying why audiences with text of their own get separate posts at one moment on one account
+    # (every follower sees them all); without it `check` warns.
+    separate_audience_posts: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignMeta":

@@ -280,7 +280,8 @@ def _collisions(project: Project, found: list[Occurrence]) -> list[Problem]:
     (slot line, earlier post): a series colliding every week is one mistake, written once.
 
     Audiences with text of their own on a channel get a post each at the same slot (plan/planner.py):
-    the author chose that, so it is a warning, not an error; every follower still sees them all."""
+    the author chose that, so it is a warning, not an error (none when the campaign says why with
+    `separate_audience_posts`); every follower still sees them all."""
     last: dict[str, Occurrence] = {}
     grouped: dict[tuple[str, int, str, str], list[tuple[Occurrence, Occurrence]]] = {}
     twins: dict[tuple[str, int, str, str], dict[str, Occurrence]] = {}
@@ -293,6 +294,8 @@ def _collisions(project: Project, found: list[Occurrence]) -> list[Problem]:
         if before is None or not gap or o.utc - before.utc >= gap:
             continue
         if before.label == o.label and before.utc == o.utc:
+            if project.campaigns[o.campaign].meta.separate_audience_posts:
+                continue  # the campaign says why
             same = twins.setdefault((o.path, o.slot.line, o.channel, o.label), {})
             same.setdefault(before.audience, before)
             same.setdefault(o.audience, o)
@@ -314,8 +317,8 @@ def _collisions(project: Project, found: list[Occurrence]) -> list[Problem]:
         parts = "; ".join(", ".join(x.audiences) for x in by_audience.values())
         out.append(Problem(path, line, f"collision: '{o.post}' goes out {len(by_audience)} times at once on {channel} "
                            f"({_local(o)}), one post per audience group with text of its own ({parts}); every "
-                           "follower sees them all", "give the audience variant a channel where each audience "
-                           "has its own account, or one text for all", "warning"))
+                           "follower sees them all", "give the audiences one text on this channel, or say why with "
+                           "'separate_audience_posts: <reason>'", "warning"))
     return out
 
 
