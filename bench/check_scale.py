@@ -24,14 +24,30 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 
 
+ACCOUNTS = 20
+
+
+def account(platform: str, i: int) -> str:
+    """The channel campaign `i` posts on: one of ACCOUNTS per platform."""
+    return platform if i % ACCOUNTS == 0 else f"{platform}-{i % ACCOUNTS}"
+
+
 def generate(root: Path, campaigns: int, knowledge: int) -> None:
     (root / "campaigns").mkdir(parents=True)
     (root / "knowledge").mkdir()
     (root / "stakeholder_maps").mkdir()
+    # Twenty accounts per platform (campaign i posts on account i % 20), posting as often as they
+    # like (min_gap 0): a thousand campaigns on one account would be nothing but collisions and
+    # quota errors in the simulation (plan/simulate.py), and this measures a check that passes.
+    accounts = ["mastodon:\n  kind: mastodon\n  base_url: https://mastodon.example\n  token_env: T1\n  min_gap: 0\n"
+                "linkedin:\n  kind: linkedin\n  author: urn:li:organization:1\n  api_version: '202510'\n"
+                "  token_env: T2\n  min_gap: 0\n"]
+    for n in range(1, ACCOUNTS):
+        accounts.append(f"mastodon-{n}:\n  kind: mastodon\n  base_url: https://mastodon.example\n  token_env: T1\n"
+                        f"  min_gap: 0\nlinkedin-{n}:\n  kind: linkedin\n  author: urn:li:organization:{n + 1}\n"
+                        "  api_version: '202510'\n  token_env: T2\n  min_gap: 0\n")
     (root / "channels.yaml").write_text(
-        "mastodon:\n  kind: mastodon\n  base_url: https://mastodon.example\n  token_env: T1\n"
-        "linkedin:\n  kind: linkedin\n  author: urn:li:organization:1\n  api_version: '202510'\n  token_env: T2\n"
-        "nieuwsbrief:\n  kind: email\n  host: localhost\n  from_address: a@example.org\n"
+        "".join(accounts) + "nieuwsbrief:\n  kind: email\n  host: localhost\n  from_address: a@example.org\n"
     )
     audiences = [f"doelgroep-{i}" for i in range(20)]
     lines = ["contact_budget: {manage_closely: 100000, keep_satisfied: 100000, keep_informed: 100000, monitor: 100000}",
@@ -58,11 +74,12 @@ def generate(root: Path, campaigns: int, knowledge: int) -> None:
         (root / "campaigns" / f"campagne-{i}.md").write_text(
             f"---\nid: campagne-{i}\ntitle: Campagne {i}\nstatus: draft\nowner: Communicatie\ngoal: Testen.\n"
             f"impact_goals: [2]\naudiences: [{audiences[i % 20]}, {audiences[(i + 1) % 20]}]\n"
-            f"channels: [mastodon, linkedin]\nstart: 2027-01-01\nend: 2027-03-31\nknowledge: [{items}]\n"
+            f"channels: [{account('mastodon', i)}, {account('linkedin', i)}]\nstart: 2027-01-01\nend: 2027-03-31\n"
+            f"knowledge: [{items}]\n"
             "cadence:\n  post: uitgelicht\n  days: [tue]\n  time: '09:30'\n---\nIntro.\n\n"
             "## Uitgelicht\nid: uitgelicht\n\nPraktijkvoorbeeld.\n\n"
             "## Aftrap\nslot: 2027-01-05 10:00\naudiences: [" + audiences[i % 20] + "]\n\nDe aftrap.\n\n"
-            "### variant: linkedin\nLangere tekst.\n"
+            f"### variant: {account('linkedin', i)}\nLangere tekst.\n"
         )
 
 

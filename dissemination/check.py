@@ -3,6 +3,7 @@ problem at once."""
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dissemination.load.models import CampaignStatus
 from dissemination.plan.budget import budget_problems
 from dissemination.plan.schedule import Slot, campaign_slots
 from dissemination.plan.targeting import targeting_problems
+from dissemination.plan.simulate import Simulation, simulate
 from dissemination.problems import Problems
 from dissemination.render.variants import render_problems
 
@@ -23,6 +25,7 @@ class CheckResult:
     project: Project
     problems: Problems
     slots: dict[str, list[Slot]]
+    simulation: Simulation | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,19 +81,25 @@ def stored_limits(root: Path) -> dict:  # type: ignore[type-arg]
         ledger.close()
 
 
-def run_check(root: Path, live: dict | None = None) -> CheckResult:  # type: ignore[type-arg]
+def run_check(root: Path, live: dict | None = None, start: dt.datetime | None = None,  # type: ignore[type-arg]
+              end: dt.datetime | None = None, measured_rates: dict[str, float] | None = None) -> CheckResult:
+    """Everything `check` reports. `live`: the limits channels' servers reported (default: the
+    ledger's, if there is one). `start`/`end` limit the simulation (plan/simulate.py) to the slots
+    in [start, end), for `plan --simulate`; `check` simulates the whole plan."""
     # Loading builds hundreds of thousands of small objects and no reference cycles worth
     # collecting; the cyclic GC's passes over them cost ~15 % of a large check.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(root, stored_limits(root.resolve()) if live is None else live)
+        return _run_check(root, stored_limits(root.resolve()) if live is None else live, start, end,
+                          measured_rates)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _run_check(root: Path, live: dict) -> CheckResult:  # type: ignore[type-arg]
+def _run_check(root: Path, live: dict, start: dt.datetime | None, end: dt.datetime | None,  # type: ignore[type-arg]
+               measured_rates: dict[str, float] | None) -> CheckResult:
     project, problems = load_project(root, live)
     slots: dict[str, list[Slot]] = {}
     for campaign in project.campaigns.values():
@@ -109,6 +118,12 @@ def _run_check(root: Path, live: dict) -> CheckResult:  # type: ignore[type-arg]
                 problems.warn(campaign.path, campaign.doc.line_of(("status",)),
                               f"items using {', '.join(changed)} are held: changed since approval",
                               f"approve again: dissemination approve {campaign.path} --by NAME")
+    from dissemination.render import Renderer
+
+    renderer = Renderer(project)
     # Render every variant: template errors and posts over their channel's limit.
-    problems.extend(render_problems(project, slots))
-    return CheckResult(project, problems, slots)
+    problems.extend(render_problems(project, slots, renderer))
+    # The plan played forward: collisions, quotas, empty audiences, untimed slots (plan/simulate.py).
+    simulation = simulate(project, slots, renderer, start, end, measured_rates)
+    problems.extend(simulation.problems)
+    return CheckResult(project, problems, slots, simulation)

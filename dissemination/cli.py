@@ -161,10 +161,82 @@ def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-
 
 
 @app.command()
-def plan(now: NowOption = None, as_json: JsonOption = False) -> None:
+def plan(
+    now: NowOption = None,
+    as_json: JsonOption = False,
+    simulate: Annotated[bool, typer.Option("--simulate", help="Change nothing: play the plan forward and report "
+                                           "collisions, quotas, contact budgets, empty audiences and newsletter "
+                                           "finish times (printed, and written to --out).")] = False,
+    first: Annotated[Optional[str], typer.Option("--from", help="With --simulate: first day, YYYY-MM-DD "
+                                                 "(default: now).")] = None,
+    last: Annotated[Optional[str], typer.Option("--to", help="With --simulate: last day, YYYY-MM-DD, included "
+                                                "(default: the end of the plan).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="With --simulate: folder for simulation.txt and "
+                                                    "simulation.json (default: simulation/ in the content root).",
+                                                    file_okay=False)] = None,
+) -> None:
     """Expand approved campaigns into publication items in the ledger (idempotent). A campaign
     with errors keeps its previous plan; the others are planned, and the command exits 1."""
+    if simulate:
+        _simulate(_now(now), first, last, out_dir, as_json)
+        return
+    if first or last or out_dir:
+        err.print("--from, --to and --out go with --simulate", markup=False)
+        raise typer.Exit(2)
     _failed_campaigns(_plan(_now(now), as_json), err if as_json else out)
+
+
+def _ledger_exists() -> bool:
+    """Whether there is a ledger to read, so that a command which only reads it does not create
+    one (ledger.store.DB_URL_ENV is not imported for this: SQLAlchemy and Alembic take 0.3 s)."""
+    return bool(os.environ.get("DISSEMINATION_DB_URL")) or (State.root / ".dissemination" / "ledger.db").exists()
+
+
+def _measured_rates() -> dict[str, float]:
+    """Send rates from the ledger, without creating one: a dry run on a fresh checkout leaves no
+    ledger behind (and has no earlier sends to measure)."""
+    if not _ledger_exists():
+        return {}
+    from dissemination.ledger.rates import measured_send_rates
+
+    return measured_send_rates(_ledger())
+
+
+def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir: Path | None,
+              as_json: bool) -> None:
+    """`plan --simulate`: the hook into plan/simulate.py (through check, which reports the same)."""
+    from dissemination.check import run_check
+
+    try:
+        start = dt.datetime.combine(dt.date.fromisoformat(first), dt.time(), UTC) if first else moment
+        end = dt.datetime.combine(dt.date.fromisoformat(last) + dt.timedelta(days=1), dt.time(), UTC) if last else None
+    except ValueError:
+        err.print("--from/--to: write a day as YYYY-MM-DD, e.g. 2027-03-01", markup=False)
+        raise typer.Exit(2) from None
+    if end is not None and end <= start:
+        err.print("--to is before --from", markup=False)
+        raise typer.Exit(2)
+    result = run_check(State.root, start=start, end=end, measured_rates=_measured_rates())
+    simulation = result.simulation
+    assert simulation is not None
+    own = set(simulation.problems)
+    other = [p for p in result.problems.errors if p not in own]  # content errors outside the simulation
+    for problem in other:
+        out.print(str(problem), markup=False)
+    target = out_dir or (State.root / "simulation")
+    target.mkdir(parents=True, exist_ok=True)
+    text = simulation.report()
+    document = simulation.as_json()
+    (target / "simulation.txt").write_text(text, encoding="utf-8")
+    (target / "simulation.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+                                            encoding="utf-8")
+    if as_json:
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        out.print(text.rstrip("\n"), markup=False, crop=False, overflow="ignore")
+        out.print(f"written to {target / 'simulation.txt'} and simulation.json; nothing was planned", markup=False)
+    if other or any(p.severity == "error" for p in simulation.problems):
+        raise typer.Exit(1)
 
 
 def _plan(moment: dt.datetime, as_json: bool, checked=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
@@ -261,8 +333,12 @@ def _send_progress():  # type: ignore[no-untyped-def]
 def web(
     host: Annotated[str, typer.Option(help="Address to listen on (put a TLS proxy in front for the public).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    calendar: Annotated[bool, typer.Option("--calendar/--no-calendar", help="Also serve the calendar at /kalender/ "
+                                           "(read-only, for the team: only on localhost or behind the proxy's "
+                                           "authentication).")] = False,
 ) -> None:
-    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links."""
+    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links, and with --calendar the
+    team's calendar."""
     import uvicorn
 
     from dissemination.load import models as m
@@ -278,8 +354,25 @@ def web(
     channels, _ = load_channels(State.root)
     names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
              if isinstance(c, m.EmailChannel)}
-    out.print(f"serving unsubscribe and click links on http://{host}:{port}", markup=False)
-    uvicorn.run(create_app(_ledger(), signer, names), host=host, port=port, log_level="warning")
+    ledger = _ledger()
+    page = _live_calendar(ledger) if calendar else None
+    out.print(f"serving unsubscribe and click links on http://{host}:{port}"
+              + (f"; the calendar on http://{host}:{port}/kalender/" if calendar else ""), markup=False)
+    uvicorn.run(create_app(ledger, signer, names, page), host=host, port=port, log_level="warning")
+
+
+def _live_calendar(ledger):  # type: ignore[no-untyped-def]
+    """The calendar as `web` serves it: content and ledger read afresh for every request."""
+    from dissemination.check import run_check
+    from dissemination.render.calendar import render_calendar
+
+    root = State.root.resolve()
+
+    def page(view: str) -> str:
+        return render_calendar(run_check(root), ledger.items(), dt.datetime.now(UTC), view,
+                               {"month": "/kalender/", "week": "/kalender/week"})[0]
+
+    return page
 
 
 @app.command()
@@ -374,6 +467,31 @@ def resend_unknown(
               "list again", markup=False)
 
 
+def _window_edge(value: str | None, moment: dt.datetime, sign: int, name: str) -> dt.datetime | None:
+    from dissemination.load.models import _duration
+
+    if not value:
+        return None
+    try:
+        return moment + sign * _duration(value)
+    except ValueError:
+        pass
+    try:
+        if len(value) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), UTC)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            return parsed
+    except ValueError:
+        pass
+    err.print(f"{name}: '{value}' is not a day (2027-03-01), a moment with offset (2027-03-01T09:00+01:00) or a "
+              "duration (7d, 12h)", markup=False)
+    raise typer.Exit(2)
+
+
+MISSED_RECENTLY = dt.timedelta(days=1)
+
+
 @app.command()
 def resolve(
     item: Annotated[str, typer.Argument(help="The waiting item's id (see dissemination status).")],
@@ -409,31 +527,58 @@ def status(
     as_json: JsonOption = False,
     channels: Annotated[bool, typer.Option("--channels/--no-channels",
                                            help="Check each channel's credentials (contacts the platforms).")] = True,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only items with a slot from then on: a day "
+                                                 "(YYYY-MM-DD), a moment with offset, or a duration before now "
+                                                 "(7d).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only items with a slot before then: a day, a "
+                                                 "moment with offset, or a duration after now (7d).")] = None,
 ) -> None:
-    """Items by state, overdue and held first, the next post to go out, then each channel's
-    health. Exits 2 when something is overdue. --json: {"items": [...], "next": {...} or null,
+    """Items by state, overdue and held first, a summary line, the next post to go out, then each
+    channel's health. Exits 2 when something is overdue or was missed in the last day (whatever
+    --since/--until show). --json: {"items": [...], "summary": {...}, "next": {...} or null,
     "channels": [...]} (channels left out with --no-channels)."""
     from dissemination.pipeline import next_slot, status_rows
 
     moment = _now(now)
+    first = _window_edge(since, moment, -1, "--since")
+    last = _window_edge(until, moment, 1, "--until")
     ledger = _ledger()
-    rows = status_rows(ledger, moment)
+    every = status_rows(ledger, moment)
+    # Missed in the last day: marked missed (updated) within it, so an e-mail's day of tolerance
+    # does not hide it. Like overdue items, they make status exit 2 even outside the window.
+    marked = {row["id"]: row["updated_at"] for row in ledger.items(["missed"])}
+    recent = {i for i, at in marked.items() if at.replace(tzinfo=UTC) >= moment - MISSED_RECENTLY}
+
+    def slot(row: dict) -> dt.datetime:  # type: ignore[type-arg]
+        return dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00"))
+
+    rows = [r for r in every if (first is None or slot(r) >= first) and (last is None or slot(r) < last)]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    overdue = sum(r["overdue"] for r in every)
+    summary = {"states": counts, "overdue": overdue, "missed_last_day": len(recent), "shown": len(rows),
+               "total": len(every)}
     if as_json:
         upcoming = next_slot(ledger, moment)
-        document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
+        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None}
         if channels:
             document["channels"] = _channel_health_json(ledger)
         print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
     else:
         _print_items(rows, False)
-        counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["state"]] = counts.get(row["state"], 0) + 1
-        out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or (
+            "no items in this window" if every else "the ledger is empty")
+        extra = [f"{overdue} overdue"] if overdue else []
+        extra += [f"{len(recent)} missed in the last day"] if recent else []
+        if len(rows) != len(every):
+            extra.append(f"{len(rows)} of {len(every)} items shown")
+        out.print(f"summary: {text}" + (f" ({'; '.join(extra)})" if extra else ""), markup=False,
+                  style="bold red" if overdue or recent else None)
         _print_next(ledger, moment)
         if channels:
             _print_channel_health(ledger)
-    if any(row["overdue"] or row["state"] == "waiting" for row in rows):
+    if overdue or recent or any(row["state"] == "waiting" for row in every):
         raise typer.Exit(2)
 
 
@@ -650,6 +795,32 @@ def preview(
     summary = build_preview(result, out_dir)
     out.print(f"wrote {summary.posts} planned posts ({summary.newsletters} newsletters) to {summary.index}",
               markup=False)
+    _write_calendar(result, out_dir / "calendar", _now(None))
+
+
+def _write_calendar(result, out_dir: Path, moment: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.render.calendar import write_calendar
+
+    # No ledger yet (content being written, nothing planned): the plan alone, and none created.
+    written = write_calendar(result, _ledger().items() if _ledger_exists() else [], out_dir, moment)
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(written.counts.items()))
+    out.print(f"calendar: {written.entries} entries ({counts or 'none'}) in {written.month} (month) and "
+              f"{written.week.name} (week)", markup=False)
+
+
+@app.command()
+def calendar(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write the calendar to (index.html: month, "
+                                          "week.html: week).", file_okay=False)] = Path("calendar"),
+    now: NowOption = None,
+) -> None:
+    """Write the calendar: the ledger's published, missed, failed and held items with the plan
+    ahead (drafts marked) and the simulation's problems, by month and week."""
+    from dissemination.check import run_check
+
+    result = run_check(State.root)
+    _print_problems(result.problems)
+    _write_calendar(result, out_dir, _now(now))
 
 
 auth_app = typer.Typer(help="Sign in to a platform; the token is stored outside the repository.",

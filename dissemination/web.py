@@ -6,6 +6,10 @@
     GET  /klik/<token>      count the click and redirect to the link, only to URLs that were in the
                             newsletter (the target is signed); per person only with tracking consent
     GET  /health            "ok"
+    GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
+                            the ledger; read-only, and only when started with a calendar (`web
+                            --calendar`): it is for the team, so keep it on localhost or behind the
+                            proxy's authentication (README, "Calendar")
 
 A tampered or unknown token is refused (403 / 400) and changes nothing. The handlers are plain
 functions, so Starlette runs their ledger queries in its thread pool, off the event loop.
@@ -20,6 +24,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from collections.abc import Callable
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
@@ -45,7 +51,9 @@ def _masked(address: str) -> str:
     return f"{local[:1]}…@{domain}"
 
 
-def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None) -> Starlette:
+def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None,
+               calendar: Callable[[str], str] | None = None) -> Starlette:
+    """`calendar(view)` renders the calendar ("month" or "week") as a page; None: not served."""
     deliveries = Deliveries(ledger)
     names = list_names or {}
 
@@ -98,8 +106,21 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
     def health(_: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[
+    def calendar_page(request: Request) -> Response:
+        assert calendar is not None
+        page = calendar("week" if request.url.path.rstrip("/").endswith("/week") else "month")
+        return HTMLResponse(page, headers={
+            "Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex",
+            # the page is self-contained: its own inline style and filter script, nothing else
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                       "script-src 'unsafe-inline'; img-src data:; form-action 'none'"})
+
+    routes = [
         Route("/afmelden/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/klik/{token}", click, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
-    ])
+    ]
+    if calendar is not None:
+        routes += [Route("/kalender/", calendar_page, methods=["GET"]),
+                   Route("/kalender/week", calendar_page, methods=["GET"])]
+    return Starlette(routes=routes)

@@ -50,6 +50,7 @@ class Page:
     sideways: list[str] = field(default_factory=list)
     # The smallest text in an inline SVG chart as drawn on screen (CSS px); None without charts
     smallest_chart_text: float | None = None
+    script_result: Any = None
 
 
 class _DevTools:
@@ -107,8 +108,10 @@ def _console_errors(events: list[dict[str, Any]]) -> list[str]:
     return errors
 
 
-def open_page(url: str, width: int, name: str, height: int = 900) -> Page:
-    """Load `url` at `width` CSS pixels, collect console errors and the DOM, save a screenshot."""
+def open_page(url: str, width: int, name: str, height: int = 900, script: str | None = None) -> Page:
+    """Load `url` at `width` CSS pixels, collect console errors and the DOM, save a screenshot.
+    `script` (JavaScript, e.g. choosing a filter as a user would) runs after loading, before the
+    DOM is read; its value is `page.script_result`."""
     # chromium's helper processes may still be closing files in the profile as it is removed
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = subprocess.Popen(
@@ -147,6 +150,9 @@ def open_page(url: str, width: int, name: str, height: int = 900) -> Page:
                                   session=session)["result"].get("value")
 
             page = Page(url, width)
+            if script:
+                page.script_result = evaluate(script)
+                tools.drain(0.2)
             page.text = evaluate("document.body ? document.body.innerText : ''")
             page.html = evaluate("document.documentElement.outerHTML")
             page.scroll_width = int(evaluate("document.documentElement.scrollWidth"))

@@ -175,7 +175,7 @@ def test_status_exits_2_when_something_is_overdue_and_lists_it_first(tmp_path):
     for line, item in zip(lines[1:9], items):
         assert line.startswith("overdue planned  Mon 2027-03-01 10:00 CET" if item["overdue"] else item["state"])
         assert f"{item['campaign']} / {item['post']}" in line and item["id"] in line and item["channel"] in line
-    assert lines[9] == "8 planned"
+    assert lines[9] == "summary: 8 planned (2 overdue)"
 
 
 def test_outbox_says_plainly_that_nothing_is_published(tmp_path):
@@ -244,3 +244,29 @@ def test_a_post_aimed_at_an_audience_on_a_channel_its_map_does_not_list_is_an_er
     items = json.loads(cli(root, "plan", "--now", "2027-02-01T00:00Z", "--json").output)
     assert {(i["post"], i["audience"]) for i in items if i["channel"] == "mastodon"} == {
         ("aftrap", "beleid"), ("uitgelicht", "mkb")}
+
+
+def test_status_summary_window_and_missed_in_the_last_day_exit_2(tmp_path):
+    root = make_project(tmp_path)
+    cli(root, "plan", "--now", "2027-02-01T00:00Z")
+    # aftrap (Mon 1 March 10:00 CET) is missed by a publish run at 12:30 CET; uitgelicht is not due yet
+    published = cli(root, "publish", "--now", "2027-03-01T11:30Z")
+    assert "2 missed" in published.output
+    status = cli(root, "status", "--no-channels", "--now", "2027-03-01T11:31Z")
+    assert status.exit_code == 2  # missed in the last day, though nothing is overdue
+    assert "summary: 2 missed, 6 planned (2 missed in the last day)" in status.output
+    document = json.loads(cli(root, "status", "--json", "--no-channels", "--now", "2027-03-01T11:31Z").output)
+    assert document["summary"] == {"states": {"missed": 2, "planned": 6}, "overdue": 0, "missed_last_day": 2,
+                                   "shown": 8, "total": 8}
+    # a day later (and uitgelicht published on time) the miss is old news: exit 0
+    cli(root, "publish", "--now", "2027-03-02T08:31Z")
+    assert cli(root, "status", "--no-channels", "--now", "2027-03-02T11:32Z").exit_code == 0
+    # --since/--until: only the slots in the window (days, moments or durations around --now)
+    window = cli(root, "status", "--no-channels", "--now", "2027-03-02T11:32Z", "--since", "2027-03-08",
+                 "--until", "2027-03-10")
+    assert "summary: 3 planned (3 of 8 items shown)" in window.output
+    assert "Tue 2027-03-09 09:30 CET" in window.output and "2027-03-01" not in window.output.split("summary")[0]
+    recent = cli(root, "status", "--no-channels", "--now", "2027-03-02T11:32Z", "--since", "2d", "--until", "1d")
+    assert "summary: 2 missed, 3 published (5 of 8 items shown)" in recent.output
+    bad = cli(root, "status", "--no-channels", "--since", "gisteren")
+    assert bad.exit_code == 2 and "--since: 'gisteren' is not a day" in bad.output

@@ -55,7 +55,8 @@ def test_series_features_items_in_order_then_stops_unless_evergreen_repeats(cont
                                            knowledge="[sharehouse, den-hartogh]", extra=""), body)
     _write_campaign(root, "b", BASE.format(id="b", start="2027-03-01", end="2027-03-31",
                                            knowledge="[den-hartogh, sharehouse]",
-                                           extra="  repeat_evergreen: true\nover_budget: test"), body)
+                                           extra="  repeat_evergreen: true\nover_budget: test")
+                    .replace('"09:30"', '"11:00"'), body)  # not at a's time: that would be a collision
     result = run_check(root)
     assert result.ok, [str(p) for p in result.problems.items]
     assert [s.knowledge for s in result.slots["a"]] == ["sharehouse", "den-hartogh"]

@@ -310,6 +310,9 @@ class ChannelKind(str, Enum):
 class ChannelBase(Content):
     # How far past its slot an item may still go out; later it is marked missed, not posted.
     late_tolerance: Duration = dt.timedelta(hours=2)
+    # Two posts on this account closer together than this are a collision (`check`, `plan
+    # --simulate`): the second buries the first in followers' timelines. 0 allows any gap.
+    min_gap: Duration = dt.timedelta(minutes=30)
     description: str | None = None
     # Reading engagement: requests in flight at once, and requests per minute (None: the
     # channel's own default, kept under the platform's rate limit).
@@ -648,6 +651,12 @@ class CampaignMeta(Content):
     event: Event | None = None
     # Saying why a campaign may contact stakeholders more often than their budget allows.
     over_budget: str | None = None
+    # Saying why newsletters go to audiences without a consented recipient (e.g. the list is
+    # still being built); without it such a newsletter is an error.
+    without_recipients: str | None = None
+    # Saying why audiences with text of their own get separate posts at one moment on one account
+    # (every follower sees them all); without it `check` warns.
+    separate_audience_posts: str | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignMeta":

@@ -16,18 +16,20 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dissemination.approval import SourceDigests, hold_reason, sources_hold_reason
 from dissemination.contained import inside
 from dissemination.files import write_atomically
-from dissemination.ledger import PlannedItem
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
 from dissemination.plan.targeting import audiences_on
 from dissemination.problems import Problem
+
+if TYPE_CHECKING:  # the ledger (SQLAlchemy, Alembic) is imported where items are made, not by `check`
+    from dissemination.ledger import PlannedItem
 
 SHARED_AUDIENCE = "*"
 EVENTS = "events"
@@ -133,6 +135,8 @@ def plan_items(project: Project, slots: dict[str, list[Slot]], renderer: Rendere
                skip: set[str] | None = None) -> tuple[list[PlannedItem], list[Held], list[Problem]]:
     """Items of every approved campaign except those in `skip` (campaigns with errors). An item
     records what it was rendered from (`sources`); one whose sources changed since approval is held."""
+    from dissemination.ledger import PlannedItem
+
     planned: list[PlannedItem] = []
     held: list[Held] = []
     problems: list[Problem] = []
