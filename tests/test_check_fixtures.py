@@ -174,3 +174,17 @@ def test_an_email_channel_without_web_url_is_a_warning_with_file_and_line(conten
            "newsletters are written to outbox/nieuwsbrief/) (set web_url to the public address of `dissemination " \
            "web`; every newsletter needs a working unsubscribe link)" in result.output
     assert result.output.splitlines()[-1] == "OK: no errors, 1 warning(s)"
+
+
+@pytest.mark.parametrize("url,refused", [("http://nieuwsbrief.example.org", True),
+                                         ("http://localhost:8080", False), ("http://127.0.0.1:8080", False),
+                                         ("https://nieuwsbrief.example.org", False)])
+def test_an_email_channel_web_url_must_be_https_except_on_localhost(content_root, cli, url, refused):
+    """RFC 8058 one-click unsubscribe needs HTTPS; a test setup on this machine may use http."""
+    root = content_root()
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("web_url: https://nieuwsbrief.example.org", f"web_url: {url}"))
+    line = channels.read_text().splitlines().index(f"  web_url: {url}") + 1
+    result = cli("--root", str(root), "check")
+    message = f"channels.yaml:{line}: e-mail channel 'nieuwsbrief': web_url {url} is not HTTPS"
+    assert (result.exit_code != 0, message in result.output) == (refused, refused), result.output

@@ -472,3 +472,72 @@ def test_a_contact_in_several_audiences_gets_one_edition(tmp_path, smtp):
     assert sorted(smtp.sink.recipients()) == ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]
     beleid = next(r for r in newsletter_rows(root) if r["audience"] == "beleid" and r["post"] == "maart")
     assert beleid["state"] == "published" and states(root, beleid["id"]) == {}
+
+
+def test_554_5_7_1_at_rcpt_for_everyone_stops_the_run_suppresses_nobody_and_is_not_published(tmp_path, smtp):
+    """A relay refusing us (our settings are wrong) is not a hard bounce of every recipient."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(6)])
+    smtp.sink.refuse_all = "554 5.7.1 <lid0@example.org>: Relay access denied"
+    result = publish(root)
+    assert "1 failed" in result.output
+    assert smtp.sink.messages == [] and deliveries(root).suppression_list() == []
+    item = first_issue(root)
+    assert item["state"] == "failed"
+    assert "Relay access denied" in item["reason"] and "nobody was suppressed" in item["reason"]
+    assert set(states(root, item["id"]).values()) == {"pending"}  # not bounced, not sent: still to send
+    # The run stopped at the first refusal: one RCPT, not one per recipient.
+    assert [c for c in smtp.sink.commands if c.startswith("RCPT")] == ["RCPT lid0@example.org"]
+
+
+def test_a_5_7_refusal_without_an_enhanced_code_is_recognised_by_its_words(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse_all = "554 Relay access denied"
+    publish(root)
+    assert first_issue(root)["state"] == "failed" and deliveries(root).suppression_list() == []
+
+
+def test_a_message_refused_after_data_is_followed_by_rset_and_the_rest_is_delivered(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(5)])
+    smtp.sink.reject_data["lid1@example.org"] = "554 5.6.0 message content rejected"
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 2, 3, 4)]
+    commands = smtp.sink.commands
+    refused = commands.index("DATA", commands.index("RCPT lid1@example.org"))
+    assert commands[refused + 1] == "RSET" and commands[refused + 2] == "MAIL"
+    item = first_issue(root)
+    rows = states(root, item["id"])
+    assert item["state"] == "published" and rows["lid1@example.org"] == "rejected"
+    assert deliveries(root).suppression_list() == []  # a refused message is not a dead address
+
+
+@pytest.mark.parametrize("answer,state", [("550 5.1.1 <x>: Recipient address rejected: User unknown", "bounced"),
+                                          ("550 5.2.1 mailbox disabled", "bounced"),
+                                          ("552 5.2.2 mailbox full", "failed"),
+                                          ("554 5.3.4 message too big for system", "rejected")])
+def test_only_a_bad_address_is_suppressed_and_only_that_one(tmp_path, smtp, answer, state):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(4)])
+    smtp.sink.refuse["lid2@example.org"] = answer
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 1, 3)]
+    item = first_issue(root)
+    assert item["state"] == "published" and states(root, item["id"])["lid2@example.org"] == state
+    suppressed = [(e["address"], e["scope"]) for e in deliveries(root).suppression_list()]
+    assert suppressed == ([("lid2@example.org", "*")] if state == "bounced" else [])
+
+
+def test_a_long_accented_name_is_encoded_in_words_of_at_most_75_characters(tmp_path, smtp):
+    from email.header import decode_header, make_header
+
+    name = "Élodie-Françoise van den Ĳsselsteijn-Dûchâteau de Gerlache ë"
+    assert len(name) == 60
+    root = newsletter_project(tmp_path, smtp.port, [f"      - name: {name}\n        email: lang@example.org\n"
+                                                    "        consent:\n          source: Aanmelding website\n"
+                                                    "          date: 2026-01-15"])
+    publish(root)
+    [(_, _, raw)] = smtp.sink.messages
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    words = re.findall(r"=\?[^?]+\?[bqBQ]\?[^?]*\?=", head)
+    assert words and max(len(w) for w in words) <= 75
+    to = re.search(r"^To: (.*?)\r\n(?! )", head + "\r\n", re.M | re.S).group(1)
+    assert max(len(line) for line in f"To: {to}".split("\r\n")) <= 78  # folded (RFC 5322 2.1.1)
+    assert str(make_header(decode_header(to))) == f"{name} <lang@example.org>"  # RFC 2047 decoding

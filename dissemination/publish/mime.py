@@ -20,8 +20,9 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from email import policy
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 UNSUBSCRIBE_SLOT = "unsubscribe_url"
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
@@ -133,8 +134,11 @@ class MessageTemplate:
         return {s for s in self.segments if isinstance(s, str)}
 
 
-def header_line(name: str, value: str) -> bytes:
-    """One header, encoded as the stdlib does it (RFC 2047 for non-ASCII, folded)."""
+def header_line(name: str, value: str | Address) -> bytes:
+    """One header, encoded as the stdlib does it: RFC 2047 encoded words of at most 75
+    characters for non-ASCII, lines folded. An address goes in as an `Address`: a display name
+    encoded beforehand (formataddr) would be one encoded word of any length, which the policy
+    then folds as plain text."""
     message = EmailMessage(policy=policy.SMTP)
     message[name] = value
     return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
@@ -160,7 +164,7 @@ def build_template(*, from_address: str, from_name: str | None, reply_to: str | 
         html_slots.update({f"%%{name}%%": name for name in clicks})
     boundary = "=_" + secrets.token_hex(16)  # "=" never occurs in quoted-printable text
     segments: list[bytes | str] = [
-        header_line("From", formataddr((from_name or "", from_address))),
+        header_line("From", Address(display_name=from_name or "", addr_spec=from_address)),
         b"To: ", "to", b"\r\n",
         header_line("Subject", subject),
         header_line("Date", format_datetime(now.astimezone(dt.timezone.utc))),
@@ -202,7 +206,27 @@ def recipient_header(name: str | None, address: str) -> bytes:
     encoded = base64.b64encode(name.encode("utf-8")).decode("ascii")
     if len(encoded) <= 60:  # one RFC 2047 encoded word (at most 75 characters)
         return f"=?utf-8?b?{encoded}?= <{address}>".encode("ascii")
-    return formataddr((name, address), charset="utf-8").encode("ascii")
+    # Longer: several encoded words on folded lines, as the stdlib's policy writes them.
+    try:
+        line = header_line("To", Address(display_name=name, addr_spec=address))
+    except (ValueError, TypeError, IndexError):  # a name the header model cannot hold (control characters)
+        return _encoded_words(name, address)
+    return line[len(b"To: "):-2]
+
+
+def _encoded_words(name: str, address: str) -> bytes:
+    """`name` as base64 encoded words of at most 75 characters (45 bytes of UTF-8 each, never
+    splitting a character), one per folded line."""
+    words, chunk = [], b""
+    for char in name:
+        data = char.encode("utf-8")
+        if len(chunk) + len(data) > 45:
+            words.append(chunk)
+            chunk = b""
+        chunk += data
+    words.append(chunk)
+    encoded = "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
+    return f"{encoded}\r\n <{address}>".encode("ascii")
 
 
 def list_unsubscribe(url: str, mailbox: str) -> bytes:

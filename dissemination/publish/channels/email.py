@@ -13,9 +13,12 @@ have delivered anything (a transaction without its "." is dropped by the server)
 it leaves at most one row per connection `unknown`, which is reported and not resent unless an
 operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
 
-Answers: 5xx to RCPT is a hard bounce (suppressed on every list); 5xx to the message is a
-rejection of that message; 4xx defers the recipient to the next run (failed after
-RECIPIENT_MAX_ATTEMPTS); a dropped connection is reopened and the send resumes.
+Answers are read by their enhanced status code (`dissemination.publish.bounces`): 5.7.x to MAIL
+or RCPT means the relay refuses us, so the run stops, nobody is suppressed and the item fails
+with the reason; 5.1.x/5.2.1 to RCPT is a hard bounce (that address suppressed on every list);
+other 5xx refuse that one message; 4xx defers the recipient to the next run (failed after
+RECIPIENT_MAX_ATTEMPTS); a refused message is followed by RSET; a dropped connection is reopened
+and the send resumes.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Callable, Protocol
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.load import models as m
-from dissemination.publish import mime
+from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
@@ -76,6 +79,17 @@ class _Dropped(Exception):
 
 class _Stop(Exception):
     """The whole run must stop (e.g. the server refuses our sender): the rest waits."""
+
+
+class _SenderRefused(_Stop):
+    """The server refuses mail from us (5.7.x: relay, policy, authentication): our settings are
+    wrong, not the recipients. Nobody is suppressed and the newsletter is not published."""
+
+
+# (verdict kind, permanent reply) -> the delivery row's state. A permanent soft refusal (5.2.2
+# mailbox full) is not retried but counts as a soft bounce.
+_STATE = {("hard", True): "bounced", ("soft", True): "failed", ("soft", False): "deferred",
+          ("refused", True): "rejected", ("refused", False): "deferred", ("hard", False): "deferred"}
 
 
 class _Abandon(Exception):
@@ -153,12 +167,17 @@ class SmtpTransport:
                 conn.getreply()
             if mail_code != 250:
                 conn.rset()
+                answer = f"{mail_code} {mail_answer.decode(errors='replace')}"
                 if 400 <= mail_code < 500:
-                    raise _Dropped(f"{mail_code} {mail_answer.decode(errors='replace')} to MAIL FROM", False)
-                raise _Stop(f"the server refused the sender {sender}: {mail_code} {mail_answer.decode(errors='replace')}")
+                    raise _Dropped(f"{answer} to MAIL FROM", False)
+                raise _SenderRefused(f"the server refused the sender {sender}: {answer}")
             if rcpt_code not in (250, 251):
-                conn.rset()
-                return ("bounced" if rcpt_code >= 500 else "deferred"), f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+                conn.rset()  # RFC 5321 4.1.1.5: the next MAIL starts clean (Postfix: "503 nested MAIL")
+                answer = f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+                verdict = bounces.classify(rcpt_code, answer)
+                if verdict.kind == "sender":
+                    raise _SenderRefused(f"the server refused to take mail from {sender} for {address}: {answer}")
+                return _STATE[verdict.kind, rcpt_code >= 500], answer
             if data_code != 354:
                 conn.rset()
                 return ("rejected" if data_code >= 500 else "deferred"), f"{data_code} {data_answer.decode(errors='replace')}"
@@ -169,17 +188,32 @@ class SmtpTransport:
             dot_sent = True  # from here on the message may arrive, whatever happens to us
             conn.send(data + b".\r\n")
             code, answer = conn.getreply()
+            if code != 250:
+                _reset(conn)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(f"{type(exc).__name__}: {exc}", dot_sent) from None
         if code == 250:
             return "sent", None
-        return ("rejected" if code >= 500 else "deferred"), f"{code} {answer.decode(errors='replace')}"
+        text = f"{code} {answer.decode(errors='replace')}"
+        kind = bounces.classify(code, text).kind
+        # After the message, a 5.7.x is about this message (content, DMARC of this domain), not the relay.
+        return _STATE["refused" if kind == "sender" else kind, code >= 500], text
 
     def close(self, conn: smtplib.SMTP) -> None:
         try:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    """RSET after a refused message: Postfix keeps the refused transaction's state and answers
+    the next MAIL with "503 nested MAIL command". The answer to the message is known already, so
+    a server that hung up instead only costs a new connection for the next recipient."""
+    try:
+        conn.rset()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
 
 
 class OutboxTransport:
@@ -222,6 +256,7 @@ class _Run:
     handled: list[int] = field(default_factory=lambda: [0])  # for the progress bar; approximate across threads
     crashed: list[BaseException] = field(default_factory=list)
     anonymous_clicks: dict[str, bytes] = field(default_factory=dict)  # the same for every recipient
+    sender_refused: bool = False  # the server refused our sender (5.7.x): stop, suppress nobody
 
 
 class EmailChannel:
@@ -314,6 +349,12 @@ class EmailChannel:
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no recipients"
         log.info("%s: %s to %s: %s", self.id, claim.id, audience, summary)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
+        if run.sender_refused:
+            # Not a recipient's fault: retrying would only repeat it, and publishing it would hide it.
+            raise PublishError(f"stopped: {run.error[0]}. The relay or its settings are wrong (channels.yaml: host, "
+                               f"username_env/password_env, from_address; the relay's permitted senders); nobody "
+                               f"was suppressed, {open_rows} of {sum(counts.values())} recipients not sent ({summary})",
+                               permanent=True)
         if open_rows:
             why = run.error[0] if run.error else f"{counts.get('deferred', 0)} deferred by the server (4xx)"
             raise PublishError(f"{open_rows} of {sum(counts.values())} recipients not reached yet ({why}); "
@@ -430,6 +471,7 @@ class EmailChannel:
                 run.error.append(str(exc))
             except _Stop as exc:
                 run.error.append(str(exc))
+                run.sender_refused = run.sender_refused or isinstance(exc, _SenderRefused)
             else:
                 if state == "sent":
                     run.sent_count[0] += 1
