@@ -304,6 +304,33 @@ def suppress(
               markup=False)
 
 
+@app.command()
+def unsuppress(
+    address: Annotated[str, typer.Argument(help="The e-mail address to mail again.")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded in the ledger).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, e.g. 'bounced by a relay misconfiguration, see ticket 12'.")],
+    list_id: Annotated[Optional[str], typer.Option("--list", help="Only this list (e-mail channel); default: every list.")] = None,
+) -> None:
+    """Take an address off the suppression list (e.g. wrongly suppressed as a bounce), with an
+    audit row of who, when, why and what it was. It is mailed again only where it has consent."""
+    from dissemination.ledger.deliveries import Deliveries
+
+    missing = [name for name, value in (("--by", by), ("--reason", reason)) if not value.strip()]
+    if missing:
+        err.print(f"{' and '.join(missing)}: say who lifts the suppression and why (both are recorded)", markup=False)
+        raise typer.Exit(2)
+    lifted = Deliveries(_ledger()).unsuppress(address, by.strip(), reason.strip(), dt.datetime.now(UTC), list_id)
+    where = f"list {list_id}" if list_id else "any list"
+    if not lifted:
+        err.print(f"{address.strip().lower()} is not suppressed on {where}; nothing was changed "
+                  "(`dissemination newsletters --item ID` shows why a recipient was not sent)", markup=False)
+        raise typer.Exit(1)
+    for row in lifted:
+        scope = "every list" if row["scope"] == "*" else f"list {row['scope']}"
+        out.print(f"{row['address']}: no longer suppressed on {scope} (was {row['reason']}"
+                  + (f": {row['detail']}" if row["detail"] else "") + ")", markup=False)
+
+
 @app.command("resend-unknown")
 def resend_unknown(
     item: Annotated[str, typer.Argument(help="The newsletter item's id (see dissemination newsletters).")],

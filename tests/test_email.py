@@ -541,3 +541,22 @@ def test_a_long_accented_name_is_encoded_in_words_of_at_most_75_characters(tmp_p
     to = re.search(r"^To: (.*?)\r\n(?! )", head + "\r\n", re.M | re.S).group(1)
     assert max(len(line) for line in f"To: {to}".split("\r\n")) <= 78  # folded (RFC 5322 2.1.1)
     assert str(make_header(decode_header(to))) == f"{name} <lang@example.org>"  # RFC 2047 decoding
+
+
+def test_unsuppress_lifts_a_suppression_with_an_audit_row_and_the_next_edition_reaches_the_address(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "550 5.1.1 no such user"
+    publish(root)
+    smtp.sink.refuse.clear()
+    refused = cli(root, "unsuppress", "lid1@example.org", "--by", "Test", "--reason", " ")
+    assert refused.exit_code == 2 and "--reason: say who lifts the suppression and why" in refused.output
+    assert cli(root, "unsuppress", "lid2@example.org", "--by", "Test", "--reason", "x").exit_code == 1
+    done = cli(root, "unsuppress", "LID1@example.org", "--by", "Marieke", "--reason", "mailbox restored, ticket 12")
+    assert done.exit_code == 0, done.output
+    assert "lid1@example.org: no longer suppressed on every list (was bounced: 550 5.1.1 no such user)" in done.output
+    assert deliveries(root).suppression_list() == []
+    [audit] = deliveries(root).unsuppressions("lid1@example.org")
+    assert (audit["scope"], audit["previous_reason"], audit["lifted_by"], audit["lifted_reason"]) == (
+        "*", "bounced", "Marieke", "mailbox restored, ticket 12")
+    publish(root, SECOND)
+    assert smtp.sink.recipients()[2:].count("lid1@example.org") == 1

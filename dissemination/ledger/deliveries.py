@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Collection, Iterable
 
-from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, exists, func, insert, null, or_, select, update
+from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select, update
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions
+from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions, unsuppressions
 from dissemination.ledger.store import Ledger, utc_naive
 
 ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
@@ -112,6 +112,29 @@ class Deliveries:
             return conn.execute(select(suppressions.c.reason).where(
                 suppressions.c.address == normalise(address),
                 suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
+
+    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+        """Lift the suppressions of `address` (every list, or only `scope`), keeping an audit row
+        each (`unsuppressions`). Returns the lifted entries; empty when there were none. Consent
+        is not restored: the address is mailed only where it still has a consent record."""
+        address = normalise(address)
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            where = [suppressions.c.address == address] + ([suppressions.c.scope == scope] if scope else [])
+            rows = [dict(r._mapping) for r in conn.execute(select(suppressions).where(*where))]
+            if not rows:
+                return []
+            conn.execute(delete(suppressions).where(*where))
+            conn.execute(insert(unsuppressions), [
+                {"address": address, "scope": r["scope"], "previous_reason": r["reason"],
+                 "previous_detail": r["detail"], "suppressed_at": r["created_at"], "lifted_by": by,
+                 "lifted_reason": reason, "lifted_at": stamp} for r in rows])
+        return rows
+
+    def unsuppressions(self, address: str) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(unsuppressions).where(
+                unsuppressions.c.address == normalise(address)).order_by(unsuppressions.c.id))]
 
     def suppression_list(self) -> list[dict]:  # type: ignore[type-arg]
         with self.engine.connect() as conn:

@@ -144,3 +144,20 @@ clicks = Table(
     Column("clicked_at", DateTime, nullable=False),
     Index("ix_clicks_item", "item_id"),
 )
+
+# An operator lifting a suppression (`dissemination unsuppress`): the row is deleted from
+# `suppressions`, and this keeps what it was, who lifted it, when and why.
+unsuppressions = Table(
+    "unsuppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("previous_reason", String(16), nullable=False),
+    Column("previous_detail", Text),
+    Column("suppressed_at", DateTime, nullable=False),
+    Column("lifted_by", String(128), nullable=False),
+    Column("lifted_reason", Text, nullable=False),
+    Column("lifted_at", DateTime, nullable=False),
+    Index("ix_unsuppressions_address", "address"),
+)
