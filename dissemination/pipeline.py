@@ -134,7 +134,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                 receipt = channel.publish(claim)
                 _fault("after_remote")
             except PublishError as exc:
-                if exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
+                if exc.permanent or (claim.attempt_count >= MAX_ATTEMPTS and not exc.bounded):
                     reason = exc.reason if exc.permanent else f"gave up after {claim.attempt_count} attempts: {exc.reason}"
                     ledger.record_failed(claim, clock(), reason)
                     report.failed.append(claim.id)

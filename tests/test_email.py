@@ -179,17 +179,70 @@ def test_a_partly_sent_newsletter_keeps_its_edition_whatever_happens_to_the_camp
     assert first_issue(root)["state"] == "published"
 
 
-def test_a_recipient_always_deferred_is_given_up_and_reported(tmp_path, smtp):
+def test_a_recipient_always_deferred_is_retried_with_growing_back_off_until_the_edition_expires(tmp_path, smtp):
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)])
     smtp.sink.refuse["lid1@example.org"] = "452 4.2.2 mailbox full"
-    now = dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC)
-    for _ in range(5):
+    publish(root)
+    item = first_issue(root)["id"]
+    tries = lambda: smtp.sink.commands.count("RCPT lid1@example.org")  # noqa: E731
+    assert tries() == 1
+    publish(root, "2027-03-02T09:08Z")  # within the first back-off (5 minutes): not tried
+    assert tries() == 1
+    now = dt.datetime(2027, 3, 2, 9, 11, tzinfo=UTC)
+    for expected in (2, 3):  # 5 minutes, then 10 minutes later
         publish(root, now.isoformat())
-        now += dt.timedelta(hours=2)
-    assert first_issue(root)["state"] == "published"
-    row = {r["address"]: r for r in deliveries(root).rows(first_issue(root)["id"])}["lid1@example.org"]
-    assert row["state"] == "failed" and "gave up after 5 attempts" in row["detail"] and row["attempts"] == 5
+        assert tries() == expected
+        now += dt.timedelta(minutes=5)
+        publish(root, now.isoformat())
+        assert tries() == expected, "tried again before its back-off"
+        now += dt.timedelta(minutes=6)
+    while now < dt.datetime(2027, 3, 5, 12, 0, tzinfo=UTC):  # every 4 hours, past the expiry 3 days after the slot
+        publish(root, now.isoformat())
+        now += dt.timedelta(hours=4)
+    row = {r["address"]: r for r in deliveries(root).rows(item)}["lid1@example.org"]
+    assert row["state"] == "failed" and "gave up: the edition expired at 2027-03-05 09:00 UTC" in row["detail"]
+    assert 10 <= row["attempts"] <= 25 and first_issue(root)["state"] == "published"
     assert smtp.sink.recipients() == ["lid0@example.org"]
+    assert deliveries(root).suppression_list() == []  # one soft bounce is not a dead address
+
+
+def test_a_450_recipient_whose_edition_expired_never_gets_it(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "450 4.2.0 mailbox unavailable, try later"
+    publish(root)
+    smtp.sink.refuse.clear()
+    result = publish(root, "2027-03-05T09:30Z")  # the server would take it now, but the edition is 3 days old
+    assert smtp.sink.recipients().count("lid1@example.org") == 0
+    item = first_issue(root)
+    assert item["state"] == "published", result.output
+    assert states(root, item["id"]) == {"lid0@example.org": "sent", "lid1@example.org": "failed",
+                                        "lid2@example.org": "sent"}
+
+
+def test_a_deferred_recipient_does_not_get_an_edition_once_the_next_one_went_out(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)],
+                              "  edition_expires_after: 30d\n")
+    smtp.sink.refuse["lid1@example.org"] = "451 4.3.0 try later"
+    publish(root)
+    publish(root, SECOND)  # still refused: deferred for both editions; the second reached lid0
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-09T13:30Z")
+    got = [(m["To"].addresses[0].addr_spec, m["Subject"]) for m in smtp.sink.parsed()]
+    assert got.count(("lid1@example.org", "Editie maart – Nieuwsbrief maart")) == 0
+    assert [address for address, _ in got].count("lid1@example.org") == 1  # the current edition only
+    row = {r["address"]: r for r in deliveries(root).rows(first_issue(root)["id"])}["lid1@example.org"]
+    assert row["state"] == "failed" and "the list's next edition" in row["detail"]
+
+
+def test_editions_not_accepted_several_times_in_a_row_suppress_the_address(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)], "  soft_bounce_limit: 2\n")
+    smtp.sink.refuse["lid1@example.org"] = "552 5.2.2 mailbox full"
+    publish(root)
+    assert deliveries(root).suppression_list() == []
+    publish(root, SECOND)
+    [entry] = deliveries(root).suppression_list()
+    assert (entry["address"], entry["reason"]) == ("lid1@example.org", "bounced")
+    assert "2 editions in a row not accepted" in entry["detail"]
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

@@ -25,11 +25,17 @@ from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, d
 from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions, unsuppressions
-from dissemination.ledger.store import Ledger, utc_naive
+from dissemination.ledger.store import Ledger, as_utc, utc_naive
 
 ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
 # Item states in which re-opened recipients are sent by the next publish run.
 RESENDABLE = ("published", "planned", "claimed", "unknown")
+
+
+def retry_backoff(attempts: int) -> dt.timedelta:
+    """How long a deferred (4xx) recipient waits before the next try, as a mail server's queue
+    does it: 5 minutes, doubling, at most 4 hours; the edition's expiry ends the tries."""
+    return min(dt.timedelta(minutes=5) * 2 ** max(attempts - 1, 0), dt.timedelta(hours=4))
 
 
 def normalise(address: str) -> str:
@@ -178,7 +184,7 @@ class Deliveries:
 
     def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
         """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
-        (4xx) at or after `since` (this run) wait for the next run."""
+        (4xx) wait for their back-off (`retry_backoff`), and at least for the next run (`since`)."""
         # Two index range scans on (item_id, state, address): a single query with OR, or any other
         # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
         due = and_(deliveries.c.item_id == item_id, or_(
@@ -189,10 +195,12 @@ class Deliveries:
                 deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
                 deliveries.c.address).limit(limit)).scalars().all()
             if len(wanted) < limit:
-                wanted += conn.execute(select(deliveries.c.address).where(
+                # Deferred rows are few; their back-off depends on their attempts, checked here.
+                wanted += [r.address for r in conn.execute(select(
+                    deliveries.c.address, deliveries.c.attempts, deliveries.c.updated_at).where(
                     deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
-                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address).limit(
-                    limit - len(wanted))).scalars().all()
+                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address))
+                    if as_utc(r.updated_at) + retry_backoff(r.attempts) <= now][:limit - len(wanted)]
             if not wanted:
                 return []
             return list(conn.execute(update(deliveries).where(due, deliveries.c.address.in_(wanted)).values(
@@ -325,19 +333,66 @@ class Deliveries:
             return [dict(r._mapping) for r in conn.execute(
                 select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
 
+    def addresses(self, item_id: str, state: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == state)).scalars())
+
     def attempts_of(self, item_id: str, address: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(deliveries.c.attempts).where(
                 deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar() or 0)
 
-    def give_up(self, item_id: str, max_attempts: int, now: dt.datetime) -> int:
-        """Deferred recipients that were tried `max_attempts` times are failed (settled, reported)."""
+    def expire(self, item_id: str, why: str, now: dt.datetime) -> list[str]:
+        """The edition may no longer be sent (`why`): its unsent rows are settled. A deferred row
+        is `failed` (the server never took it: a soft bounce), a pending one `expired`. Returns
+        the failed addresses."""
+        stamp = utc_naive(now)
         with self.engine.begin() as conn:
-            return conn.execute(update(deliveries).where(
-                deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
-                deliveries.c.attempts >= max_attempts).values(
-                state="failed", updated_at=utc_naive(now),
-                detail=func.coalesce(deliveries.c.detail, "") + f" (gave up after {max_attempts} attempts)")).rowcount
+            failed = conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred").values(
+                state="failed", owner=None, updated_at=stamp,
+                detail=func.coalesce(deliveries.c.detail, "") + f" (gave up: {why})").returning(
+                deliveries.c.address)).scalars().all()
+            conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "pending").values(
+                state="expired", owner=None, updated_at=stamp, detail=f"not sent: {why}"))
+        return sorted(failed)
+
+    def superseded_by(self, item_id: str) -> str | None:
+        """A later edition of the same list (channel and audience) that has reached someone."""
+        with self.engine.connect() as conn:
+            item = conn.execute(select(items.c.channel, items.c.audience, items.c.slot_utc).where(
+                items.c.id == item_id)).first()
+            if item is None:
+                return None
+            later = select(items.c.id).where(
+                items.c.channel == item.channel, items.c.audience == item.audience, items.c.slot_utc > item.slot_utc,
+                items.c.id != item_id,
+                exists().where(deliveries.c.item_id == items.c.id, deliveries.c.state == "sent"))
+            return conn.execute(later.order_by(items.c.slot_utc).limit(1)).scalar()
+
+    def next_retry(self, item_id: str) -> dt.datetime | None:
+        """When the first deferred recipient of the item is due again (its back-off)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.attempts, deliveries.c.updated_at).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred")).all()
+        return min((as_utc(r.updated_at) + retry_backoff(r.attempts) for r in rows), default=None)
+
+    def suppress_soft_bounces(self, addresses: Collection[str], limit: int, now: dt.datetime) -> list[str]:
+        """Suppress (every list) each address whose last `limit` editions all ended `failed`
+        (never accepted: 4xx until the edition expired, or mailbox full). Returns those suppressed."""
+        done = []
+        with self.engine.begin() as conn:
+            for address in addresses:
+                last = conn.execute(select(deliveries.c.state, deliveries.c.detail).where(
+                    deliveries.c.address == address, deliveries.c.state.in_(["sent", "failed"])).order_by(
+                    deliveries.c.updated_at.desc()).limit(limit)).all()
+                if len(last) == limit and all(r.state == "failed" for r in last):
+                    if self.suppress(address, ALL_LISTS, "bounced", now, None,
+                                     f"{limit} editions in a row not accepted (last: {last[0].detail})", conn):
+                        done.append(address)
+        return done
 
     # --- the web endpoint --------------------------------------------------------------------
 

@@ -87,7 +87,7 @@ snapshots = Table(
 # `unknown`, never resent unless an operator re-opens it: see `resends`). See
 # dissemination/publish/channels/email.py.
 DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
-DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed")
+DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed", "expired")
 
 deliveries = Table(
     "deliveries",

@@ -344,6 +344,12 @@ class EmailChannel(ChannelBase):
     # Links go through `dissemination web` and are counted anonymously; per person only for
     # contacts with `tracking: true`.
     track_clicks: bool = True
+    # How long after its slot an edition may still reach a recipient the server deferred (4xx)
+    # or an operator re-opened; later (or once the list's next edition went out) it is not sent.
+    edition_expires_after: Duration = dt.timedelta(days=3)
+    # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
+    # full) before the address is suppressed as bounced.
+    soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
 
 
 class OutboxChannel(ChannelBase):

@@ -16,8 +16,10 @@ operator re-opens it (`dissemination resend-unknown`, after checking it did not 
 Answers are read by their enhanced status code (`dissemination.publish.bounces`): 5.7.x to MAIL
 or RCPT means the relay refuses us, so the run stops, nobody is suppressed and the item fails
 with the reason; 5.1.x/5.2.1 to RCPT is a hard bounce (that address suppressed on every list);
-other 5xx refuse that one message; 4xx defers the recipient to the next run (failed after
-RECIPIENT_MAX_ATTEMPTS); a refused message is followed by RSET; a dropped connection is reopened
+other 5xx refuse that one message; 4xx defers the recipient, retried on a growing back-off
+(`retry_backoff`) until the edition expires (`edition_expires_after` past its slot, or the list's
+next edition has gone out: then `failed`, a soft bounce; `soft_bounce_limit` of them in a row
+suppress the address); a refused message is followed by RSET; a dropped connection is reopened
 and the send resumes.
 """
 
@@ -51,7 +53,6 @@ from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
 log = logging.getLogger("dissemination.email")
 UTC = dt.timezone.utc
-RECIPIENT_MAX_ATTEMPTS = 5  # 4xx answers before a recipient is given up (failed, reported)
 RECONNECTS = 3  # fresh connections tried per message before the run leaves the rest for later
 CHUNK = 200  # recipients claimed per transaction
 HANDFUL = 20  # recipients handed to a connection at a time
@@ -328,24 +329,32 @@ class EmailChannel:
         except UnreadableMap as exc:
             raise PublishError(f"cannot tell who consented: {exc}") from None
         started = self.clock()
+        expired = self._expired(claim, started)
         # A newsletter published before and re-opened for resending: only the rows it had.
         self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
-                                add_new=claim.published_at is None)
-        template = mime.build_template(
-            from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
-            subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
-            list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
-            track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
-        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL), RateLimit(self.config.rate_per_minute),
-                   threading.Event(), [], [0])
-        run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
-                                for slot, target in template.clicks.items()}
-        try:
-            self._send_all(run, started)
-        finally:
-            self.deliveries.release(claim.id, claim.worker, self.clock())
-        self.deliveries.give_up(claim.id, RECIPIENT_MAX_ATTEMPTS, self.clock())
+                                add_new=claim.published_at is None and expired is None)
+        run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
+                   RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
+        if expired:
+            self.deliveries.expire(claim.id, expired, started)
+        else:
+            run.template = template = mime.build_template(
+                from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
+                subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
+                list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
+                track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
+            run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
+                                    for slot, target in template.clicks.items()}
+            try:
+                self._send_all(run, started)
+            finally:
+                self.deliveries.release(claim.id, claim.worker, self.clock())
         counts = self.deliveries.counts(claim.id)
+        if counts.get("failed"):
+            for address in self.deliveries.suppress_soft_bounces(
+                    self.deliveries.addresses(claim.id, "failed"), self.config.soft_bounce_limit, self.clock()):
+                log.warning("%s: %s suppressed: %d editions in a row not accepted by its server", self.id, address,
+                            self.config.soft_bounce_limit)
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no recipients"
         log.info("%s: %s to %s: %s", self.id, claim.id, audience, summary)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
@@ -357,9 +366,26 @@ class EmailChannel:
                                permanent=True)
         if open_rows:
             why = run.error[0] if run.error else f"{counts.get('deferred', 0)} deferred by the server (4xx)"
+            due = None if run.error else self.deliveries.next_retry(claim.id)
+            # The edition's expiry bounds the tries, not the pipeline's count of attempts.
             raise PublishError(f"{open_rows} of {sum(counts.values())} recipients not reached yet ({why}); "
-                               f"the next run sends only those ({summary})")
+                               f"the next run sends only those ({summary})", bounded=True,
+                               retry_after=max(due - started, dt.timedelta(minutes=1)) if due else None)
+        if expired and not counts.get("sent"):
+            raise PublishError(f"not sent to anyone: {expired} ({summary})", permanent=True)
         return Receipt(remote_id=f"<{claim.idempotency_key}@{self.domain}>", url=None)
+
+    def _expired(self, claim: Claim, now: dt.datetime) -> str | None:
+        """Why the edition may no longer be sent to anyone still waiting for it, or None. A
+        December edition must not arrive in March, nor after the list's next one."""
+        deadline = claim.slot_utc + self.config.edition_expires_after
+        if now >= deadline:
+            return (f"the edition expired at {deadline:%Y-%m-%d %H:%M} UTC (edition_expires_after "
+                    f"{self.config.edition_expires_after} after its slot)")
+        later = self.deliveries.superseded_by(claim.id) if self.deliveries else None
+        if later:
+            return f"the list's next edition (item {later}) has gone out"
+        return None
 
     # --- sending -------------------------------------------------------------------------------
 
