@@ -33,7 +33,7 @@ class CheckResult:
         status_text = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
         posts = sum(len(c.posts) for c in p.campaigns.values())
         slots = sum(len(s) for s in self.slots.values())
-        contacts = sum(len(s.contacts) for s in p.stakeholders.values())
+        contacts = sum(1 for s in p.stakeholders.values() for c in s.contacts if c.email)
         parts = [
             f"{len(p.campaigns)} campaigns ({status_text or 'none'}; {posts} posts, {slots} slots)",
             f"{len(p.knowledge)} knowledge items",

@@ -740,3 +740,120 @@ def main() -> None:
         err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
         err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
         sys.exit(3)
+
+
+subscribers_app = typer.Typer(help="Newsletter subscribers (personal data, kept in the ledger database, not in git).",
+                              no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+def _stakeholder_maps() -> list:  # type: ignore[type-arg]
+    """(path, parsed map) of every stakeholder map; a map with errors stops the command."""
+    from dissemination.load.readers import read_stakeholder_map
+
+    maps, problems = [], []
+    for file in sorted((State.root / "stakeholder_maps").glob("*.y*ml")):
+        rel = file.relative_to(State.root).as_posix()
+        parsed, found = read_stakeholder_map(rel, file.read_text(encoding="utf-8"))
+        problems += [p for p in found if p.severity == "error"]
+        if parsed is not None:
+            maps.append((rel, parsed))
+    if problems:
+        for problem in problems:
+            out.print(str(problem), markup=False)
+        out.print(f"[bold red]{len(problems)} error(s)[/] in the stakeholder maps: nothing was imported")
+        raise typer.Exit(1)
+    return maps
+
+
+def _hasher():  # type: ignore[no-untyped-def]
+    from dissemination.ledger.subscribers import keyed_hash
+    from dissemination.publish.tokens import MissingSecret, secret_from_env
+
+    try:
+        return keyed_hash(secret_from_env())
+    except MissingSecret:
+        return None
+
+
+def _import(rows, problems: list[str], dry_run: bool, what: str) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.ledger.subscribers import MissingKey, Subscribers
+
+    if not problems:
+        try:
+            report = Subscribers(_ledger()).import_rows(rows, dt.datetime.now(UTC), _hasher(), dry_run)
+        except MissingKey as exc:
+            err.print(f"subscribers: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        problems = report.problems
+    if problems:
+        for problem in problems:
+            out.print(problem, markup=False)
+        out.print(f"[bold red]{len(problems)} row(s) refused[/]: nothing was imported; fix or remove them and run again")
+        raise typer.Exit(1)
+    for kept in report.kept_unsubscribed:
+        out.print(f"kept unsubscribed: {kept} (re-subscribing takes a new confirmation by the person)", markup=False)
+    verb = "would add" if dry_run else "added"
+    out.print(f"{what}: {verb} {len(report.added)} subscriber(s) and {report.subscribed} list subscription(s); "
+              f"{report.unchanged} row(s) already in the database" + (" (dry run: nothing written)" if dry_run else ""),
+              markup=False)
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV: email, lists, consent_source, consent_date[, name, language, "
+                                              "tracking, organisation, confirmed_at, request_origin].")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing.")] = False,
+) -> None:
+    """Add subscribers from a CSV file; every row needs its consent record (source and date).
+    All rows or none: refused rows are listed as file:line."""
+    from dissemination.ledger.subscribers import read_csv
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"{file}: cannot read it ({type(exc).__name__}: {exc})", markup=False)
+        raise typer.Exit(2) from None
+    lists = {a.id for _, parsed in _stakeholder_maps() for a in parsed.audiences}
+    rows, problems = read_csv(str(file), text, lists or None)
+    _import(rows, problems, dry_run, str(file))
+
+
+@subscribers_app.command("import-contacts")
+def subscribers_import_contacts(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count; write nothing.")] = False,
+) -> None:
+    """Move the e-mail contacts of the stakeholder maps (with their consent records) into the
+    subscriber database, once; then delete their email, consent and tracking lines from the maps."""
+    from dissemination.ledger.subscribers import contact_rows
+
+    _import(list(contact_rows(_stakeholder_maps())), [], dry_run, "stakeholder maps")
+
+
+@subscribers_app.command("export")
+def subscribers_export(address: Annotated[str, typer.Argument(help="The person's e-mail address.")]) -> None:
+    """Everything held about one person (AVG right of access), as JSON: subscriptions with their
+    consent records, deliveries, clicks, suppressions."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    held = Subscribers(_ledger()).export(address)
+    if held is None:
+        err.print(f"nothing is held about {address.strip().lower()}", markup=False)
+        raise typer.Exit(1)
+    print(json.dumps(held, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@subscribers_app.command("erase")
+def subscribers_erase(address: Annotated[str, typer.Argument(help="The person's e-mail address.")]) -> None:
+    """Remove a person's data everywhere (AVG right to erasure). Only a keyed hash of the address
+    is kept, so no import adds it again; newsletter counts stay, without the address."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    hasher = _hasher()
+    if hasher is None:
+        err.print("subscribers erase: DISSEMINATION_UNSUBSCRIBE_SECRET is not set; it keys the hash that keeps "
+                  "the erased address out of later imports (use the value `dissemination web` uses)", markup=False)
+        raise typer.Exit(2)
+    held = Subscribers(_ledger()).erase(address, hasher, dt.datetime.now(UTC))
+    out.print(f"{address.strip().lower()}: " + ("erased everywhere; imports will refuse it" if held else
+                                               "nothing was held; imports will refuse it from now on"), markup=False)

@@ -222,7 +222,14 @@ def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "
     assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
     result = cli(root, "plan", "--now", PLAN_AT)
     assert result.exit_code == 0, result.output
+    import_contacts(root)
     return root
+
+
+def import_contacts(root: Path) -> None:
+    """The contacts written into the test map become subscribers (the one-time migration)."""
+    result = cli(root, "subscribers", "import-contacts", env=mail_env())
+    assert result.exit_code == 0, result.output
 
 
 def mail_env(**extra: str) -> dict[str, str]:

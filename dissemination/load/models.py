@@ -423,12 +423,16 @@ class Consent(Content):
 
 
 class Contact(Content):
-    email: Email
+    # People's addresses belong in the subscriber database, not in git: `email` (with `consent`
+    # and `tracking`) is read only by `dissemination subscribers import-contacts`, once.
+    email: Email | None = None
     name: str | None = None
     role: str | None = None
     consent: Consent | None = None
     # Per-person click tracking only for contacts who agreed to it.
     tracking: bool = False
+    # The list (audience id) this person should be invited to subscribe to, through the sign-up form.
+    invite: Identifier | None = None
 
 
 class StakeholderType(str, Enum):

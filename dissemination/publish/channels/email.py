@@ -1,7 +1,7 @@
 """E-mail newsletters over SMTP (or, without SMTP settings, into the outbox), exactly once per recipient.
 
-One item is one audience's edition of a newsletter. Its recipients are the audience's contacts
-with a consent record (read at send time), minus the suppression list (checked again in the same
+One item is one audience's edition of a newsletter. Its recipients are the audience's active
+subscribers (`dissemination.ledger.subscribers`, read at send time), minus the suppression list (checked again in the same
 transaction that marks each message as being sent). Every recipient is a ledger row
 (`dissemination.ledger.deliveries`); a run that is interrupted (crash, dropped connection, 4xx)
 leaves the unsent rows for the next run, and the item is published once every row is settled.
@@ -47,7 +47,7 @@ from dissemination.load import models as m
 from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
-from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
+from dissemination.publish.recipients import Recipient, subscribed_recipients
 from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
@@ -270,7 +270,7 @@ class EmailChannel:
         self.root = root
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
-        self._recipients = recipients or (lambda audience, earlier: consented_recipients(root, audience, earlier))
+        self._recipients = recipients or (lambda audience, earlier: subscribed_recipients(self._bound(), audience, earlier))
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
                                          rate_per_minute=config.rate_per_minute, idempotent=True)
         domain = config.from_address.rsplit("@", 1)[1]
@@ -294,6 +294,11 @@ class EmailChannel:
         self.clock = clock or self.clock
         self.lease = lease or self.lease
         self.progress = progress
+
+    def _bound(self) -> Ledger:
+        if self.ledger is None:
+            raise RuntimeError("EmailChannel.bind() must run before publish()")
+        return self.ledger
 
     # --- contract ------------------------------------------------------------------------------
 
@@ -324,10 +329,10 @@ class EmailChannel:
         audience = (payload.get("audiences") or [claim.audience])[0]
         editions = payload.get("editions") or [audience]
         earlier = editions[:editions.index(audience)] if audience in editions else []
-        try:
-            recipients = self._recipients(audience, earlier)
-        except UnreadableMap as exc:
-            raise PublishError(f"cannot tell who consented: {exc}") from None
+        recipients = self._recipients(audience, earlier)
+        if not recipients and not self.deliveries.counts(claim.id):
+            log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
+                        "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         started = self.clock()
         expired = self._expired(claim, started)
         # A newsletter published before and re-opened for resending: only the rows it had.
