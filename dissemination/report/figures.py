@@ -403,20 +403,21 @@ def _matches(pub: Publication, target: m.Target) -> bool:
             and (not target.milestones or bool(set(pub.milestones) & set(target.milestones))))
 
 
-def _subscribers(project: Project, audiences: Iterable[str]) -> int:
-    wanted = set(audiences)
-    return sum(1 for s in project.stakeholders.values() if wanted & set(s.audiences)
-               for c in s.contacts if c.consent is not None)
+def _subscribers(ledger: Ledger, audiences: Iterable[str]) -> int:
+    """Active subscribers of any of `audiences` (the subscriber database; addresses are not in git)."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    return Subscribers(ledger).count(list(audiences))
 
 
-def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
+def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
                  baseline: PeriodData | None) -> list[TargetRow]:
     if target.metric == "subscribers":
         audiences = target.audiences or list(project.audiences)
         groups = [(a, [a]) for a in audiences] if target.per == "audience" else [(None, audiences)]
         rows = []
         for group, members in groups:
-            value = Figure.count(_subscribers(project, members))
+            value = Figure.count(_subscribers(ledger, members))
             rows.append(_judge(target, group, value, target.minimum, f"minimaal {number(target.minimum)}",
                                current.period, as_of, running_share=False))
         return rows
@@ -515,7 +516,7 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
             if target.baseline not in baselines:
                 baselines[target.baseline] = load_period(ledger, project, parse_period(target.baseline), as_of)
             baseline = baselines[target.baseline]
-        target_rows += _target_rows(project, target, current, as_of, baseline)
+        target_rows += _target_rows(ledger, project, target, current, as_of, baseline)
     totals = Row("totaal", "Totaal", figures(current.publications), figures(previous.publications))
     sections = {dim: _rows(project, dim, current.publications, previous.publications, period) for dim in DIMENSIONS}
     ranked = sorted(current.publications, key=lambda p: (

@@ -43,6 +43,7 @@ from typing import Callable, Protocol
 
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
+from dissemination.ledger.subscribers import Subscribers
 from dissemination.load import models as m
 from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
@@ -270,6 +271,7 @@ class EmailChannel:
         self.root = root
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
+        self._recipients_given = recipients is not None
         self._recipients = recipients or (lambda audience, earlier: subscribed_recipients(self._bound(), audience, earlier))
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
                                          rate_per_minute=config.rate_per_minute, idempotent=True)
@@ -312,11 +314,22 @@ class EmailChannel:
                 return Health(False, str(exc))
             # A rehearsal: the files show the real layout, but their links cannot work.
             self.signer = Signer(secrets.token_bytes(32))
+        nobody = self._no_subscribers()
         if self.outbox:
-            return Health(True, f"writing one .eml per recipient to {self.transport.folder}")  # type: ignore[attr-defined]
+            return Health(True, f"writing one .eml per recipient to {self.transport.folder}",  # type: ignore[attr-defined]
+                          warning=nobody)
         if self.config.web_url is None:
             return Health(False, f"{self.id}: {m.WEB_URL_HINT}")
-        return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})")
+        return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})",
+                      warning=nobody)
+
+    def _no_subscribers(self) -> str | None:
+        """Said on every run while the subscriber database is empty: a newsletter then reaches nobody."""
+        if self.ledger is None or Subscribers(self.ledger).count() or self._recipients_given:
+            return None
+        return ("no active subscribers in the database, so newsletters are sent to nobody (add them with "
+                "`dissemination subscribers import FILE.csv`, e.g. docs/subscribers.example.csv, or move the "
+                "stakeholder maps' contacts with `dissemination subscribers import-contacts`)")
 
     def publish(self, claim: Claim) -> Receipt:
         if self.deliveries is None or self.signer is None:
