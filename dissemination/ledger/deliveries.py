@@ -333,6 +333,21 @@ class Deliveries:
             return [dict(r._mapping) for r in conn.execute(
                 select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
 
+    def recipient_of(self, item_id: str, key_prefix: str) -> str | None:
+        """The address of the item's recipient whose address_key starts with `key_prefix`."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id,
+                func.substr(deliveries.c.address_key, 1, len(key_prefix)) == key_prefix).limit(1)).scalar()
+
+    def settle_late(self, item_id: str, address: str, state: str, detail: str, now: dt.datetime) -> bool:
+        """A report that arrived after sending (a bounce by mail) changes a sent row's state."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.address == address,
+                deliveries.c.state.in_(["sent", "unknown"])).values(
+                state=state, detail=detail, updated_at=utc_naive(now))).rowcount == 1
+
     def addresses(self, item_id: str, state: str) -> list[str]:
         with self.engine.connect() as conn:
             return list(conn.execute(select(deliveries.c.address).where(

@@ -210,6 +210,12 @@ class Ledger:
 
     # --- publishing ----------------------------------------------------------------------------
 
+    def has_open_items(self, channel: str) -> bool:
+        """Whether the channel has items still to publish (planned or in flight)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(items.c.id).where(
+                items.c.channel == channel, items.c.state.in_(["planned", *IN_FLIGHT])).limit(1)).first() is not None
+
     def mark_missed(self, now: dt.datetime, tolerances: dict[str, dt.timedelta],
                     default: dt.timedelta = dt.timedelta(hours=2)) -> list[str]:
         """Items never attempted and more than their channel's tolerance past the slot are

@@ -350,6 +350,17 @@ class EmailChannel(ChannelBase):
     # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
     # full) before the address is suppressed as bounced.
     soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
+    # Bounces that arrive later, by mail: each message's envelope sender is
+    # `<local>+<token>@<domain>` of this address (VERP), so a report names its newsletter and
+    # recipient. `dissemination bounces` reads the mailbox it lands in: over IMAP, or a Maildir.
+    bounce_address: Email | None = None
+    bounce_imap_host: NonEmptyText | None = None
+    bounce_imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
+    bounce_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    bounce_imap_folder: NonEmptyText = "INBOX"
+    bounce_username_env: EnvName | None = None
+    bounce_password_env: EnvName | None = None
+    bounce_maildir: NonEmptyText | None = None  # relative to the content root, or absolute
 
 
 class OutboxChannel(ChannelBase):

@@ -109,3 +109,40 @@ class Signer:
         if not hmac.compare_digest(signature, self._mac(payload)):
             raise BadToken("signature does not match")
         return Click(parts[1], parts[3], parts[2])
+
+
+@dataclass(frozen=True)
+class ReturnPath:
+    item_id: str
+    key_prefix: str  # the first 16 characters of the recipient's address_key
+
+
+def _verp_mac(secret: bytes, item_id: str, key_hex: str) -> str:
+    return hmac.new(secret, f"verp\x1f{item_id}\x1f{key_hex}".encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def return_path(signer: Signer, bounce_address: str, item_id: str, address_key: str) -> str:
+    """The per-message envelope sender (VERP): `bounces+<item>.<key>.<mac>@domain`, so a bounce
+    names the newsletter and the recipient. Lower-case hex only: mail servers may change the
+    case of a local part, and it must stay within 64 characters (RFC 5321 4.5.3.1.1)."""
+    local, domain = bounce_address.rsplit("@", 1)
+    key_hex = _unb64(address_key)[:12].hex()
+    return f"{local}+{item_id}.{key_hex}.{_verp_mac(signer._secret, item_id, key_hex)}@{domain}"
+
+
+def read_return_path(signer: Signer, address: str) -> ReturnPath | None:
+    """The newsletter and recipient named by a VERP address, or None when it is not one of ours
+    (or was forged: the MAC does not match)."""
+    local = address.strip().strip("<>").rsplit("@", 1)[0].lower()
+    _, plus, tag = local.partition("+")
+    parts = tag.split(".")
+    if not plus or len(parts) != 3 or len(parts[0]) != 16 or len(parts[1]) != 24:
+        return None
+    item_id, key_hex, mac = parts
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, _verp_mac(signer._secret, item_id, key_hex)):
+        return None
+    return ReturnPath(item_id, _b64(key))

@@ -49,7 +49,7 @@ from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, subscribed_recipients
-from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
 log = logging.getLogger("dissemination.email")
@@ -324,8 +324,10 @@ class EmailChannel:
                       warning=nobody)
 
     def _no_subscribers(self) -> str | None:
-        """Said on every run while the subscriber database is empty: a newsletter then reaches nobody."""
-        if self.ledger is None or Subscribers(self.ledger).count() or self._recipients_given:
+        """Said on every run while newsletters are planned on this channel and the subscriber
+        database is empty: they would reach nobody."""
+        if self.ledger is None or self._recipients_given or not self.ledger.has_open_items(self.id) \
+                or Subscribers(self.ledger).count():
             return None
         return ("no active subscribers in the database, so newsletters are sent to nobody (add them with "
                 "`dissemination subscribers import FILE.csv`, e.g. docs/subscribers.example.csv, or move the "
@@ -500,7 +502,8 @@ class EmailChannel:
                 if conn is None:
                     conn = self.transport.open()
                 run.rate.wait()
-                state, detail = self.transport.send(conn, self.config.from_address, address, data, commit, name)
+                state, detail = self.transport.send(conn, self._envelope_sender(run, address), address, data, commit,
+                                                    name)
             except _Abandon:
                 return None  # closed by the transport to leave the DATA phase
             except _Dropped as exc:
@@ -529,6 +532,14 @@ class EmailChannel:
             run.stop.set()
             return conn
         raise AssertionError("unreachable: every attempt returns")
+
+    def _envelope_sender(self, run: _Run, address: str) -> str:
+        """MAIL FROM: with `bounce_address`, one per message (VERP), so a bounce that arrives
+        later by mail names this newsletter and recipient (`dissemination bounces`)."""
+        if self.config.bounce_address is None or self.outbox:
+            return self.config.from_address
+        assert self.signer is not None
+        return return_path(self.signer, self.config.bounce_address, run.claim.id, self.signer.address_key(address))
 
     def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
         assert self.signer is not None
