@@ -242,8 +242,32 @@ def web(
     channels, _ = load_channels(State.root)
     names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
              if isinstance(c, m.EmailChannel)}
-    out.print(f"serving unsubscribe and click links on http://{host}:{port}", markup=False)
-    uvicorn.run(create_app(_ledger(), signer, names), host=host, port=port, log_level="warning")
+    signup = _signup_settings(channels)
+    out.print(f"serving unsubscribe and click links on http://{host}:{port}"
+              + (f"; sign-up forms at /aanmelden/<list> for {', '.join(sorted(signup.lists))}" if signup else ""),
+              markup=False)
+    uvicorn.run(create_app(_ledger(), signer, names, signup), host=host, port=port, log_level="warning")
+
+
+def _signup_settings(channels):  # type: ignore[no-untyped-def]
+    """Sign-up forms for every audience, confirmations sent through the first e-mail channel with
+    a web_url (into outbox/<channel>/bevestigingen/ while its SMTP secrets are not set)."""
+    from dissemination.load import models as m
+    from dissemination.publish.channels.email import send_single, write_single
+    from dissemination.signup import SignupSettings
+
+    found = next(((cid, c) for cid, c in (channels.channels if channels else {}).items()
+                  if isinstance(c, m.EmailChannel) and c.web_url), None)
+    if found is None:
+        return None
+    channel_id, config = found
+    lists = {a.id: a.name for _, parsed in _stakeholder_maps() for a in parsed.audiences}
+    root = State.root.resolve()
+    missing = [e for e in (config.username_env, config.password_env) if e and not os.environ.get(e)]
+    folder = root / "outbox" / channel_id / "bevestigingen"
+    send = (lambda message: write_single(folder, message)) if missing else \
+        (lambda message: send_single(config, root, message))
+    return SignupSettings(lists, str(config.web_url), config.from_address, config.from_name, send)
 
 
 @app.command()

@@ -7,6 +7,9 @@
                             newsletter (the target is signed); per person only with tracking consent
     GET  /health            "ok"
 
+With sign-up settings it also serves the sign-up form, the confirmation link (double opt-in) and
+the preference page (`dissemination/signup.py`); the unsubscribe page then links to the latter.
+
 A tampered or unknown token is refused (403 / 400) and changes nothing. The handlers are plain
 functions, so Starlette runs their ledger queries in its thread pool, off the event loop.
 """
@@ -23,7 +26,9 @@ from starlette.routing import Route
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
+from dissemination.ledger.subscribers import Subscribers
 from dissemination.publish.tokens import BadToken, Signer
+from dissemination.signup import SignupSettings, preferences_link, signup_routes
 
 UTC = dt.timezone.utc
 
@@ -31,7 +36,9 @@ PAGE = """<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{title}</title>
 <style>body{{font-family:Arial,Helvetica,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d2733}}
-button{{font-size:1rem;padding:.6rem 1.2rem;background:#00577a;color:#fff;border:0;border-radius:4px;cursor:pointer}}</style>
+button{{font-size:1rem;padding:.6rem 1.2rem;background:#00577a;color:#fff;border:0;border-radius:4px;cursor:pointer}}
+input[type=email],input[name=naam]{{font-size:1rem;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}}
+.hp{{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}}.fout{{color:#a4000f}}.ok{{color:#1b5e20}}</style>
 </head><body><h1>{title}</h1>{body}</body></html>"""
 
 
@@ -45,7 +52,9 @@ def _masked(address: str) -> str:
     return f"{local[:1]}…@{domain}"
 
 
-def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None) -> Starlette:
+def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None,
+               signup: SignupSettings | None = None) -> Starlette:
+    """`signup`: also serve the sign-up form, confirmation and preference pages (`signup.py`)."""
     deliveries = Deliveries(ledger)
     names = list_names or {}
 
@@ -75,15 +84,21 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         if request.method == "POST":
             # RFC 8058: the body is List-Unsubscribe=One-Click; the page's button sends the same.
             # Either way the answer is 200 with no redirect, and the address is never mailed again.
-            deliveries.suppress(address, scope, "unsubscribed", dt.datetime.now(UTC), item_id,
-                                "one-click unsubscribe")
+            now = dt.datetime.now(UTC)
+            deliveries.suppress(address, scope, "unsubscribed", now, item_id, "one-click unsubscribe")
+            Subscribers(ledger).unsubscribe(address, now)  # coming back takes a new confirmation
             return _page("U bent afgemeld", f"<p>{escape(_masked(address))} ontvangt {name} niet meer.</p>"
-                         "<p>Afgemeld door een vergissing? Meld u opnieuw aan bij de redactie.</p>")
+                         + (f'<p>Afgemeld door een vergissing? <a href="{link}">Meld u opnieuw aan</a>.</p>'
+                            if (link := preferences_link(ledger, signer, address)) and signup else
+                            "<p>Afgemeld door een vergissing? Meld u opnieuw aan bij de redactie.</p>"))
         if deliveries.suppressed(address, scope):
             return _page("U bent al afgemeld", f"<p>{escape(_masked(address))} ontvangt {name} niet meer.</p>")
+        link = preferences_link(ledger, signer, address) if signup else None
         return _page("Afmelden", f"<p>Wilt u {name} niet meer ontvangen op {escape(_masked(address))}?</p>"
                      '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                     '<button type="submit">Afmelden</button></form>')
+                     '<button type="submit">Afmelden</button></form>'
+                     + (f'<p>Of kies zelf welke nieuwsbrieven u ontvangt: <a href="{link}">uw voorkeuren</a>.</p>'
+                        if link else ""))
 
     def click(request: Request) -> Response:
         try:
@@ -98,7 +113,9 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
     def health(_: Request) -> Response:
         return PlainTextResponse("ok")
 
+    extra = signup_routes(ledger, signer, signup, _page) if signup else []
     return Starlette(routes=[
+        *extra,
         Route("/afmelden/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/klik/{token}", click, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

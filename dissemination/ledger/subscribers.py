@@ -236,6 +236,64 @@ class Subscribers:
                     state="unsubscribed", updated_at=stamp))
             return ended
 
+    # --- sign-up with double opt-in (`dissemination web`) -----------------------------------------
+
+    def request(self, address: str, name: str | None, list_id: str, origin: str | None, now: dt.datetime) -> tuple[int, str]:
+        """Someone asked (on the sign-up form, or in their preferences) to receive `list_id`. The
+        subscription is `pending` until the link in the confirmation mail is used; a new request
+        replaces the consent record. Returns (subscriber id, the subscription's state before)."""
+        address = normalise(address)
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            sid = conn.execute(select(subscribers.c.id).where(subscribers.c.address == address)).scalar()
+            if sid is None:
+                sid = conn.execute(insert(subscribers).values(
+                    address=address, name=name or None, language="nl", tracking=False, state="pending",
+                    created_at=stamp, updated_at=stamp).returning(subscribers.c.id)).scalar_one()
+            before = conn.execute(select(subscriptions.c.state).where(
+                subscriptions.c.subscriber_id == sid, subscriptions.c.list == list_id)).scalar()
+            if before == "active":
+                return sid, before
+            record = {"state": "pending", "consent_source": "Aanmelding via het formulier (dubbele opt-in)",
+                      "consent_at": stamp, "confirmed_at": None, "request_origin": origin, "unsubscribed_at": None,
+                      "updated_at": stamp}
+            if before is None:
+                conn.execute(insert(subscriptions).values(subscriber_id=sid, list=list_id, **record))
+            else:
+                conn.execute(update(subscriptions).where(
+                    subscriptions.c.subscriber_id == sid, subscriptions.c.list == list_id).values(**record))
+            return sid, before or "new"
+
+    def confirm(self, subscriber_id: int, list_id: str, now: dt.datetime) -> str:
+        """The confirmation link was used: a pending subscription becomes active. Returns the
+        subscription's state now ("active"; "unsubscribed" or "missing" when there is nothing to
+        confirm: the request was withdrawn or erased)."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            state = conn.execute(select(subscriptions.c.state).where(
+                subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list == list_id)).scalar()
+            if state == "pending":
+                conn.execute(update(subscriptions).where(
+                    subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list == list_id).values(
+                    state="active", confirmed_at=stamp, updated_at=stamp))
+                conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(
+                    state="active", updated_at=stamp))
+                return "active"
+            return state or "missing"
+
+    def person(self, subscriber_id: int) -> tuple[str, dict[str, str]] | None:
+        """(address, {list: state}) of a subscriber, or None."""
+        with self.engine.connect() as conn:
+            address = conn.execute(select(subscribers.c.address).where(subscribers.c.id == subscriber_id)).scalar()
+            if address is None:
+                return None
+            return address, dict(conn.execute(select(subscriptions.c.list, subscriptions.c.state).where(
+                subscriptions.c.subscriber_id == subscriber_id)).all())
+
+    def id_of(self, address: str) -> int | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(subscribers.c.id).where(subscribers.c.address == normalise(address))).scalar()
+
     def count(self, lists: Collection[str] | None = None) -> int:
         """Active subscribers (of any of `lists`)."""
         joined = subscribers.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)

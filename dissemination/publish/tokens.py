@@ -146,3 +146,38 @@ def read_return_path(signer: Signer, address: str) -> ReturnPath | None:
     if not hmac.compare_digest(mac, _verp_mac(signer._secret, item_id, key_hex)):
         return None
     return ReturnPath(item_id, _b64(key))
+
+
+@dataclass(frozen=True)
+class Personal:
+    """A subscriber's own link: confirming a subscription (double opt-in) or their preferences."""
+
+    kind: str  # "confirm" | "preferences"
+    subscriber_id: int
+    list_id: str  # the list to confirm; empty for preferences
+    issued_day: int  # days since 1970-01-01 (UTC): confirmation links expire
+
+
+_PERSONAL = {"confirm": "b", "preferences": "v"}
+
+
+def personal_token(signer: Signer, kind: str, subscriber_id: int, address: str, list_id: str = "",
+                   issued_day: int = 0) -> str:
+    """A link token bound to the subscriber's address (the MAC covers it) without carrying it."""
+    payload = "\x1f".join([_PERSONAL[kind], str(subscriber_id), list_id, str(issued_day)])
+    return f"{_b64(payload.encode())}.{_b64(signer._mac(payload, address))}"
+
+
+def read_personal(token: str, kind: str) -> Personal:
+    """The claims of a well-formed token (not yet verified: see `verify_personal`)."""
+    _, parts, _ = Signer._split(token, _PERSONAL[kind], 4)
+    if not parts[1].isdigit() or not parts[3].isdigit():
+        raise BadToken("not a token of this kind")
+    return Personal(kind, int(parts[1]), parts[2], int(parts[3]))
+
+
+def verify_personal(signer: Signer, token: str, kind: str, address: str) -> Personal:
+    payload, _, signature = Signer._split(token, _PERSONAL[kind], 4)
+    if not hmac.compare_digest(signature, signer._mac(payload, address)):
+        raise BadToken("signature does not match")
+    return read_personal(token, kind)

@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
@@ -51,6 +51,9 @@ from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, subscribed_recipients
 from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger("dissemination.email")
 UTC = dt.timezone.utc
@@ -576,3 +579,28 @@ class EmailChannel:
         found = self.deliveries.metrics(list(receipts))
         return [Snapshot(item, metric, float(found[item][metric]), now, source)
                 for item in receipts for metric in self.METRICS]
+
+
+def send_single(config: m.EmailChannel, root: Path, message: "EmailMessage") -> None:
+    """One mail outside a newsletter (a sign-up confirmation) through the channel's relay, with
+    the same TLS and login settings. Raises PublishError when the relay does not take it."""
+    transport = SmtpTransport(config, root)
+    try:
+        conn = transport.open()
+    except (_Stop, _Dropped) as exc:
+        raise PublishError(str(exc)) from None
+    try:
+        conn.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise PublishError(f"the relay did not take the mail: {type(exc).__name__}: {exc}") from None
+    finally:
+        transport.close(conn)
+
+
+def write_single(folder: Path, message: "EmailMessage") -> Path:
+    """Without SMTP settings: the mail as a file, as the outbox does for newsletters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = (message["Message-ID"] or secrets.token_hex(8)).strip("<>").replace("/", "_") + ".eml"
+    path = folder / name
+    path.write_bytes(bytes(message))
+    return path
