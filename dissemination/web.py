@@ -4,7 +4,9 @@
     POST /afmelden/<token>  unsubscribe at once: RFC 8058 one-click (body List-Unsubscribe=One-Click)
                             or the page's button; 200 with a page, never a redirect
     GET  /klik/<token>      count the click and redirect to the link, only to URLs that were in the
-                            newsletter (the target is signed); per person only with tracking consent
+                            newsletter (the target is signed); per person only with tracking consent.
+                            Not counted: HEAD, scanner user agents, a personal link opened within
+                            seconds of delivery, a recipient's repeat of the same link
     GET  /health            "ok"
 
 With sign-up settings it also serves the sign-up form, the confirmation link (double opt-in) and
@@ -17,7 +19,9 @@ functions, so Starlette runs their ledger queries in its thread pool, off the ev
 from __future__ import annotations
 
 import datetime as dt
+import re
 from html import escape
+from typing import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -31,6 +35,12 @@ from dissemination.publish.tokens import BadToken, Signer
 from dissemination.signup import SignupSettings, preferences_link, signup_routes
 
 UTC = dt.timezone.utc
+# Link scanners and previewers (mail security gateways, chat unfurlers, HTTP libraries): they
+# follow links without a person; their requests are not clicks.
+_SCANNER = re.compile(r"bot\b|crawler|spider|scanner|preview|headless|python-|curl/|wget/|go-http-client|okhttp|"
+                      r"java/|libwww|httpclient|barracuda|proofpoint|mimecast|safelinks|urldefense|forcepoint|"
+                      r"trendmicro|symantec|^scanner$", re.IGNORECASE)
+SCANNER_WINDOW = dt.timedelta(seconds=10)  # a personal link opened this soon after delivery: a gateway
 
 PAGE = """<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -53,7 +63,8 @@ def _masked(address: str) -> str:
 
 
 def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None,
-               signup: SignupSettings | None = None) -> Starlette:
+               signup: SignupSettings | None = None,
+               clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)) -> Starlette:
     """`signup`: also serve the sign-up form, confirmation and preference pages (`signup.py`)."""
     deliveries = Deliveries(ledger)
     names = list_names or {}
@@ -105,8 +116,16 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
             target = signer.verify_click(request.path_params["token"])
         except BadToken:
             return PlainTextResponse("Deze link is niet geldig.", status_code=400)
-        address = deliveries.address_for_key(target.address_key) if target.address_key else None
-        deliveries.add_click(target.item_id, target.url, address, dt.datetime.now(UTC))
+        # Honest clicks: a HEAD or a known link scanner is sent on but not counted, nor a personal
+        # link opened within seconds of its delivery (security gateways follow every link on
+        # arrival), nor a recipient's second click on the same link.
+        if request.method == "GET" and not _SCANNER.search(request.headers.get("user-agent") or "scanner"):
+            address = deliveries.address_for_key(target.address_key) if target.address_key else None
+            now = clock()
+            sent = deliveries.sent_at(target.item_id, address) if address else None
+            if not (sent and dt.timedelta(0) <= now - sent < SCANNER_WINDOW) and \
+                    not (address and deliveries.clicked(target.item_id, target.url, address)):
+                deliveries.add_click(target.item_id, target.url, address, now)
         return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store",
                                                                      "Referrer-Policy": "no-referrer"})
 

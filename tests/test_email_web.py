@@ -19,6 +19,9 @@ from dissemination.publish.tokens import Signer
 from dissemination.web import create_app
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
 class WebServer:
     def __init__(self, app) -> None:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -46,7 +49,9 @@ def serve():
     def start(app) -> httpx.Client:
         server = WebServer(app)
         servers.append(server)
-        return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False)
+        # A person's browser: library user agents (python-httpx) are link scanners, not clicks.
+        return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False,
+                            headers={"User-Agent": BROWSER})
 
     yield start
     for server in servers:
@@ -175,3 +180,25 @@ def test_the_web_command_serves_and_needs_the_secret(tmp_path, smtp):
         proc.terminate()
         proc.communicate(timeout=10)
     assert Deliveries(Ledger.for_root(root)).suppressed("lid2@example.org", "nieuwsbrief") == "unsubscribed"
+
+
+def test_clicks_are_honest_no_head_no_scanners_no_gateway_on_arrival_one_per_recipient_per_link(tmp_path, smtp, serve):
+    root, messages = sent_project(tmp_path, smtp)
+    ledger = Ledger.for_root(root)
+    now = [dt.datetime(2027, 3, 2, 9, 5, 3, tzinfo=dt.timezone.utc)]  # 3 seconds after the delivery
+    client = serve(create_app(ledger, Signer(SECRET.encode()), clock=lambda: now[0]))
+    html = {a: m.get_body(("html",)).get_content() for a, m in messages.items()}
+    anonymous = re.findall(rf'href="{re.escape(WEB)}(/klik/[^"]+)"', html["lid0@example.org"])[0]
+    personal = re.findall(rf'href="{re.escape(WEB)}(/klik/[^"]+)"', html["lid1@example.org"])[0]
+    person = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"}
+    assert client.head(anonymous, headers=person).status_code == 302  # redirected, not counted
+    for agent in ("Mozilla/5.0 (compatible; Barracuda Sentinel)", "python-requests/2.32", "Slackbot-LinkExpanding 1.0"):
+        assert client.get(anonymous, headers={"User-Agent": agent}).status_code == 302
+    assert client.get(personal, headers=person).status_code == 302  # a gateway's request on arrival
+    now[0] += dt.timedelta(minutes=20)
+    for _ in range(3):
+        assert client.get(personal, headers=person).status_code == 302  # counted once
+        assert client.get(anonymous, headers=person).status_code == 302  # anonymous: each counts
+    item = next(r for r in ledger.items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")
+    assert [c["address"] for c in Deliveries(ledger).clicks(item["id"])] == [
+        "lid1@example.org", None, None, None]

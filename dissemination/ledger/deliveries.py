@@ -416,6 +416,17 @@ class Deliveries:
             return conn.execute(select(deliveries.c.address).where(
                 deliveries.c.address_key == address_key).limit(1)).scalar()
 
+    def sent_at(self, item_id: str, address: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            return as_utc(conn.execute(select(deliveries.c.sent_at).where(
+                deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar())
+
+    def clicked(self, item_id: str, url: str, address: str) -> bool:
+        """Whether this recipient's click on this link was counted already."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(clicks.c.id).where(
+                clicks.c.item_id == item_id, clicks.c.address == address, clicks.c.url == url).limit(1)).first() is not None
+
     def add_click(self, item_id: str, url: str, address: str | None, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
             conn.execute(insert(clicks).values(item_id=item_id, url=url, address=address, clicked_at=utc_naive(now)))
