@@ -169,18 +169,42 @@ class Deliveries:
                                         deliveries.c.state.in_(["pending", "claimed", "deferred"])).values(
                     state="withdrawn", owner=None, updated_at=stamp,
                     detail="no consent recorded any more (or no longer in the audience); not sent"))
-            # A previous holder of the item's lease stopped: what it claimed is ours now, and what
-            # it was in the middle of sending may have arrived, so it is not sent again.
-            conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
-                state="pending", owner=None, updated_at=stamp))
-            conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
-                state="unknown", owner=None, updated_at=stamp,
-                detail="the sender stopped between handing the message over and recording the answer; "
-                       "it may have arrived, so it was not sent again"))
-            conn.execute(base.where(deliveries.c.state.in_(["pending", "deferred"]),
-                                    _SUPPRESSED).values(state="suppressed", owner=None, updated_at=stamp,
-                                                        detail="on the suppression list"),
-                         {"b_scope": scope})
+            self._take_over(conn, item_id, worker, scope, stamp)
+
+    def _take_over(self, conn: Connection, item_id: str, worker: str, scope: str, stamp: dt.datetime) -> None:
+        base = update(deliveries).where(deliveries.c.item_id == item_id)
+        # A previous holder of the item's lease stopped: what it claimed is ours now, and what
+        # it was in the middle of sending may have arrived, so it is not sent again.
+        conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
+            state="pending", owner=None, updated_at=stamp))
+        conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
+            state="unknown", owner=None, updated_at=stamp,
+            detail="the sender stopped between handing the message over and recording the answer; "
+                   "it may have arrived, so it was not sent again"))
+        conn.execute(base.where(deliveries.c.state.in_(["pending", "deferred"]),
+                                _SUPPRESSED).values(state="suppressed", owner=None, updated_at=stamp,
+                                                    detail="on the suppression list"),
+                     {"b_scope": scope})
+
+    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],  # type: ignore[no-untyped-def]
+                         scope: str, now: dt.datetime, add_new: bool = True) -> None:
+        """`prepare` for a list read from the subscriber database: `wanted` is a SELECT of the
+        recipients' addresses. Read in batches on the same connection (SQLite's write lock is
+        per connection) and compared by the database, so no recipient list sits in memory."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            if add_new:
+                result = conn.execute(wanted.execution_options(yield_per=2000))
+                for part in result.partitions():
+                    conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), [
+                        {"item_id": item_id, "address": a, "address_key": address_key(a), "state": "pending",
+                         "attempts": 0, "updated_at": stamp} for (a,) in part])
+            conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state.in_(["pending", "claimed", "deferred"]),
+                deliveries.c.address.not_in(wanted.order_by(None).scalar_subquery())).values(
+                state="withdrawn", owner=None, updated_at=stamp,
+                detail="no longer subscribed to the list (or no longer in the audience); not sent"))
+            self._take_over(conn, item_id, worker, scope, stamp)
 
     def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
         """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Callable, Collection, Iterable, Iterator
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 
 from dissemination.ledger.deliveries import normalise
 from dissemination.ledger.schema import (clicks, deliveries, erasures, resends, subscribers, subscriptions,
@@ -204,6 +204,34 @@ class Subscribers:
                         "confirmed_at": utc_naive(row.confirmed_at) if row.confirmed_at else None,
                         "request_origin": row.request_origin, "updated_at": stamp} for x in new])
         return report
+
+    def recipient_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+        """SELECT address, name, tracking of the active subscribers of `audience` who get no
+        `earlier` edition of the same newsletter, in address order."""
+        joined = subscribers.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
+        active = (subscribers.c.state == "active") & (subscriptions.c.state == "active")
+        query = select(subscribers.c.address, subscribers.c.name, subscribers.c.tracking).select_from(joined).where(
+            active, subscriptions.c.list == audience)
+        if earlier:
+            other = subscriptions.alias("other")
+            query = query.where(~exists().where(other.c.subscriber_id == subscribers.c.id, other.c.state == "active",
+                                                other.c.list.in_(list(earlier))))
+        return query.order_by(subscribers.c.address)
+
+    def address_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+        """The same recipients as `recipient_query`, addresses only."""
+        return self.recipient_query(audience, earlier).with_only_columns(subscribers.c.address)
+
+    def details(self, addresses: Collection[str]) -> dict[str, Recipient]:
+        """Name and tracking consent of these addresses (a chunk being sent)."""
+        out: dict[str, Recipient] = {}
+        wanted = list(addresses)
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                out.update((r.address, Recipient(r.address, r.name, bool(r.tracking))) for r in conn.execute(
+                    select(subscribers.c.address, subscribers.c.name, subscribers.c.tracking).where(
+                        subscribers.c.address.in_(wanted[start:start + 500]))))
+        return out
 
     def recipients(self, audience: str, earlier: Collection[str] = ()) -> dict[str, Recipient]:
         """Active subscribers of `audience`, minus those who get the edition of an `earlier`

@@ -48,7 +48,7 @@ from dissemination.load import models as m
 from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
-from dissemination.publish.recipients import Recipient, subscribed_recipients
+from dissemination.publish.recipients import Recipient
 from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 
@@ -262,6 +262,7 @@ class _Run:
     crashed: list[BaseException] = field(default_factory=list)
     anonymous_clicks: dict[str, bytes] = field(default_factory=dict)  # the same for every recipient
     sender_refused: bool = False  # the server refused our sender (5.7.x): stop, suppress nobody
+    streamed: bool = False  # `recipients` holds only the chunks being sent (read from the subscriber database)
 
 
 class EmailChannel:
@@ -274,8 +275,10 @@ class EmailChannel:
         self.root = root
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
+        # Given (tests, benchmarks): a callable returning the recipients; otherwise the subscriber
+        # database, streamed (`publish`).
         self._recipients_given = recipients is not None
-        self._recipients = recipients or (lambda audience, earlier: subscribed_recipients(self._bound(), audience, earlier))
+        self._recipients = recipients or (lambda audience, earlier: {})
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
                                          rate_per_minute=config.rate_per_minute, idempotent=True)
         domain = config.from_address.rsplit("@", 1)[1]
@@ -299,11 +302,6 @@ class EmailChannel:
         self.clock = clock or self.clock
         self.lease = lease or self.lease
         self.progress = progress
-
-    def _bound(self) -> Ledger:
-        if self.ledger is None:
-            raise RuntimeError("EmailChannel.bind() must run before publish()")
-        return self.ledger
 
     # --- contract ------------------------------------------------------------------------------
 
@@ -347,17 +345,26 @@ class EmailChannel:
         audience = (payload.get("audiences") or [claim.audience])[0]
         editions = payload.get("editions") or [audience]
         earlier = editions[:editions.index(audience)] if audience in editions else []
-        recipients = self._recipients(audience, earlier)
-        if not recipients and not self.deliveries.counts(claim.id):
-            log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
-                        "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         started = self.clock()
         expired = self._expired(claim, started)
         # A newsletter published before and re-opened for resending: only the rows it had.
-        self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
-                                add_new=claim.published_at is None and expired is None)
+        add_new = claim.published_at is None and expired is None
+        if self._recipients_given:
+            recipients = self._recipients(audience, earlier)
+            self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
+                                    add_new=add_new)
+        else:
+            # From the subscriber database, streamed: names and tracking consent are read per
+            # chunk as it is sent (`_send_all`), so a million subscribers never sit in memory.
+            recipients = {}
+            self.deliveries.prepare_streamed(claim.id, claim.worker, Subscribers(self.ledger).address_query(
+                audience, earlier), self.signer.address_key, self.id, started, add_new=add_new)
+        if not self.deliveries.counts(claim.id):
+            log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
+                        "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
                    RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
+        run.streamed = not self._recipients_given
         if expired:
             self.deliveries.expire(claim.id, expired, started)
         else:
@@ -415,7 +422,8 @@ class EmailChannel:
     def _send_all(self, run: _Run, started: dt.datetime) -> None:
         assert self.deliveries is not None and self.ledger is not None
         claim = run.claim
-        total = len(run.recipients)
+        total = sum(self.deliveries.counts(claim.id).values()) if run.streamed else len(run.recipients)
+        details = Subscribers(self.ledger).details if run.streamed else None
         label = f"{self.id} {claim.campaign}/{claim.post} to {claim.audience}"
         settled_before = total - sum(self.deliveries.counts(claim.id).get(s, 0) for s in ("pending", "deferred"))
         workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)
@@ -428,6 +436,8 @@ class EmailChannel:
                 addresses = self.deliveries.claim(claim.id, claim.worker, CHUNK, self.clock(), since=started)
                 if not addresses:
                     break
+                if details is not None:
+                    run.recipients.update(details(addresses))  # taken out again as each is sent
                 for start in range(0, len(addresses), HANDFUL):  # handfuls: a queue hand-off per message cost ~20 us
                     while not run.stop.is_set():
                         try:
@@ -546,7 +556,8 @@ class EmailChannel:
 
     def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
         assert self.signer is not None
-        claim, recipient, key = run.claim, run.recipients.get(address), self.signer.address_key(address)
+        recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
+        claim, key = run.claim, self.signer.address_key(address)
         url = f"{self.base_url}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address, key)}"
         values = {
             "to": mime.recipient_header(recipient.name if recipient else None, address),
