@@ -7,6 +7,7 @@
                             newsletter (the target is signed); per person only with tracking consent.
                             Not counted: HEAD, scanner user agents, a personal link opened within
                             seconds of delivery, a recipient's repeat of the same link
+    GET  /editie/<item>     the newsletter edition as sent, for reading in a browser ("web version")
     GET  /health            "ok"
 
 With sign-up settings it also serves the sign-up form, the confirmation link (double opt-in) and
@@ -32,6 +33,7 @@ from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
 from dissemination.ledger.subscribers import Subscribers
 from dissemination.publish.tokens import BadToken, Signer
+from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
 from dissemination.signup import SignupSettings, preferences_link, signup_routes
 
 UTC = dt.timezone.utc
@@ -129,6 +131,18 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store",
                                                                      "Referrer-Policy": "no-referrer"})
 
+    def edition(request: Request) -> Response:
+        """A newsletter as sent, for reading in a browser: the edition's HTML from the ledger,
+        with the personal unsubscribe link replaced by the sign-up page (nobody's own link)."""
+        found = ledger.item_payload(request.path_params["item"])
+        if found is None or "editions" not in found[1] or found[0] not in ("published", "planned", "claimed", "unknown"):
+            return _page("Niet gevonden", "<p>Deze nieuwsbrief bestaat niet (meer).</p>", 404)
+        audience, payload = found[2], found[1]
+        own = f"/editie/{request.path_params['item']}"
+        html = payload.get("html", "").replace(WEB_VERSION_PLACEHOLDER, own).replace(
+            UNSUBSCRIBE_PLACEHOLDER, f"/aanmelden/{audience}" if signup else own)
+        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300", "Referrer-Policy": "no-referrer"})
+
     def health(_: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -137,5 +151,6 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         *extra,
         Route("/afmelden/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/klik/{token}", click, methods=["GET"]),
+        Route("/editie/{item}", edition, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ])

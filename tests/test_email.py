@@ -63,8 +63,10 @@ def test_structure_headers_both_parts_dutch_and_only_consented_unsuppressed_reci
         url = unsubscribe_url(message)
         assert url.startswith("https://nieuwsbrief.example.org/afmelden/")
         assert "<mailto:nieuwsbrief@example.org?subject=afmelden>" in message["List-Unsubscribe"]
-        assert f"Afmelden: {url}" in text.get_content()  # visible in both parts, the same personal link
-        assert f'<a href="{url}" style="color: #5b6673;">Afmelden</a>' in html.get_content()
+        assert f"Afmelden of voorkeuren aanpassen: {url}" in text.get_content()  # in both parts, the same link
+        assert f'<a href="{url}" style="color: #5b6673;">Afmelden of voorkeuren aanpassen</a>' in html.get_content()
+        web_version = f"https://nieuwsbrief.example.org/editie/{first_issue(root)['id']}"
+        assert f"In de browser: {web_version}" in text.get_content()
         assert "%%" not in text.get_content() + html.get_content()
     assert len(ids) == 3 and len({unsubscribe_url(m) for m in messages.values()}) == 3
     # Clicks: anonymous links are the same for everyone; personal only for the consenting contact.

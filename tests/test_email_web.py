@@ -202,3 +202,26 @@ def test_clicks_are_honest_no_head_no_scanners_no_gateway_on_arrival_one_per_rec
     item = next(r for r in ledger.items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")
     assert [c["address"] for c in Deliveries(ledger).clicks(item["id"])] == [
         "lid1@example.org", None, None, None]
+
+
+def test_the_footer_names_the_sender_and_links_a_web_version_served_by_web(tmp_path, smtp, serve):
+    from mail import first_issue
+
+    root = newsletter_project(tmp_path / "p", smtp.port, [contact(0)])
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text() + "\nsender:\n  organisation: Taskforce SI Logistiek\n"
+                         "  postal_address: Postbus 1234, 2500 AA Den Haag\n  contact: info@example.org\n"
+                         "  privacy_url: https://www.example.org/privacy\n")
+    assert "updated" in cli(root, "plan", "--now", "2027-02-02T00:00Z").output
+    assert cli(root, "publish", "--now", DUE, env=mail_env()).exit_code == 0
+    [message] = smtp.sink.parsed()
+    text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Taskforce SI Logistiek, Postbus 1234, 2500 AA Den Haag" in part and "info@example.org" in part
+    assert "Privacyverklaring: https://www.example.org/privacy" in text and "Privacyverklaring</a>" in html
+    item = first_issue(root)["id"]
+    client = serve(create_app(Ledger.for_root(root), Signer(SECRET.encode())))
+    page = client.get(f"/editie/{item}")
+    assert page.status_code == 200 and "ĳzeren werkweek" in page.text and "Taskforce SI Logistiek" in page.text
+    assert "/afmelden/" not in page.text and "%%" not in page.text  # nobody's personal link
+    assert client.get("/editie/0000000000000000").status_code == 404

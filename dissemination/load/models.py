@@ -243,10 +243,21 @@ class Target(Content):
         return self
 
 
+class Sender(Content):
+    """Who sends the newsletters, as the footer of every newsletter says (the bulk-sender rules
+    and the Telecommunicatiewet ask for an identifiable sender with a postal address)."""
+
+    organisation: NonEmptyText
+    postal_address: NonEmptyText
+    contact: Email
+    privacy_url: HttpUrl
+
+
 class Programme(Content):
     """`programme.yaml`: the programme's identity, impact goals, milestones and targets."""
 
     name: NonEmptyText
+    sender: Sender | None = None
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
     targets: list[Any] = []  # validated one by one as `Target`

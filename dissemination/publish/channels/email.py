@@ -50,7 +50,7 @@ from dissemination.publish.channels.base import Capabilities, Health, PublishErr
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient
 from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
-from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
+from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -368,9 +368,12 @@ class EmailChannel:
         if expired:
             self.deliveries.expire(claim.id, expired, started)
         else:
+            web_version = self.web_version_url(claim.id)
             run.template = template = mime.build_template(
                 from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
-                subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
+                subject=payload.get("subject") or claim.post, text=payload["text"].replace(WEB_VERSION_PLACEHOLDER,
+                                                                                           web_version),
+                html_body=payload["html"].replace(WEB_VERSION_PLACEHOLDER, web_version),
                 list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
                 track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
             run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
@@ -571,6 +574,10 @@ class EmailChannel:
         else:
             values.update(run.anonymous_clicks)
         return run.template.fill_wire(values) if wire else run.template.fill(values)
+
+    def web_version_url(self, item_id: str) -> str:
+        """The edition in a browser, served by `dissemination web` (the same for every recipient)."""
+        return f"{self.base_url}/editie/{item_id}"
 
     @property
     def base_url(self) -> str:
