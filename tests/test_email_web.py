@@ -225,3 +225,18 @@ def test_the_footer_names_the_sender_and_links_a_web_version_served_by_web(tmp_p
     assert page.status_code == 200 and "ĳzeren werkweek" in page.text and "Taskforce SI Logistiek" in page.text
     assert "/afmelden/" not in page.text and "%%" not in page.text  # nobody's personal link
     assert client.get("/editie/0000000000000000").status_code == 404
+
+
+def test_per_person_clicks_lose_the_address_after_the_retention(tmp_path, smtp):
+    root, _ = sent_project(tmp_path, smtp)
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text() + "  click_retention: 10d\n")
+    ledger = Ledger.for_root(root)
+    item = next(r for r in ledger.items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")["id"]
+    store = Deliveries(ledger)
+    day = dt.datetime(2027, 3, 2, 10, tzinfo=dt.timezone.utc)
+    store.add_click(item, "https://example.org/a", "lid1@example.org", day)
+    store.add_click(item, "https://example.org/b", "lid1@example.org", day + dt.timedelta(days=5))
+    collect_metrics(root, ledger, day + dt.timedelta(days=12))  # the metrics job, well within 30 days
+    assert [c["address"] for c in store.clicks(item)] == [None, "lid1@example.org"]  # the older one anonymised
+    assert store.metrics([item])[item]["clicks"] == 2

@@ -445,6 +445,12 @@ class Deliveries:
             return as_utc(conn.execute(select(deliveries.c.sent_at).where(
                 deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar())
 
+    def anonymise_clicks(self, before: dt.datetime) -> int:
+        """Clicks older than `before` lose their address (the count stays)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(clicks).where(clicks.c.address.is_not(None),
+                                                     clicks.c.clicked_at < utc_naive(before)).values(address=None)).rowcount
+
     def clicked(self, item_id: str, url: str, address: str) -> bool:
         """Whether this recipient's click on this link was counted already."""
         with self.engine.connect() as conn:

@@ -361,6 +361,8 @@ class EmailChannel(ChannelBase):
     # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
     # full) before the address is suppressed as bounced.
     soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
+    # How long a click keeps the address of a person who consented to per-person tracking.
+    click_retention: Duration = dt.timedelta(days=180)
     # Bounces that arrive later, by mail: each message's envelope sender is
     # `<local>+<token>@<domain>` of this address (VERP), so a report names its newsletter and
     # recipient. `dissemination bounces` reads the mailbox it lands in: over IMAP, or a Maildir.

@@ -594,6 +594,9 @@ class EmailChannel:
         if self.deliveries is None:
             return [Snapshot.unavailable(item, metric, now, source, "no ledger bound")
                     for item in receipts for metric in self.METRICS]
+        # Per-person clicks are kept for `click_retention` only (AVG: no longer than needed); then
+        # the click stays, without the address. This runs with every reading of the metrics.
+        self.deliveries.anonymise_clicks(now - self.config.click_retention)
         found = self.deliveries.metrics(list(receipts))
         return [Snapshot(item, metric, float(found[item][metric]), now, source)
                 for item in receipts for metric in self.METRICS]
