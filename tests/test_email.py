@@ -617,3 +617,32 @@ def test_unsuppress_lifts_a_suppression_with_an_audit_row_and_the_next_edition_r
         "*", "bounced", "Marieke", "mailbox restored, ticket 12")
     publish(root, SECOND)
     assert smtp.sink.recipients()[2:].count("lid1@example.org") == 1
+
+
+def test_optional_dkim_signature_covers_the_list_unsubscribe_headers_and_verifies(tmp_path, smtp):
+    import base64
+    import subprocess
+
+    import dkim
+
+    key = subprocess.run(["openssl", "genrsa", "2048"], check=True, capture_output=True).stdout
+    public = subprocess.run(["openssl", "rsa", "-pubout", "-outform", "DER"], input=key, check=True,
+                            capture_output=True).stdout
+    root = newsletter_project(tmp_path, smtp.port, [contact(0), contact(1, tracking=True)],
+                              "  dkim_selector: nb2027\n  dkim_key_env: TEST_DKIM_KEY\n")
+    refused = cli(root, "publish", "--now", DUE, env=mail_env())  # the key is not set: nothing is sent
+    assert "TEST_DKIM_KEY does not hold a PEM private key" in refused.output and smtp.sink.messages == []
+    publish(root, "2027-03-02T09:06Z", TEST_DKIM_KEY=key.decode())
+    assert len(smtp.sink.messages) == 2
+
+    def dns(name, timeout=5):
+        assert name == b"nb2027._domainkey.example.org."
+        return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    for _, _, raw in smtp.sink.messages:
+        assert raw.startswith(b"DKIM-Signature: ")
+        assert dkim.verify(raw, dnsfunc=dns)  # the message as received verifies
+        signed = re.search(rb"h=([^;]+);", raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b"").replace(b"\r\n\t", b""))
+        fields = {f.strip().lower() for f in signed.group(1).split(b":")}
+        assert {b"from", b"to", b"subject", b"list-unsubscribe", b"list-unsubscribe-post", b"message-id"} <= fields
+        assert not dkim.verify(raw.replace(b"Editie maart", b"Editie april", 1), dnsfunc=dns)  # and only it

@@ -361,6 +361,13 @@ class EmailChannel(ChannelBase):
     # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
     # full) before the address is suppressed as bounced.
     soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
+    # DKIM signing by the sender itself, for a relay that does not sign (see docs/deliverability.md):
+    # the selector, the signing domain (default: from_address's) and the environment variable
+    # holding the private key (PEM). From, To, Subject, Date, Message-ID, List-Id and the
+    # List-Unsubscribe headers are signed (RFC 8058 one-click counts only when they are).
+    dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
+    dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
+    dkim_key_env: EnvName | None = None
     # How long a click keeps the address of a person who consented to per-person tracking.
     click_retention: Duration = dt.timedelta(days=180)
     # Bounces that arrive later, by mail: each message's envelope sender is
