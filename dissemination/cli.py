@@ -893,48 +893,31 @@ def bounces(
     """Read the bounce mailbox (IMAP, or a Maildir) and apply what the reports say: hard bounces
     and complaints suppress the address, soft bounces are counted; a refusal of our sending setup
     (5.7.x) suppresses nobody and exits 1 so a person looks at it."""
-    from dissemination.load.project import load_channels
-    from dissemination.load import models as m
-    from dissemination.publish.bouncebox import Bouncebox, BounceboxError
-    from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+    from dissemination.pipeline import ContentErrors, read_bounces
+    from dissemination.publish.tokens import MissingSecret
 
-    channels_file, problems = load_channels(State.root)
-    if channels_file is None or problems.errors:
-        _print_problems(problems)
-        raise typer.Exit(1)
-    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, m.EmailChannel)
-              and (c == channel if channel else (maildir is not None or cfg.bounce_imap_host or cfg.bounce_maildir))}
-    if not chosen:
+    try:
+        reports = read_bounces(State.root.resolve(), _ledger(), channel, maildir.resolve() if maildir else None)
+    except ContentErrors as exc:
+        _content_errors(exc)
+    except MissingSecret as exc:
+        err.print(f"bounces: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if not reports:
         err.print(f"no e-mail channel '{channel}' in channels.yaml" if channel else
                   "no e-mail channel has a bounce mailbox (bounce_imap_host or bounce_maildir in channels.yaml)",
                   markup=False)
         raise typer.Exit(2)
-    try:
-        signer = Signer(secret_from_env())
-    except MissingSecret as exc:
-        err.print(f"bounces: {exc}", markup=False)
-        raise typer.Exit(2) from None
-    ledger = _ledger()
     trouble = False
-    for channel_id, config in chosen.items():
-        box = Bouncebox(ledger, signer, channel_id, config, lambda: dt.datetime.now(UTC))
-        folder = maildir or (Path(config.bounce_maildir) if config.bounce_maildir else None)
-        try:
-            if folder is not None:
-                run = box.read_maildir(folder if folder.is_absolute() else State.root / folder)
-            elif config.bounce_imap_host:
-                run = box.read_imap()
-            else:
-                err.print(f"{channel_id}: no bounce mailbox (set bounce_imap_host or bounce_maildir)", markup=False)
-                trouble = True
-                continue
-        except BounceboxError as exc:
-            err.print(f"{channel_id}: {exc}", markup=False)
+    for report in reports:
+        channel_id, run = report.channel, report.run
+        if run is None:
+            err.print(f"{channel_id}: {report.error}", markup=False)
             trouble = True
             continue
         out.print(f"{channel_id}: {run.messages} message(s) read: {len(run.hard)} hard bounce(s) suppressed, "
                   f"{len(run.soft)} soft bounce(s) ({len(run.soft_suppressed)} suppressed after "
-                  f"{config.soft_bounce_limit} in a row), {len(run.complaints)} complaint(s) unsubscribed, "
+                  f"{report.soft_bounce_limit} in a row), {len(run.complaints)} complaint(s) unsubscribed, "
                   f"{len(run.refused)} message(s) refused, {run.delays} delay(s), {run.unmatched} not ours, "
                   f"{run.ignored} not a report", markup=False)
         for address in run.hard:

@@ -11,7 +11,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
 
 from dissemination.check import CheckResult, run_check
@@ -22,6 +22,9 @@ from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors
 from dissemination.publish.channels import Health, PublishError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
+
+if TYPE_CHECKING:
+    from dissemination.publish.bouncebox import BounceRun
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -242,3 +245,48 @@ def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore
     order = {"held": 1}
     rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
     return rows
+
+
+@dataclass
+class BounceReport:
+    channel: str
+    soft_bounce_limit: int
+    run: "BounceRun | None" = None
+    error: str | None = None  # the mailbox could not be read (what to fix)
+
+
+def read_bounces(root: Path, ledger: Ledger, channel: str | None = None, maildir: Path | None = None,
+                 now: Callable[[], dt.datetime] | None = None) -> list[BounceReport]:
+    """Read each e-mail channel's bounce mailbox (IMAP, or a Maildir) and apply its reports to
+    the ledger (`dissemination.publish.bouncebox`). Channels without a mailbox are skipped unless
+    named. Raises ContentErrors for a broken channels.yaml, MissingSecret without the link secret."""
+    from dissemination.load import models as m
+    from dissemination.publish.bouncebox import Bouncebox, BounceboxError
+    from dissemination.publish.tokens import Signer, secret_from_env
+
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, m.EmailChannel)
+              and (c == channel if channel else (maildir is not None or cfg.bounce_imap_host or cfg.bounce_maildir))}
+    signer = Signer(secret_from_env())
+    clock = now or (lambda: dt.datetime.now(UTC))
+    reports = []
+    for channel_id, config in chosen.items():
+        report = BounceReport(channel_id, config.soft_bounce_limit)
+        box = Bouncebox(ledger, signer, channel_id, config, clock)
+        folder = maildir or (Path(config.bounce_maildir) if config.bounce_maildir else None)
+        try:
+            if folder is not None:
+                report.run = box.read_maildir(folder if folder.is_absolute() else root / folder)
+            elif config.bounce_imap_host:
+                report.run = box.read_imap()
+            else:
+                report.error = "no bounce mailbox (set bounce_imap_host or bounce_maildir)"
+        except BounceboxError as exc:
+            report.error = str(exc)
+        if report.run and report.run.sender:
+            log.error("%s: %d bounce report(s) say the receiving server refuses our mail (5.7.x)", channel_id,
+                      len(report.run.sender))
+        reports.append(report)
+    return reports
