@@ -322,6 +322,12 @@ class Subscribers:
         with self.engine.connect() as conn:
             return conn.execute(select(subscribers.c.id).where(subscribers.c.address == normalise(address))).scalar()
 
+    def any_active(self) -> bool:
+        """Whether anyone is subscribed at all (one index probe, not a count)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(subscriptions.c.list).where(subscriptions.c.state == "active").limit(1)).first() \
+                is not None
+
     def count(self, lists: Collection[str] | None = None) -> int:
         """Active subscribers (of any of `lists`)."""
         joined = subscribers.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)

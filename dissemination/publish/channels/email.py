@@ -339,7 +339,7 @@ class EmailChannel:
         """Said on every run while newsletters are planned on this channel and the subscriber
         database is empty: they would reach nobody."""
         if self.ledger is None or self._recipients_given or not self.ledger.has_open_items(self.id) \
-                or Subscribers(self.ledger).count():
+                or Subscribers(self.ledger).any_active():
             return None
         return ("no active subscribers in the database, so newsletters are sent to nobody (add them with "
                 "`dissemination subscribers import FILE.csv`, e.g. docs/subscribers.example.csv, or move the "
