@@ -1,6 +1,7 @@
-"""Who receives a newsletter: the active subscribers of the edition's audience, read from the
-subscriber database (`dissemination.ledger.subscribers`) at the moment of sending, not at
-planning: someone who unsubscribed or was erased since the plan is not mailed.
+"""Who receives a newsletter: the active subscribers of the edition's audience, in the subscriber
+database (`dissemination.ledger.subscribers`), read at the moment of sending, not at planning:
+someone who unsubscribed or was erased since the plan is not mailed. `EmailChannel.publish`
+streams them (`Subscribers.address_query`, then names and tracking consent per chunk).
 
 A newsletter has an edition per audience; a subscriber of several of its audiences receives only
 one: the edition of the first of them in the campaign's order. Addresses in the stakeholder maps
@@ -9,13 +10,6 @@ are no longer read for sending (`dissemination subscribers import-contacts` move
 
 from __future__ import annotations
 
-from dissemination.ledger import Ledger
-from dissemination.ledger.subscribers import Recipient, Subscribers
+from dissemination.ledger.subscribers import Recipient
 
-
-def subscribed_recipients(ledger: Ledger, audience: str, earlier: list[str] | tuple[str, ...] = ()) -> dict[str, Recipient]:
-    """Active subscribers of `audience`, minus those who get an `earlier` edition."""
-    return Subscribers(ledger).recipients(audience, earlier)
-
-
-__all__ = ["Recipient", "subscribed_recipients"]
+__all__ = ["Recipient"]
