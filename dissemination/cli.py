@@ -226,7 +226,8 @@ def web(
     host: Annotated[str, typer.Option(help="Address to listen on (put a TLS proxy in front for the public).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
 ) -> None:
-    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links."""
+    """Serve newsletter unsubscribe (one-click, RFC 8058), click links, web versions of editions, and
+    the sign-up forms with double opt-in and preference pages."""
     import uvicorn
 
     from dissemination.load import models as m

@@ -57,9 +57,12 @@ def assert_applied(root, item):
                           ("lid0@example.org", "*", "complained")}  # nobody else
     held = json.loads(cli(root, "subscribers", "export", "lid0@example.org").output)
     assert [s["state"] for s in held["subscriber"]["lists"]] == ["unsubscribed"]  # a complaint unsubscribes
+    # The hard bounces are marked bounced on their subscriber record too; soft bounces and our own
+    # refusal (5.7.1) leave the subscription as it is.
     assert Subscribers(Ledger.for_root(root)).recipients("mkb").keys() == {
-        "lid1@example.org", "lid2@example.org", "lid3@example.org", "lid4@example.org",
-        "niemand@mail.test.internal"}  # still subscribed; the suppression list keeps lid1 and niemand out
+        "lid2@example.org", "lid3@example.org", "lid4@example.org"}
+    assert json.loads(cli(root, "subscribers", "export", "niemand@mail.test.internal").output)["subscriber"][
+        "state"] == "bounced"
 
 
 def test_the_envelope_sender_is_a_signed_return_path_per_message(tmp_path, smtp):

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import email
+import json
 import random
 import re
 import time
@@ -130,6 +131,8 @@ def test_550_is_a_hard_bounce_suppressed_everywhere_and_the_rest_delivered(tmp_p
     assert rows["lid2@example.org"]["state"] == "bounced" and "550" in rows["lid2@example.org"]["detail"]
     [entry] = deliveries(root).suppression_list()
     assert (entry["address"], entry["scope"], entry["reason"]) == ("lid2@example.org", "*", "bounced")
+    subscriber = json.loads(cli(root, "subscribers", "export", "lid2@example.org").output)["subscriber"]
+    assert subscriber["state"] == "bounced"
     # The address is imported again (with other capitals): still never mailed.
     smtp.sink.refuse.clear()
     path = root / "stakeholder_maps" / "test.yaml"
@@ -612,6 +615,7 @@ def test_unsuppress_lifts_a_suppression_with_an_audit_row_and_the_next_edition_r
     assert done.exit_code == 0, done.output
     assert "lid1@example.org: no longer suppressed on every list (was bounced: 550 5.1.1 no such user)" in done.output
     assert deliveries(root).suppression_list() == []
+    assert json.loads(cli(root, "subscribers", "export", "lid1@example.org").output)["subscriber"]["state"] == "active"
     [audit] = deliveries(root).unsuppressions("lid1@example.org")
     assert (audit["scope"], audit["previous_reason"], audit["lifted_by"], audit["lifted_reason"]) == (
         "*", "bounced", "Marieke", "mailbox restored, ticket 12")

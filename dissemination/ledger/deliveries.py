@@ -24,7 +24,8 @@ from typing import Callable, Collection, Iterable
 from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select, update
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions, unsuppressions
+from dissemination.ledger.schema import (clicks, deliveries, items, resends, subscribers, suppressions,
+                                         unsuppressions)
 from dissemination.ledger.store import Ledger, as_utc, utc_naive
 
 ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
@@ -110,6 +111,10 @@ class Deliveries:
                 return self.suppress(address, scope, reason, now, item_id, detail, own)
         values = {"address": normalise(address), "scope": scope, "reason": reason, "item_id": item_id,
                   "detail": detail, "created_at": utc_naive(now)}
+        if reason == "bounced":  # the subscriber record says so too (export, preference page)
+            conn.execute(update(subscribers).where(subscribers.c.address == values["address"],
+                                                   subscribers.c.state == "active").values(
+                state="bounced", updated_at=values["created_at"]))
         return conn.execute(_insert_ignore(conn, suppressions, ["address", "scope"]).values(**values)).rowcount == 1
 
     def suppressed(self, address: str, scope: str) -> str | None:
@@ -131,6 +136,8 @@ class Deliveries:
             if not rows:
                 return []
             conn.execute(delete(suppressions).where(*where))
+            conn.execute(update(subscribers).where(subscribers.c.address == address, subscribers.c.state == "bounced")
+                         .values(state="active", updated_at=stamp))
             conn.execute(insert(unsuppressions), [
                 {"address": address, "scope": r["scope"], "previous_reason": r["reason"],
                  "previous_detail": r["detail"], "suppressed_at": r["created_at"], "lifted_by": by,
