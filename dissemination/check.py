@@ -37,7 +37,7 @@ class CheckResult:
         status_text = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
         posts = sum(len(c.posts) for c in p.campaigns.values())
         slots = sum(len(s) for s in self.slots.values())
-        contacts = sum(len(s.contacts) for s in p.stakeholders.values())
+        contacts = sum(1 for s in p.stakeholders.values() for c in s.contacts if c.email)
         parts = [
             f"{len(p.campaigns)} campaigns ({status_text or 'none'}; {posts} posts, {slots} slots)",
             f"{len(p.knowledge)} knowledge items",
@@ -63,43 +63,50 @@ class CheckResult:
         return lines
 
 
-def stored_limits(root: Path) -> dict:  # type: ignore[type-arg]
-    """The limits channels' servers reported, from the ledger when there is one (a check never
-    creates one)."""
+def stored(root: Path) -> tuple[dict, dict[str, frozenset[str]] | None]:  # type: ignore[type-arg]
+    """What the ledger knows that the content does not: the limits channels' servers reported,
+    and the active subscribers of each list. A check never creates a ledger: without one the
+    limits are the declared ones and the subscribers unknown (None), not zero."""
     import os
 
     from dissemination.ledger.store import DB_URL_ENV
 
     if not os.environ.get(DB_URL_ENV) and not (root / ".dissemination" / "ledger.db").is_file():
-        return {}
+        return {}, None
     from dissemination.ledger import Ledger
 
     ledger = Ledger.for_root(root)
     try:
-        return ledger.live_limits()
+        return ledger_facts(ledger)
     finally:
         ledger.close()
 
 
-def run_check(root: Path, live: dict | None = None, start: dt.datetime | None = None,  # type: ignore[type-arg]
+def ledger_facts(ledger) -> tuple[dict, dict[str, frozenset[str]]]:  # type: ignore[no-untyped-def,type-arg]
+    from dissemination.ledger.subscribers import Subscribers
+
+    return ledger.live_limits(), Subscribers(ledger).by_list()
+
+
+def run_check(root: Path, known: tuple | None = None, start: dt.datetime | None = None,  # type: ignore[type-arg]
               end: dt.datetime | None = None, measured_rates: dict[str, float] | None = None) -> CheckResult:
-    """Everything `check` reports. `live`: the limits channels' servers reported (default: the
-    ledger's, if there is one). `start`/`end` limit the simulation (plan/simulate.py) to the slots
+    """Everything `check` reports. `known`: what the ledger knows (`ledger_facts`: the limits
+    channels' servers reported, the subscribers of each list; default: the ledger's, if there is one). `start`/`end` limit the simulation (plan/simulate.py) to the slots
     in [start, end), for `plan --simulate`; `check` simulates the whole plan."""
     # Loading builds hundreds of thousands of small objects and no reference cycles worth
     # collecting; the cyclic GC's passes over them cost ~15 % of a large check.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        return _run_check(root, stored_limits(root.resolve()) if live is None else live, start, end,
-                          measured_rates)
+        return _run_check(root, stored(root.resolve()) if known is None else known, start, end, measured_rates)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _run_check(root: Path, live: dict, start: dt.datetime | None, end: dt.datetime | None,  # type: ignore[type-arg]
+def _run_check(root: Path, known: tuple, start: dt.datetime | None, end: dt.datetime | None,  # type: ignore[type-arg]
                measured_rates: dict[str, float] | None) -> CheckResult:
+    live, subscribers = known
     project, problems = load_project(root, live)
     slots: dict[str, list[Slot]] = {}
     for campaign in project.campaigns.values():
@@ -124,6 +131,6 @@ def _run_check(root: Path, live: dict, start: dt.datetime | None, end: dt.dateti
     # Render every variant: template errors and posts over their channel's limit.
     problems.extend(render_problems(project, slots, renderer))
     # The plan played forward: collisions, quotas, empty audiences, untimed slots (plan/simulate.py).
-    simulation = simulate(project, slots, renderer, start, end, measured_rates)
+    simulation = simulate(project, slots, renderer, start, end, measured_rates, subscribers)
     problems.extend(simulation.problems)
     return CheckResult(project, problems, slots, simulation)

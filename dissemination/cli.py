@@ -337,8 +337,9 @@ def web(
                                            "(read-only, for the team: only on localhost or behind the proxy's "
                                            "authentication).")] = False,
 ) -> None:
-    """Serve newsletter unsubscribe (one-click, RFC 8058) and click links, and with --calendar the
-    team's calendar."""
+    """Serve newsletter unsubscribe (one-click, RFC 8058), click links, web versions of editions,
+    the sign-up forms with double opt-in and preference pages, and with --calendar the team's
+    calendar."""
     import uvicorn
 
     from dissemination.load import models as m
@@ -356,9 +357,11 @@ def web(
              if isinstance(c, m.EmailChannel)}
     ledger = _ledger()
     page = _live_calendar(ledger) if calendar else None
+    signup = _signup_settings(channels)
     out.print(f"serving unsubscribe and click links on http://{host}:{port}"
+              + (f"; sign-up forms at /aanmelden/<list> for {', '.join(sorted(signup.lists))}" if signup else "")
               + (f"; the calendar on http://{host}:{port}/kalender/" if calendar else ""), markup=False)
-    uvicorn.run(create_app(ledger, signer, names, page), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(ledger, signer, names, signup, calendar=page), host=host, port=port, log_level="warning")
 
 
 def _live_calendar(ledger):  # type: ignore[no-untyped-def]
@@ -373,6 +376,27 @@ def _live_calendar(ledger):  # type: ignore[no-untyped-def]
                                {"month": "/kalender/", "week": "/kalender/week"})[0]
 
     return page
+
+
+def _signup_settings(channels):  # type: ignore[no-untyped-def]
+    """Sign-up forms for every audience, confirmations sent through the first e-mail channel with
+    a web_url (into outbox/<channel>/bevestigingen/ while its SMTP secrets are not set)."""
+    from dissemination.load import models as m
+    from dissemination.publish.channels.email import send_single, write_single
+    from dissemination.signup import SignupSettings
+
+    found = next(((cid, c) for cid, c in (channels.channels if channels else {}).items()
+                  if isinstance(c, m.EmailChannel) and c.web_url), None)
+    if found is None:
+        return None
+    channel_id, config = found
+    lists = {a.id: a.name for _, parsed in _stakeholder_maps() for a in parsed.audiences}
+    root = State.root.resolve()
+    missing = [e for e in (config.username_env, config.password_env) if e and not os.environ.get(e)]
+    folder = root / "outbox" / channel_id / "bevestigingen"
+    send = (lambda message: write_single(folder, message)) if missing else \
+        (lambda message: send_single(config, root, message))
+    return SignupSettings(lists, str(config.web_url), config.from_address, config.from_name, send)
 
 
 @app.command()
@@ -431,6 +455,33 @@ def suppress(
     where = "every list" if list_id == "*" else f"list {list_id}"
     out.print(f"{address.strip().lower()}: {'suppressed' if added else 'already suppressed'} on {where} ({reason})",
               markup=False)
+
+
+@app.command()
+def unsuppress(
+    address: Annotated[str, typer.Argument(help="The e-mail address to mail again.")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded in the ledger).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, e.g. 'bounced by a relay misconfiguration, see ticket 12'.")],
+    list_id: Annotated[Optional[str], typer.Option("--list", help="Only this list (e-mail channel); default: every list.")] = None,
+) -> None:
+    """Take an address off the suppression list (e.g. wrongly suppressed as a bounce), with an
+    audit row of who, when, why and what it was. It is mailed again only where it has consent."""
+    from dissemination.ledger.deliveries import Deliveries
+
+    missing = [name for name, value in (("--by", by), ("--reason", reason)) if not value.strip()]
+    if missing:
+        err.print(f"{' and '.join(missing)}: say who lifts the suppression and why (both are recorded)", markup=False)
+        raise typer.Exit(2)
+    lifted = Deliveries(_ledger()).unsuppress(address, by.strip(), reason.strip(), dt.datetime.now(UTC), list_id)
+    where = f"list {list_id}" if list_id else "any list"
+    if not lifted:
+        err.print(f"{address.strip().lower()} is not suppressed on {where}; nothing was changed "
+                  "(`dissemination newsletters --item ID` shows why a recipient was not sent)", markup=False)
+        raise typer.Exit(1)
+    for row in lifted:
+        scope = "every list" if row["scope"] == "*" else f"list {row['scope']}"
+        out.print(f"{row['address']}: no longer suppressed on {scope} (was {row['reason']}"
+                  + (f": {row['detail']}" if row["detail"] else "") + ")", markup=False)
 
 
 @app.command("resend-unknown")
@@ -987,3 +1038,171 @@ def _internal_error(exc: Exception) -> None:
     err.print(f"internal error: {type(exc).__name__}: {exc}", markup=False)
     err.print("this is a bug in dissemination; rerun with DISSEMINATION_DEBUG=1 for the traceback")
     sys.exit(3)
+
+
+subscribers_app = typer.Typer(help="Newsletter subscribers (personal data, kept in the ledger database, not in git).",
+                              no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+
+
+def _stakeholder_maps() -> list:  # type: ignore[type-arg]
+    """(path, parsed map) of every stakeholder map; a map with errors stops the command."""
+    from dissemination.load.readers import read_stakeholder_map
+
+    maps, problems = [], []
+    for file in sorted((State.root / "stakeholder_maps").glob("*.y*ml")):
+        rel = file.relative_to(State.root).as_posix()
+        parsed, found = read_stakeholder_map(rel, file.read_text(encoding="utf-8"))
+        problems += [p for p in found if p.severity == "error"]
+        if parsed is not None:
+            maps.append((rel, parsed))
+    if problems:
+        for problem in problems:
+            out.print(str(problem), markup=False)
+        out.print(f"[bold red]{len(problems)} error(s)[/] in the stakeholder maps: nothing was imported")
+        raise typer.Exit(1)
+    return maps
+
+
+def _hasher():  # type: ignore[no-untyped-def]
+    from dissemination.ledger.subscribers import keyed_hash
+    from dissemination.publish.tokens import MissingSecret, secret_from_env
+
+    try:
+        return keyed_hash(secret_from_env())
+    except MissingSecret:
+        return None
+
+
+def _import(rows, problems: list[str], dry_run: bool, what: str) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.ledger.subscribers import MissingKey, Subscribers
+
+    if not problems:
+        try:
+            report = Subscribers(_ledger()).import_rows(rows, dt.datetime.now(UTC), _hasher(), dry_run)
+        except MissingKey as exc:
+            err.print(f"subscribers: {exc}", markup=False)
+            raise typer.Exit(2) from None
+        problems = report.problems
+    if problems:
+        for problem in problems:
+            out.print(problem, markup=False)
+        out.print(f"[bold red]{len(problems)} row(s) refused[/]: nothing was imported; fix or remove them and run again")
+        raise typer.Exit(1)
+    for kept in report.kept_unsubscribed:
+        out.print(f"kept unsubscribed: {kept} (re-subscribing takes a new confirmation by the person)", markup=False)
+    verb = "would add" if dry_run else "added"
+    out.print(f"{what}: {verb} {len(report.added)} subscriber(s) and {report.subscribed} list subscription(s); "
+              f"{report.unchanged} row(s) already in the database" + (" (dry run: nothing written)" if dry_run else ""),
+              markup=False)
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    file: Annotated[Path, typer.Argument(help="CSV: email, lists, consent_source, consent_date[, name, language, "
+                                              "tracking, organisation, confirmed_at, request_origin].")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and count; write nothing.")] = False,
+) -> None:
+    """Add subscribers from a CSV file; every row needs its consent record (source and date).
+    All rows or none: refused rows are listed as file:line."""
+    from dissemination.ledger.subscribers import read_csv
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        err.print(f"{file}: cannot read it ({type(exc).__name__}: {exc})", markup=False)
+        raise typer.Exit(2) from None
+    lists = {a.id for _, parsed in _stakeholder_maps() for a in parsed.audiences}
+    rows, problems = read_csv(str(file), text, lists or None)
+    _import(rows, problems, dry_run, str(file))
+
+
+@subscribers_app.command("import-contacts")
+def subscribers_import_contacts(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count; write nothing.")] = False,
+) -> None:
+    """Move the e-mail contacts of the stakeholder maps (with their consent records) into the
+    subscriber database, once; then delete their email, consent and tracking lines from the maps."""
+    from dissemination.ledger.subscribers import contact_rows
+
+    _import(list(contact_rows(_stakeholder_maps())), [], dry_run, "stakeholder maps")
+
+
+@subscribers_app.command("export")
+def subscribers_export(address: Annotated[str, typer.Argument(help="The person's e-mail address.")]) -> None:
+    """Everything held about one person (AVG right of access), as JSON: subscriptions with their
+    consent records, deliveries, clicks, suppressions."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    held = Subscribers(_ledger()).export(address)
+    if held is None:
+        err.print(f"nothing is held about {address.strip().lower()}", markup=False)
+        raise typer.Exit(1)
+    print(json.dumps(held, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+@subscribers_app.command("erase")
+def subscribers_erase(address: Annotated[str, typer.Argument(help="The person's e-mail address.")]) -> None:
+    """Remove a person's data everywhere (AVG right to erasure). Only a keyed hash of the address
+    is kept, so no import adds it again; newsletter counts stay, without the address."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    hasher = _hasher()
+    if hasher is None:
+        err.print("subscribers erase: DISSEMINATION_UNSUBSCRIBE_SECRET is not set; it keys the hash that keeps "
+                  "the erased address out of later imports (use the value `dissemination web` uses)", markup=False)
+        raise typer.Exit(2)
+    held = Subscribers(_ledger()).erase(address, hasher, dt.datetime.now(UTC))
+    out.print(f"{address.strip().lower()}: " + ("erased everywhere; imports will refuse it" if held else
+                                               "nothing was held; imports will refuse it from now on"), markup=False)
+
+
+@app.command()
+def bounces(
+    channel: Annotated[Optional[str], typer.Option("--channel", help="The e-mail channel (default: every one with a "
+                                                                     "bounce mailbox).")] = None,
+    maildir: Annotated[Optional[Path], typer.Option("--maildir", help="Read this Maildir instead of the channel's "
+                                                                      "bounce mailbox.")] = None,
+) -> None:
+    """Read the bounce mailbox (IMAP, or a Maildir) and apply what the reports say: hard bounces
+    and complaints suppress the address, soft bounces are counted; a refusal of our sending setup
+    (5.7.x) suppresses nobody and exits 1 so a person looks at it."""
+    from dissemination.pipeline import ContentErrors, read_bounces
+    from dissemination.publish.tokens import MissingSecret
+
+    try:
+        reports = read_bounces(State.root.resolve(), _ledger(), channel, maildir.resolve() if maildir else None)
+    except ContentErrors as exc:
+        _content_errors(exc)
+    except MissingSecret as exc:
+        err.print(f"bounces: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    if not reports:
+        err.print(f"no e-mail channel '{channel}' in channels.yaml" if channel else
+                  "no e-mail channel has a bounce mailbox (bounce_imap_host or bounce_maildir in channels.yaml)",
+                  markup=False)
+        raise typer.Exit(2)
+    trouble = False
+    for report in reports:
+        channel_id, run = report.channel, report.run
+        if run is None:
+            err.print(f"{channel_id}: {report.error}", markup=False)
+            trouble = True
+            continue
+        out.print(f"{channel_id}: {run.messages} message(s) read: {len(run.hard)} hard bounce(s) suppressed, "
+                  f"{len(run.soft)} soft bounce(s) ({len(run.soft_suppressed)} suppressed after "
+                  f"{report.soft_bounce_limit} in a row), {len(run.complaints)} complaint(s) unsubscribed, "
+                  f"{len(run.refused)} message(s) refused, {run.delays} delay(s), {run.unmatched} not ours, "
+                  f"{run.ignored} not a report", markup=False)
+        for address in run.hard:
+            out.print(f"  bounced     {address}", markup=False)
+        for address in run.complaints:
+            out.print(f"  complained  {address}", markup=False)
+        for line in run.sender:
+            out.print(f"  [red]refused us[/]  {line}", markup=True)
+        if run.sender:
+            out.print(f"{channel_id}: {len(run.sender)} report(s) say the receiving server refuses our mail (5.7.x: "
+                      "SPF, DKIM, DMARC or policy; see docs/deliverability.md); nobody was suppressed", markup=False)
+            trouble = True
+    if trouble:
+        raise typer.Exit(1)

@@ -12,10 +12,10 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
 
-from dissemination.check import CheckResult, run_check
+from dissemination.check import CheckResult, ledger_facts, run_check
 from dissemination.ledger import Ledger, PlanStats
 from dissemination.load.project import load_channels
 from dissemination.load.models import CampaignStatus
@@ -25,6 +25,9 @@ from dissemination.ledger import Claim
 from dissemination.publish.channels import Health, PublishError, ReadBackError, bind_channel, open_channel
 from dissemination.publish.credentials import CredentialStore
 from dissemination.redact import redact
+
+if TYPE_CHECKING:
+    from dissemination.publish.bouncebox import BounceRun
 
 log = logging.getLogger("dissemination")
 UTC = dt.timezone.utc
@@ -64,7 +67,7 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
     the report names it (`failed`). Errors in a file every campaign depends on (channels,
     programme, stakeholder maps, templates) raise `SharedContentErrors`: nothing is planned."""
     root = root.resolve()
-    result = checked or run_check(root, ledger.live_limits())
+    result = checked or run_check(root, ledger_facts(ledger))
     failed, shared = split_errors(result)
     if shared:
         raise SharedContentErrors(shared)
@@ -223,7 +226,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                     receipt = channel.publish(claim)
                 _fault("after_remote")
             except PublishError as exc:
-                if not exc.permanent and claim.attempt_count >= MAX_ATTEMPTS and (
+                if not exc.permanent and not exc.bounded and claim.attempt_count >= MAX_ATTEMPTS and (
                         exc.outcome_unknown or claim.outcome_unknown):
                     # Given up, but it may exist: failing it would claim it never went out.
                     reason = (f"gave up after {claim.attempt_count} attempts ({exc.reason}); an earlier attempt "
@@ -231,7 +234,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                     ledger.record_waiting(claim, clock(), reason)
                     report.waiting.append(claim.id)
                     log.error("waiting for a person: %s on %s: %s", claim.id, claim.channel, reason)
-                elif exc.permanent or claim.attempt_count >= MAX_ATTEMPTS:
+                elif exc.permanent or (claim.attempt_count >= MAX_ATTEMPTS and not exc.bounded):
                     reason = exc.reason if exc.permanent else f"gave up after {claim.attempt_count} attempts: {exc.reason}"
                     ledger.record_failed(claim, clock(), reason)
                     report.failed.append(claim.id)
@@ -356,3 +359,48 @@ def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore
     order = {"waiting": 0, "held": 1}  # waiting: a person must look (`dissemination resolve`)
     rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
     return rows
+
+
+@dataclass
+class BounceReport:
+    channel: str
+    soft_bounce_limit: int
+    run: "BounceRun | None" = None
+    error: str | None = None  # the mailbox could not be read (what to fix)
+
+
+def read_bounces(root: Path, ledger: Ledger, channel: str | None = None, maildir: Path | None = None,
+                 now: Callable[[], dt.datetime] | None = None) -> list[BounceReport]:
+    """Read each e-mail channel's bounce mailbox (IMAP, or a Maildir) and apply its reports to
+    the ledger (`dissemination.publish.bouncebox`). Channels without a mailbox are skipped unless
+    named. Raises ContentErrors for a broken channels.yaml, MissingSecret without the link secret."""
+    from dissemination.load import models as m
+    from dissemination.publish.bouncebox import Bouncebox, BounceboxError
+    from dissemination.publish.tokens import Signer, secret_from_env
+
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, m.EmailChannel)
+              and (c == channel if channel else (maildir is not None or cfg.bounce_imap_host or cfg.bounce_maildir))}
+    signer = Signer(secret_from_env())
+    clock = now or (lambda: dt.datetime.now(UTC))
+    reports = []
+    for channel_id, config in chosen.items():
+        report = BounceReport(channel_id, config.soft_bounce_limit)
+        box = Bouncebox(ledger, signer, channel_id, config, clock)
+        folder = maildir or (Path(config.bounce_maildir) if config.bounce_maildir else None)
+        try:
+            if folder is not None:
+                report.run = box.read_maildir(folder if folder.is_absolute() else root / folder)
+            elif config.bounce_imap_host:
+                report.run = box.read_imap()
+            else:
+                report.error = "no bounce mailbox (set bounce_imap_host or bounce_maildir)"
+        except BounceboxError as exc:
+            report.error = str(exc)
+        if report.run and report.run.sender:
+            log.error("%s: %d bounce report(s) say the receiving server refuses our mail (5.7.x)", channel_id,
+                      len(report.run.sender))
+        reports.append(report)
+    return reports

@@ -4,12 +4,18 @@
     POST /afmelden/<token>  unsubscribe at once: RFC 8058 one-click (body List-Unsubscribe=One-Click)
                             or the page's button; 200 with a page, never a redirect
     GET  /klik/<token>      count the click and redirect to the link, only to URLs that were in the
-                            newsletter (the target is signed); per person only with tracking consent
+                            newsletter (the target is signed); per person only with tracking consent.
+                            Not counted: HEAD, scanner user agents, a personal link opened within
+                            seconds of delivery, a recipient's repeat of the same link
+    GET  /editie/<item>     the newsletter edition as sent, for reading in a browser ("web version")
     GET  /health            "ok"
     GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
                             the ledger; read-only, and only when started with a calendar (`web
                             --calendar`): it is for the team, so keep it on localhost or behind the
                             proxy's authentication (README, "Calendar")
+
+With sign-up settings it also serves the sign-up form, the confirmation link (double opt-in) and
+the preference page (`dissemination/signup.py`); the unsubscribe page then links to the latter.
 
 A tampered or unknown token is refused (403 / 400) and changes nothing. The handlers are plain
 functions, so Starlette runs their ledger queries in its thread pool, off the event loop.
@@ -18,26 +24,37 @@ functions, so Starlette runs their ledger queries in its thread pool, off the ev
 from __future__ import annotations
 
 import datetime as dt
+import re
 from html import escape
+from typing import Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from collections.abc import Callable
-
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
+from dissemination.ledger.subscribers import Subscribers
 from dissemination.publish.tokens import BadToken, Signer
+from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
+from dissemination.signup import SignupSettings, preferences_link, signup_routes
 
 UTC = dt.timezone.utc
+# Link scanners and previewers (mail security gateways, chat unfurlers, HTTP libraries): they
+# follow links without a person; their requests are not clicks.
+_SCANNER = re.compile(r"bot\b|crawler|spider|scanner|preview|headless|python-|curl/|wget/|go-http-client|okhttp|"
+                      r"java/|libwww|httpclient|barracuda|proofpoint|mimecast|safelinks|urldefense|forcepoint|"
+                      r"trendmicro|symantec|^scanner$", re.IGNORECASE)
+SCANNER_WINDOW = dt.timedelta(seconds=10)  # a personal link opened this soon after delivery: a gateway
 
 PAGE = """<!doctype html>
 <html lang="nl"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex"><title>{title}</title>
 <style>body{{font-family:Arial,Helvetica,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d2733}}
-button{{font-size:1rem;padding:.6rem 1.2rem;background:#00577a;color:#fff;border:0;border-radius:4px;cursor:pointer}}</style>
+button{{font-size:1rem;padding:.6rem 1.2rem;background:#00577a;color:#fff;border:0;border-radius:4px;cursor:pointer}}
+input[type=email],input[name=naam]{{font-size:1rem;padding:.4rem;width:100%;max-width:24rem;box-sizing:border-box}}
+.hp{{position:absolute;left:-10000px;width:1px;height:1px;overflow:hidden}}.fout{{color:#a4000f}}.ok{{color:#1b5e20}}</style>
 </head><body><h1>{title}</h1>{body}</body></html>"""
 
 
@@ -52,8 +69,10 @@ def _masked(address: str) -> str:
 
 
 def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None = None,
-               calendar: Callable[[str], str] | None = None) -> Starlette:
-    """`calendar(view)` renders the calendar ("month" or "week") as a page; None: not served."""
+               signup: SignupSettings | None = None, calendar: Callable[[str], str] | None = None,
+               clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)) -> Starlette:
+    """`signup`: also serve the sign-up form, confirmation and preference pages (`signup.py`).
+    `calendar(view)` renders the calendar ("month" or "week") as a page; None: not served."""
     deliveries = Deliveries(ledger)
     names = list_names or {}
 
@@ -83,25 +102,51 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         if request.method == "POST":
             # RFC 8058: the body is List-Unsubscribe=One-Click; the page's button sends the same.
             # Either way the answer is 200 with no redirect, and the address is never mailed again.
-            deliveries.suppress(address, scope, "unsubscribed", dt.datetime.now(UTC), item_id,
-                                "one-click unsubscribe")
+            now = dt.datetime.now(UTC)
+            deliveries.suppress(address, scope, "unsubscribed", now, item_id, "one-click unsubscribe")
+            Subscribers(ledger).unsubscribe(address, now)  # coming back takes a new confirmation
             return _page("U bent afgemeld", f"<p>{escape(_masked(address))} ontvangt {name} niet meer.</p>"
-                         "<p>Afgemeld door een vergissing? Meld u opnieuw aan bij de redactie.</p>")
+                         + (f'<p>Afgemeld door een vergissing? <a href="{link}">Meld u opnieuw aan</a>.</p>'
+                            if (link := preferences_link(ledger, signer, address)) and signup else
+                            "<p>Afgemeld door een vergissing? Meld u opnieuw aan bij de redactie.</p>"))
         if deliveries.suppressed(address, scope):
             return _page("U bent al afgemeld", f"<p>{escape(_masked(address))} ontvangt {name} niet meer.</p>")
+        link = preferences_link(ledger, signer, address) if signup else None
         return _page("Afmelden", f"<p>Wilt u {name} niet meer ontvangen op {escape(_masked(address))}?</p>"
                      '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
-                     '<button type="submit">Afmelden</button></form>')
+                     '<button type="submit">Afmelden</button></form>'
+                     + (f'<p>Of kies zelf welke nieuwsbrieven u ontvangt: <a href="{link}">uw voorkeuren</a>.</p>'
+                        if link else ""))
 
     def click(request: Request) -> Response:
         try:
             target = signer.verify_click(request.path_params["token"])
         except BadToken:
             return PlainTextResponse("Deze link is niet geldig.", status_code=400)
-        address = deliveries.address_for_key(target.address_key) if target.address_key else None
-        deliveries.add_click(target.item_id, target.url, address, dt.datetime.now(UTC))
+        # Honest clicks: a HEAD or a known link scanner is sent on but not counted, nor a personal
+        # link opened within seconds of its delivery (security gateways follow every link on
+        # arrival), nor a recipient's second click on the same link.
+        if request.method == "GET" and not _SCANNER.search(request.headers.get("user-agent") or "scanner"):
+            address = deliveries.address_for_key(target.address_key) if target.address_key else None
+            now = clock()
+            sent = deliveries.sent_at(target.item_id, address) if address else None
+            if not (sent and dt.timedelta(0) <= now - sent < SCANNER_WINDOW) and \
+                    not (address and deliveries.clicked(target.item_id, target.url, address)):
+                deliveries.add_click(target.item_id, target.url, address, now)
         return RedirectResponse(target.url, status_code=302, headers={"Cache-Control": "no-store",
                                                                      "Referrer-Policy": "no-referrer"})
+
+    def edition(request: Request) -> Response:
+        """A newsletter as sent, for reading in a browser: the edition's HTML from the ledger,
+        with the personal unsubscribe link replaced by the sign-up page (nobody's own link)."""
+        found = ledger.item_payload(request.path_params["item"])
+        if found is None or "editions" not in found[1] or found[0] not in ("published", "planned", "claimed", "unknown"):
+            return _page("Niet gevonden", "<p>Deze nieuwsbrief bestaat niet (meer).</p>", 404)
+        audience, payload = found[2], found[1]
+        own = f"/editie/{request.path_params['item']}"
+        html = payload.get("html", "").replace(WEB_VERSION_PLACEHOLDER, own).replace(
+            UNSUBSCRIBE_PLACEHOLDER, f"/aanmelden/{audience}" if signup else own)
+        return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300", "Referrer-Policy": "no-referrer"})
 
     def health(_: Request) -> Response:
         return PlainTextResponse("ok")
@@ -116,8 +161,10 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
                                        "script-src 'unsafe-inline'; img-src data:; form-action 'none'"})
 
     routes = [
+        *(signup_routes(ledger, signer, signup, _page) if signup else []),
         Route("/afmelden/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/klik/{token}", click, methods=["GET"]),
+        Route("/editie/{item}", edition, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
     if calendar is not None:

@@ -192,3 +192,74 @@ def _end(browser: subprocess.Popen[str]) -> None:
 
 def assert_clean(page: Page) -> None:
     assert not page.console_errors, f"console errors on {page.url} at {page.width}px: {page.console_errors}"
+
+
+def submit_form(url: str, fields: dict[str, str], checks: list[str], submit: str, name: str,
+                width: int = 800) -> Page:
+    """Load `url` with the page's own scripts disabled, type `fields` (CSS selector -> text) and
+    tick `checks` as a person would (focus, key input, mouse click), press `submit`, and return
+    the page the form's POST led to: proof that the form works without JavaScript."""
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
+        browser = subprocess.Popen(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={profile}",
+             "--remote-debugging-port=0", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        try:
+            ws_url = None
+            for line in browser.stderr:  # type: ignore[union-attr]
+                found = re.search(r"DevTools listening on (ws://\S+)", line)
+                if found:
+                    ws_url = found.group(1)
+                    break
+            assert ws_url, "chromium did not start its DevTools endpoint"
+            threading.Thread(target=lambda: [None for _ in browser.stderr], daemon=True).start()  # type: ignore[union-attr]
+            tools = _DevTools(ws_url)
+            target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+            for domain in ("Page", "Runtime", "Log", "DOM"):
+                tools.call(f"{domain}.enable", session=session)
+            tools.call("Emulation.setScriptExecutionDisabled", {"value": True}, session=session)
+            tools.call("Emulation.setDeviceMetricsOverride",
+                       {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": False}, session=session)
+            tools.events.clear()
+            tools.call("Page.navigate", {"url": url}, session=session)
+            tools.wait_for("Page.loadEventFired")
+
+            def node(selector: str) -> int:
+                root = tools.call("DOM.getDocument", session=session)["root"]["nodeId"]
+                found = tools.call("DOM.querySelector", {"nodeId": root, "selector": selector}, session=session)
+                assert found["nodeId"], f"no {selector} on {url}"
+                return found["nodeId"]
+
+            def click(selector: str) -> None:
+                quad = tools.call("DOM.getBoxModel", {"nodeId": node(selector)}, session=session)["model"]["content"]
+                x, y = (quad[0] + quad[4]) / 2, (quad[1] + quad[5]) / 2
+                for kind in ("mousePressed", "mouseReleased"):
+                    tools.call("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                            "clickCount": 1}, session=session)
+
+            for selector, text in fields.items():
+                tools.call("DOM.focus", {"nodeId": node(selector)}, session=session)
+                tools.call("Input.insertText", {"text": text}, session=session)
+            for selector in checks:
+                click(selector)
+            tools.events.clear()
+            click(submit)
+            tools.wait_for("Page.loadEventFired")
+            tools.drain(0.3)
+            page = Page(url, width)
+            document = tools.call("DOM.getDocument", {"depth": -1}, session=session)["root"]["nodeId"]
+            page.html = tools.call("DOM.getOuterHTML", {"nodeId": document}, session=session)["outerHTML"]
+            page.text = re.sub(r"<[^>]+>", " ", re.sub(r"(?s)<(style|head)\b.*?</\1>", " ", page.html))
+            page.text = " ".join(page.text.split())
+            shot = tools.call("Page.captureScreenshot", {"format": "png"}, session=session)
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot = ARTIFACTS / f"{name}-{width}.png"
+            page.screenshot.write_bytes(base64.b64decode(shot["data"]))
+            page.console_errors = _console_errors(tools.events)
+            tools.ws.close()
+            return page
+        finally:
+            _end(browser)

@@ -106,7 +106,9 @@ def free_port() -> int:
 class Sink:
     """What the server accepted. `refuse` maps an address to an RCPT answer ("550 ...", "451 ...");
     `drop_after` k: the connection is dropped at the first RCPT after k accepted messages;
-    `drop_after_data` k: the k+1st message is accepted and the connection dropped before answering."""
+    `drop_after_data` k: the k+1st message is accepted and the connection dropped before answering;
+    `refuse_all`: the RCPT answer for everyone (a relay refusing us); `reject_data` maps an address
+    to the answer to its message after DATA. `commands` is the order of MAIL, RCPT, DATA and RSET seen."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
@@ -116,6 +118,9 @@ class Sink:
         self.connections = 0
         self.down = False  # refuse every new connection (after a drop with `stay_down`)
         self.stay_down = False
+        self.refuse_all: str | None = None
+        self.reject_data: dict[str, str] = {}
+        self.commands: list[str] = []
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         if self.down:
@@ -125,7 +130,23 @@ class Sink:
         session.host_name = hostname
         return responses
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        self.commands.append("MAIL")
+        if getattr(session, "refused_open", False):
+            return "503 5.5.1 Error: nested MAIL command"  # what Postfix says without an RSET
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RSET(self, server, session, envelope):
+        self.commands.append("RSET")
+        session.refused_open = False
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        self.commands.append(f"RCPT {address}")
+        if self.refuse_all:
+            return self.refuse_all
         if address in self.refuse:
             return self.refuse[address]
         if self.drop_after is not None and len(self.messages) >= self.drop_after:
@@ -137,6 +158,11 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        self.commands.append("DATA")
+        refused = next((self.reject_data[r] for r in envelope.rcpt_tos if r in self.reject_data), None)
+        if refused:
+            session.refused_open = True  # like Postfix after a refused message: RSET expected
+            return refused
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
         if self.drop_after_data is not None and len(self.messages) > self.drop_after_data:
             self.drop_after_data = None
@@ -196,7 +222,14 @@ def newsletter_project(tmp: Path, port: int, contacts: list[str], extra: str = "
     assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
     result = cli(root, "plan", "--now", PLAN_AT)
     assert result.exit_code == 0, result.output
+    import_contacts(root)
     return root
+
+
+def import_contacts(root: Path) -> None:
+    """The contacts written into the test map become subscribers (the one-time migration)."""
+    result = cli(root, "subscribers", "import-contacts", env=mail_env())
+    assert result.exit_code == 0, result.output
 
 
 def mail_env(**extra: str) -> dict[str, str]:

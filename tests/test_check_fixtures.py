@@ -160,7 +160,7 @@ def test_valid_project_passes_with_summary(content_root, cli):
     assert result.exit_code == 0, result.output
     assert "1 campaigns (1 approved; 2 posts, 3 slots)" in result.output
     assert "2 knowledge items" in result.output
-    assert "1 stakeholder maps (2 audiences, 2 stakeholders, 2 e-mail contacts)" in result.output
+    assert "1 stakeholder maps (2 audiences, 2 stakeholders, 0 e-mail contacts)" in result.output
     assert "3 channels" in result.output
     # its mastodon/post.beleid.j2 gives beleid a status of its own beside mkb's, at the same time
     assert "campaigns/reeks.md:18: warning: collision: 'uitgelicht' goes out 2 times at once on mastodon" in result.output
@@ -179,3 +179,40 @@ def test_an_email_channel_without_web_url_is_a_warning_with_file_and_line(conten
            "web`; every newsletter needs a working unsubscribe link)" in result.output
     # and the fixture's own (see test_valid_project_passes_with_summary)
     assert result.output.splitlines()[-1] == "OK: no errors, 2 warning(s)"
+
+
+@pytest.mark.parametrize("url,refused", [("http://nieuwsbrief.example.org", True),
+                                         ("http://localhost:8080", False), ("http://127.0.0.1:8080", False),
+                                         ("https://nieuwsbrief.example.org", False)])
+def test_an_email_channel_web_url_must_be_https_except_on_localhost(content_root, cli, url, refused):
+    """RFC 8058 one-click unsubscribe needs HTTPS; a test setup on this machine may use http."""
+    root = content_root()
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("web_url: https://nieuwsbrief.example.org", f"web_url: {url}"))
+    line = channels.read_text().splitlines().index(f"  web_url: {url}") + 1
+    result = cli("--root", str(root), "check")
+    message = f"channels.yaml:{line}: e-mail channel 'nieuwsbrief': web_url {url} is not HTTPS"
+    assert (result.exit_code != 0, message in result.output) == (refused, refused), result.output
+
+
+def test_addresses_of_people_in_a_stakeholder_map_are_a_warning_pointing_to_the_subscriber_database(content_root, cli):
+    root = content_root()
+    path = root / "stakeholder_maps" / "test.yaml"
+    path.write_text(path.read_text().replace("        role: Beleidsadviseur\n", "        email: t.persoon@example.org\n"
+                                             "        consent: {source: Aanmelding website, date: 2026-01-15}\n"))
+    line = path.read_text().splitlines().index("        email: t.persoon@example.org") + 1
+    result = cli("--root", str(root), "check")
+    assert result.exit_code == 0, result.output
+    assert f"stakeholder_maps/test.yaml:{line}: warning: e-mail addresses of people are in git; newsletters no longer " \
+           "read them from the map (move them into the subscriber database once with `dissemination subscribers " \
+           "import-contacts`" in result.output
+    # and the fixture's own (see test_valid_project_passes_with_summary)
+    assert result.output.splitlines()[-1] == "OK: no errors, 2 warning(s)"
+
+
+def test_a_contact_invited_to_an_unknown_list_is_an_error(content_root, cli):
+    root = content_root()
+    path = root / "stakeholder_maps" / "test.yaml"
+    path.write_text(path.read_text().replace("invite: mkb", "invite: mbk"))
+    result = cli("--root", str(root), "check")
+    assert result.exit_code == 1 and "stakeholder_maps/test.yaml:23: invite: unknown audience 'mbk' (did you mean 'mkb'?)" in result.output

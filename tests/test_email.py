@@ -2,6 +2,7 @@
 
 import datetime as dt
 import email
+import json
 import random
 import re
 import time
@@ -9,8 +10,8 @@ from email import policy
 import signal
 
 import pytest
-from mail import (DUE, SECOND, SECRET, SmtpServer, contact, deliveries, first_issue, mail_env, newsletter_project,
-                  newsletter_rows, smtp, stakeholder_map, states)  # noqa: F401  (smtp: a fixture)
+from mail import (DUE, SECOND, SECRET, SmtpServer, contact, deliveries, first_issue, import_contacts, mail_env,
+                  newsletter_project, newsletter_rows, smtp, stakeholder_map, states)  # noqa: F401  (smtp: a fixture)
 from publishing import PgSchema, cli, pg_available, subprocess_cli
 from reporting import backend  # noqa: F401  (a fixture: SQLite, then PostgreSQL)
 
@@ -36,6 +37,7 @@ def test_structure_headers_both_parts_dutch_and_only_consented_unsuppressed_reci
     # After planning: a contact without consent is added, and one contact unsubscribed by reply.
     (root / "stakeholder_maps" / "test.yaml").write_text(stakeholder_map(
         [contact(0), contact(1, tracking=True), contact(2), contact(3), contact(9, consent=False)]), encoding="utf-8")
+    import_contacts(root)  # a contact without a consent record is not imported
     assert "suppressed on list nieuwsbrief" in cli(root, "suppress", " LID2@example.org", "--list", "nieuwsbrief").output
 
     publish(root)
@@ -62,8 +64,10 @@ def test_structure_headers_both_parts_dutch_and_only_consented_unsuppressed_reci
         url = unsubscribe_url(message)
         assert url.startswith("https://nieuwsbrief.example.org/afmelden/")
         assert "<mailto:nieuwsbrief@example.org?subject=afmelden>" in message["List-Unsubscribe"]
-        assert f"Afmelden: {url}" in text.get_content()  # visible in both parts, the same personal link
-        assert f'<a href="{url}" style="color: #5b6673;">Afmelden</a>' in html.get_content()
+        assert f"Afmelden of voorkeuren aanpassen: {url}" in text.get_content()  # in both parts, the same link
+        assert f'<a href="{url}" style="color: #5b6673;">Afmelden of voorkeuren aanpassen</a>' in html.get_content()
+        web_version = f"https://nieuwsbrief.example.org/editie/{first_issue(root)['id']}"
+        assert f"In de browser: {web_version}" in text.get_content()
         assert "%%" not in text.get_content() + html.get_content()
     assert len(ids) == 3 and len({unsubscribe_url(m) for m in messages.values()}) == 3
     # Clicks: anonymous links are the same for everyone; personal only for the consenting contact.
@@ -127,12 +131,14 @@ def test_550_is_a_hard_bounce_suppressed_everywhere_and_the_rest_delivered(tmp_p
     assert rows["lid2@example.org"]["state"] == "bounced" and "550" in rows["lid2@example.org"]["detail"]
     [entry] = deliveries(root).suppression_list()
     assert (entry["address"], entry["scope"], entry["reason"]) == ("lid2@example.org", "*", "bounced")
-    # The contact is deleted from the map and added back (with other capitals): still never mailed.
+    subscriber = json.loads(cli(root, "subscribers", "export", "lid2@example.org").output)["subscriber"]
+    assert subscriber["state"] == "bounced"
+    # The address is imported again (with other capitals): still never mailed.
     smtp.sink.refuse.clear()
     path = root / "stakeholder_maps" / "test.yaml"
-    path.write_text(stakeholder_map([contact(i) for i in (0, 1, 3, 4)]), encoding="utf-8")
     path.write_text(stakeholder_map([contact(i) for i in range(5)]).replace("Lid2@Example.org", "LID2@example.ORG"),
                     encoding="utf-8")
+    import_contacts(root)
     publish(root, SECOND)
     second = smtp.sink.recipients()[4:]
     assert sorted(second) == [f"lid{i}@example.org" for i in (0, 1, 3, 4)]
@@ -179,17 +185,70 @@ def test_a_partly_sent_newsletter_keeps_its_edition_whatever_happens_to_the_camp
     assert first_issue(root)["state"] == "published"
 
 
-def test_a_recipient_always_deferred_is_given_up_and_reported(tmp_path, smtp):
+def test_a_recipient_always_deferred_is_retried_with_growing_back_off_until_the_edition_expires(tmp_path, smtp):
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)])
     smtp.sink.refuse["lid1@example.org"] = "452 4.2.2 mailbox full"
-    now = dt.datetime(2027, 3, 2, 9, 5, tzinfo=UTC)
-    for _ in range(5):
+    publish(root)
+    item = first_issue(root)["id"]
+    tries = lambda: smtp.sink.commands.count("RCPT lid1@example.org")  # noqa: E731
+    assert tries() == 1
+    publish(root, "2027-03-02T09:08Z")  # within the first back-off (5 minutes): not tried
+    assert tries() == 1
+    now = dt.datetime(2027, 3, 2, 9, 11, tzinfo=UTC)
+    for expected in (2, 3):  # 5 minutes, then 10 minutes later
         publish(root, now.isoformat())
-        now += dt.timedelta(hours=2)
-    assert first_issue(root)["state"] == "published"
-    row = {r["address"]: r for r in deliveries(root).rows(first_issue(root)["id"])}["lid1@example.org"]
-    assert row["state"] == "failed" and "gave up after 5 attempts" in row["detail"] and row["attempts"] == 5
+        assert tries() == expected
+        now += dt.timedelta(minutes=5)
+        publish(root, now.isoformat())
+        assert tries() == expected, "tried again before its back-off"
+        now += dt.timedelta(minutes=6)
+    while now < dt.datetime(2027, 3, 5, 12, 0, tzinfo=UTC):  # every 4 hours, past the expiry 3 days after the slot
+        publish(root, now.isoformat())
+        now += dt.timedelta(hours=4)
+    row = {r["address"]: r for r in deliveries(root).rows(item)}["lid1@example.org"]
+    assert row["state"] == "failed" and "gave up: the edition expired at 2027-03-05 09:00 UTC" in row["detail"]
+    assert 10 <= row["attempts"] <= 25 and first_issue(root)["state"] == "published"
     assert smtp.sink.recipients() == ["lid0@example.org"]
+    assert deliveries(root).suppression_list() == []  # one soft bounce is not a dead address
+
+
+def test_a_450_recipient_whose_edition_expired_never_gets_it(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "450 4.2.0 mailbox unavailable, try later"
+    publish(root)
+    smtp.sink.refuse.clear()
+    result = publish(root, "2027-03-05T09:30Z")  # the server would take it now, but the edition is 3 days old
+    assert smtp.sink.recipients().count("lid1@example.org") == 0
+    item = first_issue(root)
+    assert item["state"] == "published", result.output
+    assert states(root, item["id"]) == {"lid0@example.org": "sent", "lid1@example.org": "failed",
+                                        "lid2@example.org": "sent"}
+
+
+def test_a_deferred_recipient_does_not_get_an_edition_once_the_next_one_went_out(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)],
+                              "  edition_expires_after: 30d\n")
+    smtp.sink.refuse["lid1@example.org"] = "451 4.3.0 try later"
+    publish(root)
+    publish(root, SECOND)  # still refused: deferred for both editions; the second reached lid0
+    smtp.sink.refuse.clear()
+    publish(root, "2027-03-09T13:30Z")
+    got = [(m["To"].addresses[0].addr_spec, m["Subject"]) for m in smtp.sink.parsed()]
+    assert got.count(("lid1@example.org", "Editie maart – Nieuwsbrief maart")) == 0
+    assert [address for address, _ in got].count("lid1@example.org") == 1  # the current edition only
+    row = {r["address"]: r for r in deliveries(root).rows(first_issue(root)["id"])}["lid1@example.org"]
+    assert row["state"] == "failed" and "the list's next edition" in row["detail"]
+
+
+def test_editions_not_accepted_several_times_in_a_row_suppress_the_address(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(2)], "  soft_bounce_limit: 2\n")
+    smtp.sink.refuse["lid1@example.org"] = "552 5.2.2 mailbox full"
+    publish(root)
+    assert deliveries(root).suppression_list() == []
+    publish(root, SECOND)
+    [entry] = deliveries(root).suppression_list()
+    assert (entry["address"], entry["reason"]) == ("lid1@example.org", "bounced")
+    assert "2 editions in a row not accepted" in entry["detail"]
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -458,6 +517,7 @@ def test_a_contact_in_several_audiences_gets_one_edition(tmp_path, smtp):
           date: 2026-02-01
 """
     path.write_text(path.read_text() + both, encoding="utf-8")
+    import_contacts(root)
     assert cli(root, "approve", "campaigns/brief.md", "--by", "Test").exit_code == 0
     assert cli(root, "plan", "--now", "2027-02-02T00:00Z").exit_code == 0
     publish(root)
@@ -473,3 +533,121 @@ def test_a_contact_in_several_audiences_gets_one_edition(tmp_path, smtp):
     assert sorted(smtp.sink.recipients()) == ["beleid@example.org", "dubbel@example.org", "lid0@example.org"]
     beleid = next(r for r in newsletter_rows(root) if r["audience"] == "beleid" and r["post"] == "maart")
     assert beleid["state"] == "published" and states(root, beleid["id"]) == {}
+
+
+def test_554_5_7_1_at_rcpt_for_everyone_stops_the_run_suppresses_nobody_and_is_not_published(tmp_path, smtp):
+    """A relay refusing us (our settings are wrong) is not a hard bounce of every recipient."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(6)])
+    smtp.sink.refuse_all = "554 5.7.1 <lid0@example.org>: Relay access denied"
+    result = publish(root)
+    assert "1 failed" in result.output
+    assert smtp.sink.messages == [] and deliveries(root).suppression_list() == []
+    item = first_issue(root)
+    assert item["state"] == "failed"
+    assert "Relay access denied" in item["reason"] and "nobody was suppressed" in item["reason"]
+    assert set(states(root, item["id"]).values()) == {"pending"}  # not bounced, not sent: still to send
+    # The run stopped at the first refusal: one RCPT, not one per recipient.
+    assert [c for c in smtp.sink.commands if c.startswith("RCPT")] == ["RCPT lid0@example.org"]
+
+
+def test_a_5_7_refusal_without_an_enhanced_code_is_recognised_by_its_words(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse_all = "554 Relay access denied"
+    publish(root)
+    assert first_issue(root)["state"] == "failed" and deliveries(root).suppression_list() == []
+
+
+def test_a_message_refused_after_data_is_followed_by_rset_and_the_rest_is_delivered(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(5)])
+    smtp.sink.reject_data["lid1@example.org"] = "554 5.6.0 message content rejected"
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 2, 3, 4)]
+    commands = smtp.sink.commands
+    refused = commands.index("DATA", commands.index("RCPT lid1@example.org"))
+    assert commands[refused + 1] == "RSET" and commands[refused + 2] == "MAIL"
+    item = first_issue(root)
+    rows = states(root, item["id"])
+    assert item["state"] == "published" and rows["lid1@example.org"] == "rejected"
+    assert deliveries(root).suppression_list() == []  # a refused message is not a dead address
+
+
+@pytest.mark.parametrize("answer,state", [("550 5.1.1 <x>: Recipient address rejected: User unknown", "bounced"),
+                                          ("550 5.2.1 mailbox disabled", "bounced"),
+                                          ("552 5.2.2 mailbox full", "failed"),
+                                          ("554 5.3.4 message too big for system", "rejected")])
+def test_only_a_bad_address_is_suppressed_and_only_that_one(tmp_path, smtp, answer, state):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(4)])
+    smtp.sink.refuse["lid2@example.org"] = answer
+    publish(root)
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in (0, 1, 3)]
+    item = first_issue(root)
+    assert item["state"] == "published" and states(root, item["id"])["lid2@example.org"] == state
+    suppressed = [(e["address"], e["scope"]) for e in deliveries(root).suppression_list()]
+    assert suppressed == ([("lid2@example.org", "*")] if state == "bounced" else [])
+
+
+def test_a_long_accented_name_is_encoded_in_words_of_at_most_75_characters(tmp_path, smtp):
+    from email.header import decode_header, make_header
+
+    name = "Élodie-Françoise van den Ĳsselsteijn-Dûchâteau de Gerlache ë"
+    assert len(name) == 60
+    root = newsletter_project(tmp_path, smtp.port, [f"      - name: {name}\n        email: lang@example.org\n"
+                                                    "        consent:\n          source: Aanmelding website\n"
+                                                    "          date: 2026-01-15"])
+    publish(root)
+    [(_, _, raw)] = smtp.sink.messages
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    words = re.findall(r"=\?[^?]+\?[bqBQ]\?[^?]*\?=", head)
+    assert words and max(len(w) for w in words) <= 75
+    to = re.search(r"^To: (.*?)\r\n(?! )", head + "\r\n", re.M | re.S).group(1)
+    assert max(len(line) for line in f"To: {to}".split("\r\n")) <= 78  # folded (RFC 5322 2.1.1)
+    assert str(make_header(decode_header(to))) == f"{name} <lang@example.org>"  # RFC 2047 decoding
+
+
+def test_unsuppress_lifts_a_suppression_with_an_audit_row_and_the_next_edition_reaches_the_address(tmp_path, smtp):
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(3)])
+    smtp.sink.refuse["lid1@example.org"] = "550 5.1.1 no such user"
+    publish(root)
+    smtp.sink.refuse.clear()
+    refused = cli(root, "unsuppress", "lid1@example.org", "--by", "Test", "--reason", " ")
+    assert refused.exit_code == 2 and "--reason: say who lifts the suppression and why" in refused.output
+    assert cli(root, "unsuppress", "lid2@example.org", "--by", "Test", "--reason", "x").exit_code == 1
+    done = cli(root, "unsuppress", "LID1@example.org", "--by", "Marieke", "--reason", "mailbox restored, ticket 12")
+    assert done.exit_code == 0, done.output
+    assert "lid1@example.org: no longer suppressed on every list (was bounced: 550 5.1.1 no such user)" in done.output
+    assert deliveries(root).suppression_list() == []
+    assert json.loads(cli(root, "subscribers", "export", "lid1@example.org").output)["subscriber"]["state"] == "active"
+    [audit] = deliveries(root).unsuppressions("lid1@example.org")
+    assert (audit["scope"], audit["previous_reason"], audit["lifted_by"], audit["lifted_reason"]) == (
+        "*", "bounced", "Marieke", "mailbox restored, ticket 12")
+    publish(root, SECOND)
+    assert smtp.sink.recipients()[2:].count("lid1@example.org") == 1
+
+
+def test_optional_dkim_signature_covers_the_list_unsubscribe_headers_and_verifies(tmp_path, smtp):
+    import base64
+    import subprocess
+
+    import dkim
+
+    key = subprocess.run(["openssl", "genrsa", "2048"], check=True, capture_output=True).stdout
+    public = subprocess.run(["openssl", "rsa", "-pubout", "-outform", "DER"], input=key, check=True,
+                            capture_output=True).stdout
+    root = newsletter_project(tmp_path, smtp.port, [contact(0), contact(1, tracking=True)],
+                              "  dkim_selector: nb2027\n  dkim_key_env: TEST_DKIM_KEY\n")
+    refused = cli(root, "publish", "--now", DUE, env=mail_env())  # the key is not set: nothing is sent
+    assert "TEST_DKIM_KEY does not hold a PEM private key" in refused.output and smtp.sink.messages == []
+    publish(root, "2027-03-02T09:06Z", TEST_DKIM_KEY=key.decode())
+    assert len(smtp.sink.messages) == 2
+
+    def dns(name, timeout=5):
+        assert name == b"nb2027._domainkey.example.org."
+        return b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    for _, _, raw in smtp.sink.messages:
+        assert raw.startswith(b"DKIM-Signature: ")
+        assert dkim.verify(raw, dnsfunc=dns)  # the message as received verifies
+        signed = re.search(rb"h=([^;]+);", raw.split(b"\r\n\r\n", 1)[0].replace(b"\r\n ", b"").replace(b"\r\n\t", b""))
+        fields = {f.strip().lower() for f in signed.group(1).split(b":")}
+        assert {b"from", b"to", b"subject", b"list-unsubscribe", b"list-unsubscribe-post", b"message-id"} <= fields
+        assert not dkim.verify(raw.replace(b"Editie maart", b"Editie april", 1), dnsfunc=dns)  # and only it

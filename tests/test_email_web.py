@@ -19,6 +19,9 @@ from dissemination.publish.tokens import Signer
 from dissemination.web import create_app
 
 
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+
+
 class WebServer:
     def __init__(self, app) -> None:
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
@@ -46,7 +49,9 @@ def serve():
     def start(app) -> httpx.Client:
         server = WebServer(app)
         servers.append(server)
-        return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False)
+        # A person's browser: library user agents (python-httpx) are link scanners, not clicks.
+        return httpx.Client(base_url=f"http://127.0.0.1:{server.port}", follow_redirects=False,
+                            headers={"User-Agent": BROWSER})
 
     yield start
     for server in servers:
@@ -175,3 +180,63 @@ def test_the_web_command_serves_and_needs_the_secret(tmp_path, smtp):
         proc.terminate()
         proc.communicate(timeout=10)
     assert Deliveries(Ledger.for_root(root)).suppressed("lid2@example.org", "nieuwsbrief") == "unsubscribed"
+
+
+def test_clicks_are_honest_no_head_no_scanners_no_gateway_on_arrival_one_per_recipient_per_link(tmp_path, smtp, serve):
+    root, messages = sent_project(tmp_path, smtp)
+    ledger = Ledger.for_root(root)
+    now = [dt.datetime(2027, 3, 2, 9, 5, 3, tzinfo=dt.timezone.utc)]  # 3 seconds after the delivery
+    client = serve(create_app(ledger, Signer(SECRET.encode()), clock=lambda: now[0]))
+    html = {a: m.get_body(("html",)).get_content() for a, m in messages.items()}
+    anonymous = re.findall(rf'href="{re.escape(WEB)}(/klik/[^"]+)"', html["lid0@example.org"])[0]
+    personal = re.findall(rf'href="{re.escape(WEB)}(/klik/[^"]+)"', html["lid1@example.org"])[0]
+    person = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0"}
+    assert client.head(anonymous, headers=person).status_code == 302  # redirected, not counted
+    for agent in ("Mozilla/5.0 (compatible; Barracuda Sentinel)", "python-requests/2.32", "Slackbot-LinkExpanding 1.0"):
+        assert client.get(anonymous, headers={"User-Agent": agent}).status_code == 302
+    assert client.get(personal, headers=person).status_code == 302  # a gateway's request on arrival
+    now[0] += dt.timedelta(minutes=20)
+    for _ in range(3):
+        assert client.get(personal, headers=person).status_code == 302  # counted once
+        assert client.get(anonymous, headers=person).status_code == 302  # anonymous: each counts
+    item = next(r for r in ledger.items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")
+    assert [c["address"] for c in Deliveries(ledger).clicks(item["id"])] == [
+        "lid1@example.org", None, None, None]
+
+
+def test_the_footer_names_the_sender_and_links_a_web_version_served_by_web(tmp_path, smtp, serve):
+    from mail import first_issue
+
+    root = newsletter_project(tmp_path / "p", smtp.port, [contact(0)])
+    programme = root / "programme.yaml"
+    programme.write_text(programme.read_text() + "\nsender:\n  organisation: Taskforce SI Logistiek\n"
+                         "  postal_address: Postbus 1234, 2500 AA Den Haag\n  contact: info@example.org\n"
+                         "  privacy_url: https://www.example.org/privacy\n")
+    assert "updated" in cli(root, "plan", "--now", "2027-02-02T00:00Z").output
+    assert cli(root, "publish", "--now", DUE, env=mail_env()).exit_code == 0
+    [message] = smtp.sink.parsed()
+    text, html = message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert "Taskforce SI Logistiek, Postbus 1234, 2500 AA Den Haag" in part and "info@example.org" in part
+    assert "Privacyverklaring: https://www.example.org/privacy" in text and "Privacyverklaring</a>" in html
+    item = first_issue(root)["id"]
+    client = serve(create_app(Ledger.for_root(root), Signer(SECRET.encode())))
+    page = client.get(f"/editie/{item}")
+    assert page.status_code == 200 and "ĳzeren werkweek" in page.text and "Taskforce SI Logistiek" in page.text
+    assert "/afmelden/" not in page.text and "%%" not in page.text  # nobody's personal link
+    assert client.get("/editie/0000000000000000").status_code == 404
+
+
+def test_per_person_clicks_lose_the_address_after_the_retention(tmp_path, smtp):
+    root, _ = sent_project(tmp_path, smtp)
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text() + "  click_retention: 10d\n")
+    ledger = Ledger.for_root(root)
+    item = next(r for r in ledger.items() if r["channel"] == "nieuwsbrief" and r["post"] == "maart")["id"]
+    store = Deliveries(ledger)
+    day = dt.datetime(2027, 3, 2, 10, tzinfo=dt.timezone.utc)
+    store.add_click(item, "https://example.org/a", "lid1@example.org", day)
+    store.add_click(item, "https://example.org/b", "lid1@example.org", day + dt.timedelta(days=5))
+    collect_metrics(root, ledger, day + dt.timedelta(days=12))  # the metrics job, well within 30 days
+    assert [c["address"] for c in store.clicks(item)] == [None, "lid1@example.org"]  # the older one anonymised
+    assert store.metrics([item])[item]["clicks"] == 2

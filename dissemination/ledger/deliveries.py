@@ -21,15 +21,22 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Callable, Collection, Iterable
 
-from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, exists, func, insert, null, or_, select, update
+from sqlalchemy import DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select, update
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import clicks, deliveries, items, resends, suppressions
-from dissemination.ledger.store import Ledger, utc_naive
+from dissemination.ledger.schema import (clicks, deliveries, items, resends, subscribers, suppressions,
+                                         unsuppressions)
+from dissemination.ledger.store import Ledger, as_utc, utc_naive
 
 ALL_LISTS = "*"  # the scope of a hard bounce or complaint: no list may mail the address again
 # Item states in which re-opened recipients are sent by the next publish run.
 RESENDABLE = ("published", "planned", "claimed", "unknown")
+
+
+def retry_backoff(attempts: int) -> dt.timedelta:
+    """How long a deferred (4xx) recipient waits before the next try, as a mail server's queue
+    does it: 5 minutes, doubling, at most 4 hours; the edition's expiry ends the tries."""
+    return min(dt.timedelta(minutes=5) * 2 ** max(attempts - 1, 0), dt.timedelta(hours=4))
 
 
 def normalise(address: str) -> str:
@@ -104,6 +111,10 @@ class Deliveries:
                 return self.suppress(address, scope, reason, now, item_id, detail, own)
         values = {"address": normalise(address), "scope": scope, "reason": reason, "item_id": item_id,
                   "detail": detail, "created_at": utc_naive(now)}
+        if reason == "bounced":  # the subscriber record says so too (export, preference page)
+            conn.execute(update(subscribers).where(subscribers.c.address == values["address"],
+                                                   subscribers.c.state == "active").values(
+                state="bounced", updated_at=values["created_at"]))
         return conn.execute(_insert_ignore(conn, suppressions, ["address", "scope"]).values(**values)).rowcount == 1
 
     def suppressed(self, address: str, scope: str) -> str | None:
@@ -112,6 +123,31 @@ class Deliveries:
             return conn.execute(select(suppressions.c.reason).where(
                 suppressions.c.address == normalise(address),
                 suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
+
+    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+        """Lift the suppressions of `address` (every list, or only `scope`), keeping an audit row
+        each (`unsuppressions`). Returns the lifted entries; empty when there were none. Consent
+        is not restored: the address is mailed only where it still has a consent record."""
+        address = normalise(address)
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            where = [suppressions.c.address == address] + ([suppressions.c.scope == scope] if scope else [])
+            rows = [dict(r._mapping) for r in conn.execute(select(suppressions).where(*where))]
+            if not rows:
+                return []
+            conn.execute(delete(suppressions).where(*where))
+            conn.execute(update(subscribers).where(subscribers.c.address == address, subscribers.c.state == "bounced")
+                         .values(state="active", updated_at=stamp))
+            conn.execute(insert(unsuppressions), [
+                {"address": address, "scope": r["scope"], "previous_reason": r["reason"],
+                 "previous_detail": r["detail"], "suppressed_at": r["created_at"], "lifted_by": by,
+                 "lifted_reason": reason, "lifted_at": stamp} for r in rows])
+        return rows
+
+    def unsuppressions(self, address: str) -> list[dict]:  # type: ignore[type-arg]
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(select(unsuppressions).where(
+                unsuppressions.c.address == normalise(address)).order_by(unsuppressions.c.id))]
 
     def suppression_list(self) -> list[dict]:  # type: ignore[type-arg]
         with self.engine.connect() as conn:
@@ -140,22 +176,46 @@ class Deliveries:
                                         deliveries.c.state.in_(["pending", "claimed", "deferred"])).values(
                     state="withdrawn", owner=None, updated_at=stamp,
                     detail="no consent recorded any more (or no longer in the audience); not sent"))
-            # A previous holder of the item's lease stopped: what it claimed is ours now, and what
-            # it was in the middle of sending may have arrived, so it is not sent again.
-            conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
-                state="pending", owner=None, updated_at=stamp))
-            conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
-                state="unknown", owner=None, updated_at=stamp,
-                detail="the sender stopped between handing the message over and recording the answer; "
-                       "it may have arrived, so it was not sent again"))
-            conn.execute(base.where(deliveries.c.state.in_(["pending", "deferred"]),
-                                    _SUPPRESSED).values(state="suppressed", owner=None, updated_at=stamp,
-                                                        detail="on the suppression list"),
-                         {"b_scope": scope})
+            self._take_over(conn, item_id, worker, scope, stamp)
+
+    def _take_over(self, conn: Connection, item_id: str, worker: str, scope: str, stamp: dt.datetime) -> None:
+        base = update(deliveries).where(deliveries.c.item_id == item_id)
+        # A previous holder of the item's lease stopped: what it claimed is ours now, and what
+        # it was in the middle of sending may have arrived, so it is not sent again.
+        conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
+            state="pending", owner=None, updated_at=stamp))
+        conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
+            state="unknown", owner=None, updated_at=stamp,
+            detail="the sender stopped between handing the message over and recording the answer; "
+                   "it may have arrived, so it was not sent again"))
+        conn.execute(base.where(deliveries.c.state.in_(["pending", "deferred"]),
+                                _SUPPRESSED).values(state="suppressed", owner=None, updated_at=stamp,
+                                                    detail="on the suppression list"),
+                     {"b_scope": scope})
+
+    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],  # type: ignore[no-untyped-def]
+                         scope: str, now: dt.datetime, add_new: bool = True) -> None:
+        """`prepare` for a list read from the subscriber database: `wanted` is a SELECT of the
+        recipients' addresses. Read in batches on the same connection (SQLite's write lock is
+        per connection) and compared by the database, so no recipient list sits in memory."""
+        stamp = utc_naive(now)
+        with self.engine.begin() as conn:
+            if add_new:
+                result = conn.execute(wanted.execution_options(yield_per=2000))
+                for part in result.partitions():
+                    conn.execute(_insert_ignore(conn, deliveries, ["item_id", "address"]), [
+                        {"item_id": item_id, "address": a, "address_key": address_key(a), "state": "pending",
+                         "attempts": 0, "updated_at": stamp} for (a,) in part])
+            conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state.in_(["pending", "claimed", "deferred"]),
+                deliveries.c.address.not_in(wanted.order_by(None).scalar_subquery())).values(
+                state="withdrawn", owner=None, updated_at=stamp,
+                detail="no longer subscribed to the list (or no longer in the audience); not sent"))
+            self._take_over(conn, item_id, worker, scope, stamp)
 
     def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
         """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
-        (4xx) at or after `since` (this run) wait for the next run."""
+        (4xx) wait for their back-off (`retry_backoff`), and at least for the next run (`since`)."""
         # Two index range scans on (item_id, state, address): a single query with OR, or any other
         # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
         due = and_(deliveries.c.item_id == item_id, or_(
@@ -166,10 +226,12 @@ class Deliveries:
                 deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
                 deliveries.c.address).limit(limit)).scalars().all()
             if len(wanted) < limit:
-                wanted += conn.execute(select(deliveries.c.address).where(
+                # Deferred rows are few; their back-off depends on their attempts, checked here.
+                wanted += [r.address for r in conn.execute(select(
+                    deliveries.c.address, deliveries.c.attempts, deliveries.c.updated_at).where(
                     deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
-                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address).limit(
-                    limit - len(wanted))).scalars().all()
+                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address))
+                    if as_utc(r.updated_at) + retry_backoff(r.attempts) <= now][:limit - len(wanted)]
             if not wanted:
                 return []
             return list(conn.execute(update(deliveries).where(due, deliveries.c.address.in_(wanted)).values(
@@ -302,19 +364,81 @@ class Deliveries:
             return [dict(r._mapping) for r in conn.execute(
                 select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
 
+    def recipient_of(self, item_id: str, key_prefix: str) -> str | None:
+        """The address of the item's recipient whose address_key starts with `key_prefix`."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id,
+                func.substr(deliveries.c.address_key, 1, len(key_prefix)) == key_prefix).limit(1)).scalar()
+
+    def settle_late(self, item_id: str, address: str, state: str, detail: str, now: dt.datetime) -> bool:
+        """A report that arrived after sending (a bounce by mail) changes a sent row's state."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.address == address,
+                deliveries.c.state.in_(["sent", "unknown"])).values(
+                state=state, detail=detail, updated_at=utc_naive(now))).rowcount == 1
+
+    def addresses(self, item_id: str, state: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(select(deliveries.c.address).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == state)).scalars())
+
     def attempts_of(self, item_id: str, address: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(deliveries.c.attempts).where(
                 deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar() or 0)
 
-    def give_up(self, item_id: str, max_attempts: int, now: dt.datetime) -> int:
-        """Deferred recipients that were tried `max_attempts` times are failed (settled, reported)."""
+    def expire(self, item_id: str, why: str, now: dt.datetime) -> list[str]:
+        """The edition may no longer be sent (`why`): its unsent rows are settled. A deferred row
+        is `failed` (the server never took it: a soft bounce), a pending one `expired`. Returns
+        the failed addresses."""
+        stamp = utc_naive(now)
         with self.engine.begin() as conn:
-            return conn.execute(update(deliveries).where(
-                deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
-                deliveries.c.attempts >= max_attempts).values(
-                state="failed", updated_at=utc_naive(now),
-                detail=func.coalesce(deliveries.c.detail, "") + f" (gave up after {max_attempts} attempts)")).rowcount
+            failed = conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred").values(
+                state="failed", owner=None, updated_at=stamp,
+                detail=func.coalesce(deliveries.c.detail, "") + f" (gave up: {why})").returning(
+                deliveries.c.address)).scalars().all()
+            conn.execute(update(deliveries).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "pending").values(
+                state="expired", owner=None, updated_at=stamp, detail=f"not sent: {why}"))
+        return sorted(failed)
+
+    def superseded_by(self, item_id: str) -> str | None:
+        """A later edition of the same list (channel and audience) that has reached someone."""
+        with self.engine.connect() as conn:
+            item = conn.execute(select(items.c.channel, items.c.audience, items.c.slot_utc).where(
+                items.c.id == item_id)).first()
+            if item is None:
+                return None
+            later = select(items.c.id).where(
+                items.c.channel == item.channel, items.c.audience == item.audience, items.c.slot_utc > item.slot_utc,
+                items.c.id != item_id,
+                exists().where(deliveries.c.item_id == items.c.id, deliveries.c.state == "sent"))
+            return conn.execute(later.order_by(items.c.slot_utc).limit(1)).scalar()
+
+    def next_retry(self, item_id: str) -> dt.datetime | None:
+        """When the first deferred recipient of the item is due again (its back-off)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(deliveries.c.attempts, deliveries.c.updated_at).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred")).all()
+        return min((as_utc(r.updated_at) + retry_backoff(r.attempts) for r in rows), default=None)
+
+    def suppress_soft_bounces(self, addresses: Collection[str], limit: int, now: dt.datetime) -> list[str]:
+        """Suppress (every list) each address whose last `limit` editions all ended `failed`
+        (never accepted: 4xx until the edition expired, or mailbox full). Returns those suppressed."""
+        done = []
+        with self.engine.begin() as conn:
+            for address in addresses:
+                last = conn.execute(select(deliveries.c.state, deliveries.c.detail).where(
+                    deliveries.c.address == address, deliveries.c.state.in_(["sent", "failed"])).order_by(
+                    deliveries.c.updated_at.desc()).limit(limit)).all()
+                if len(last) == limit and all(r.state == "failed" for r in last):
+                    if self.suppress(address, ALL_LISTS, "bounced", now, None,
+                                     f"{limit} editions in a row not accepted (last: {last[0].detail})", conn):
+                        done.append(address)
+        return done
 
     # --- the web endpoint --------------------------------------------------------------------
 
@@ -322,6 +446,23 @@ class Deliveries:
         with self.engine.connect() as conn:
             return conn.execute(select(deliveries.c.address).where(
                 deliveries.c.address_key == address_key).limit(1)).scalar()
+
+    def sent_at(self, item_id: str, address: str) -> dt.datetime | None:
+        with self.engine.connect() as conn:
+            return as_utc(conn.execute(select(deliveries.c.sent_at).where(
+                deliveries.c.item_id == item_id, deliveries.c.address == address)).scalar())
+
+    def anonymise_clicks(self, before: dt.datetime) -> int:
+        """Clicks older than `before` lose their address (the count stays)."""
+        with self.engine.begin() as conn:
+            return conn.execute(update(clicks).where(clicks.c.address.is_not(None),
+                                                     clicks.c.clicked_at < utc_naive(before)).values(address=None)).rowcount
+
+    def clicked(self, item_id: str, url: str, address: str) -> bool:
+        """Whether this recipient's click on this link was counted already."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(clicks.c.id).where(
+                clicks.c.item_id == item_id, clicks.c.address == address, clicks.c.url == url).limit(1)).first() is not None
 
     def add_click(self, item_id: str, url: str, address: str | None, now: dt.datetime) -> None:
         with self.engine.begin() as conn:

@@ -116,7 +116,7 @@ snapshots = Table(
 # `unknown`, never resent unless an operator re-opens it: see `resends`). See
 # dissemination/publish/channels/email.py.
 DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
-DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed")
+DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed", "expired")
 
 deliveries = Table(
     "deliveries",
@@ -172,4 +172,66 @@ clicks = Table(
     Column("address", String(320)),
     Column("clicked_at", DateTime, nullable=False),
     Index("ix_clicks_item", "item_id"),
+)
+
+# An operator lifting a suppression (`dissemination unsuppress`): the row is deleted from
+# `suppressions`, and this keeps what it was, who lifted it, when and why.
+unsuppressions = Table(
+    "unsuppressions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("previous_reason", String(16), nullable=False),
+    Column("previous_detail", Text),
+    Column("suppressed_at", DateTime, nullable=False),
+    Column("lifted_by", String(128), nullable=False),
+    Column("lifted_reason", Text, nullable=False),
+    Column("lifted_at", DateTime, nullable=False),
+    Index("ix_unsuppressions_address", "address"),
+)
+
+# --- subscribers ------------------------------------------------------------------------------
+# The people who receive newsletters: personal data, so in the database and never in git (the
+# stakeholder maps keep organisations, roles and audiences). A subscriber is on lists (the
+# audiences whose edition they get), each with its own consent record. See
+# dissemination/ledger/subscribers.py.
+SUBSCRIBER_STATES = ("pending", "active", "unsubscribed", "bounced", "erased")
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("address", String(320), nullable=False, unique=True),  # normalised: stripped, lower case
+    Column("name", String(200)),
+    Column("language", String(8), nullable=False, default="nl"),
+    Column("organisation", String(64)),  # a stakeholder id from the maps, when known
+    Column("tracking", Boolean, nullable=False, default=False),  # consent to per-person click tracking
+    Column("state", String(16), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id"), primary_key=True),
+    Column("list", String(64), primary_key=True),  # an audience id
+    Column("state", String(16), nullable=False),  # pending | active | unsubscribed
+    Column("consent_source", Text, nullable=False),
+    Column("consent_at", DateTime, nullable=False),
+    Column("confirmed_at", DateTime),  # double opt-in: when the link in the confirmation mail was used
+    Column("request_origin", Text),  # double opt-in: where the request came from (client address)
+    Column("unsubscribed_at", DateTime),
+    Column("updated_at", DateTime, nullable=False),
+    Index("ix_subscriptions_list_state", "list", "state"),
+)
+
+# Addresses erased at the person's request (AVG art. 17): only a keyed hash, so an import can
+# refuse the address without the ledger holding it.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("address_hash", String(64), primary_key=True),
+    Column("erased_at", DateTime, nullable=False),
 )

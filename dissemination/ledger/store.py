@@ -256,6 +256,19 @@ class Ledger:
 
     # --- publishing ----------------------------------------------------------------------------
 
+    def item_payload(self, item_id: str) -> tuple[str, dict[str, Any], str] | None:
+        """(state, payload, audience) of an item, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(items.c.state, items.c.payload, items.c.audience).where(
+                items.c.id == item_id)).first()
+        return None if row is None else (row.state, json.loads(row.payload), row.audience)
+
+    def has_open_items(self, channel: str) -> bool:
+        """Whether the channel has items still to publish (planned or in flight)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(items.c.id).where(
+                items.c.channel == channel, items.c.state.in_(["planned", *IN_FLIGHT])).limit(1)).first() is not None
+
     def mark_missed(self, now: dt.datetime, tolerances: dict[str, dt.timedelta],
                     default: dt.timedelta = dt.timedelta(hours=2)) -> list[str]:
         """Items never attempted and more than their channel's tolerance past the slot are

@@ -285,10 +285,21 @@ class Target(Content):
         return self
 
 
+class Sender(Content):
+    """Who sends the newsletters, as the footer of every newsletter says (the bulk-sender rules
+    and the Telecommunicatiewet ask for an identifiable sender with a postal address)."""
+
+    organisation: NonEmptyText
+    postal_address: NonEmptyText
+    contact: Email
+    privacy_url: HttpUrl
+
+
 class Programme(Content):
     """`programme.yaml`: the programme's identity, impact goals, milestones and targets."""
 
     name: NonEmptyText
+    sender: Sender | None = None
     impact_goals: dict[ImpactGoal, NonEmptyText] = {}
     milestones: list[Milestone] = []
     targets: list[Any] = []  # validated one by one as `Target`
@@ -393,6 +404,32 @@ class EmailChannel(ChannelBase):
     # Links go through `dissemination web` and are counted anonymously; per person only for
     # contacts with `tracking: true`.
     track_clicks: bool = True
+    # How long after its slot an edition may still reach a recipient the server deferred (4xx)
+    # or an operator re-opened; later (or once the list's next edition went out) it is not sent.
+    edition_expires_after: Duration = dt.timedelta(days=3)
+    # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
+    # full) before the address is suppressed as bounced.
+    soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
+    # DKIM signing by the sender itself, for a relay that does not sign (see docs/deliverability.md):
+    # the selector, the signing domain (default: from_address's) and the environment variable
+    # holding the private key (PEM). From, To, Subject, Date, Message-ID, List-Id and the
+    # List-Unsubscribe headers are signed (RFC 8058 one-click counts only when they are).
+    dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
+    dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
+    dkim_key_env: EnvName | None = None
+    # How long a click keeps the address of a person who consented to per-person tracking.
+    click_retention: Duration = dt.timedelta(days=180)
+    # Bounces that arrive later, by mail: each message's envelope sender is
+    # `<local>+<token>@<domain>` of this address (VERP), so a report names its newsletter and
+    # recipient. `dissemination bounces` reads the mailbox it lands in: over IMAP, or a Maildir.
+    bounce_address: Email | None = None
+    bounce_imap_host: NonEmptyText | None = None
+    bounce_imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
+    bounce_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
+    bounce_imap_folder: NonEmptyText = "INBOX"
+    bounce_username_env: EnvName | None = None
+    bounce_password_env: EnvName | None = None
+    bounce_maildir: NonEmptyText | None = None  # relative to the content root, or absolute
 
 
 class OutboxChannel(ChannelBase):
@@ -466,12 +503,16 @@ class Consent(Content):
 
 
 class Contact(Content):
-    email: Email
+    # People's addresses belong in the subscriber database, not in git: `email` (with `consent`
+    # and `tracking`) is read only by `dissemination subscribers import-contacts`, once.
+    email: Email | None = None
     name: DisplayName | None = None
     role: str | None = None
     consent: Consent | None = None
     # Per-person click tracking only for contacts who agreed to it.
     tracking: bool = False
+    # The list (audience id) this person should be invited to subscribe to, through the sign-up form.
+    invite: Identifier | None = None
 
 
 class StakeholderType(str, Enum):

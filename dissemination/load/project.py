@@ -268,6 +268,7 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
                     msg, hint = _unknown("channel", channel, project.declared_channels)
                     out.append(Problem(mp.path, mp.doc.line_of(("audiences", i, "channels", j)), msg, hint))
     for mp in project.maps:
+        addresses_in_git: list[Problem] = []  # one warning per map, at its first address
         raw_stakeholders = mp.doc.data.get("stakeholders") or []
         for i, raw in enumerate(raw_stakeholders):
             if not isinstance(raw, dict):
@@ -289,6 +290,19 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
             seen_email: set[str] = set()
             for j, contact in enumerate(stakeholder.contacts):
                 where = ("stakeholders", i, "contacts", j)
+                if contact.invite is not None and project.audiences_known \
+                        and contact.invite not in project.declared_audiences:
+                    msg, hint = _unknown("audience", contact.invite, project.declared_audiences)
+                    out.append(Problem(mp.path, mp.doc.line_of(where + ("invite",)), f"invite: {msg}", hint))
+                if contact.email is None:
+                    continue
+                if not addresses_in_git:
+                    addresses_in_git.append(Problem(
+                        mp.path, mp.doc.line_of(where + ("email",)),
+                        "e-mail addresses of people are in git; newsletters no longer read them from the map",
+                        "move them into the subscriber database once with `dissemination subscribers import-contacts` "
+                        "(their consent records go with them), then delete the email, consent and tracking lines",
+                        "warning"))
                 if contact.consent is None:
                     out.append(Problem(
                         mp.path, mp.doc.line_of(where + ("email",)),
@@ -300,6 +314,7 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
                     out.append(Problem(mp.path, mp.doc.line_of(where + ("email",)),
                                        f"contact {contact.email} is listed twice for '{sid}'"))
                 seen_email.add(contact.email.lower())
+        out += addresses_in_git
     return out
 
 

@@ -7,6 +7,7 @@ file line, so the checker can show all of them at once.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import typing
 from dataclasses import dataclass
@@ -432,6 +433,15 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
                 path, line, f"e-mail channel '{channel_id}' has no web_url, so no e-mail is sent (its newsletters "
                             f"are written to outbox/{channel_id}/)",
                 m.WEB_URL_HINT, "warning"))
+        elif isinstance(channel, m.EmailChannel) and channel.web_url is not None \
+                and urlsplit(str(channel.web_url)).scheme != "https" \
+                and urlsplit(str(channel.web_url)).hostname not in ("localhost", "127.0.0.1", "::1"):
+            # RFC 8058: one-click unsubscribe (List-Unsubscribe-Post) needs an HTTPS URI; mail
+            # providers ignore the header otherwise and the links travel in clear text.
+            problems.append(Problem(
+                path, doc.line_of((channel_id, "web_url")),
+                f"e-mail channel '{channel_id}': web_url {channel.web_url} is not HTTPS",
+                "serve `dissemination web` behind HTTPS and write web_url as https://…; only localhost may use http"))
     return ChannelsFile(path, channels, doc), problems
 
 

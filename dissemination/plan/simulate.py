@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -168,18 +167,6 @@ class Simulation:
         }
 
 
-def consented_by_audience(project: Project) -> dict[str, frozenset[str]]:
-    """The addresses that may receive each audience's newsletter: today the contacts with a
-    consent record in the stakeholder maps (as publish/recipients.py sends to). One function, so
-    that a subscriber list can take its place."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for stakeholder in project.stakeholders.values():
-        addresses = [c.email.strip().lower() for c in stakeholder.contacts if c.consent is not None]
-        for audience in stakeholder.audiences:
-            found[audience].update(addresses)
-    return {a: frozenset(s) for a, s in found.items()}
-
-
 def occurrences(project: Project, slots: dict[str, list[Slot]], renderer: Any,
                 start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Occurrence]:
     """What the planner would make of every slot of the draft and approved campaigns in [start, end)."""
@@ -232,7 +219,9 @@ def _expand(project: Project, slots: dict[str, list[Slot]], renderer: Any, start
 def simulate(project: Project, slots: dict[str, list[Slot]], renderer: Any = None,
              start: dt.datetime | None = None, end: dt.datetime | None = None,
              measured_rates: dict[str, float] | None = None,
-             recipients: Callable[[Project], dict[str, frozenset[str]]] = consented_by_audience) -> Simulation:
+             recipients: dict[str, frozenset[str]] | None = None) -> Simulation:
+    """`recipients`: the active subscribers of each list (audience), from the subscriber
+    database; None when there is none to read (then recipient counts are unknown, not zero)."""
     if renderer is None:
         from dissemination.render import Renderer
 
@@ -244,7 +233,7 @@ def simulate(project: Project, slots: dict[str, list[Slot]], renderer: Any = Non
     problems += _newsletters_per_day(found)
     quota_problems, peaks = _quotas(project, found)
     problems += quota_problems
-    forecasts, trouble = _newsletters(project, found, recipients(project), measured_rates or {})
+    forecasts, trouble = _newsletters(project, found, recipients, measured_rates or {})
     problems += trouble
     weekly, over = _contacts(project, firsts)
     budgets = {s: project.contact_budget(s) for s in project.stakeholders}
@@ -375,7 +364,7 @@ def _quotas(project: Project, found: list[Occurrence]) -> tuple[list[Problem], d
     return out, peaks
 
 
-def _newsletters(project: Project, found: list[Occurrence], consented: dict[str, frozenset[str]],
+def _newsletters(project: Project, found: list[Occurrence], consented: dict[str, frozenset[str]] | None,
                  measured: dict[str, float]) -> tuple[list[Forecast], list[Problem]]:
     forecasts: list[Forecast] = []
     out: list[Problem] = []
@@ -390,20 +379,24 @@ def _newsletters(project: Project, found: list[Occurrence], consented: dict[str,
         assert post is not None
         editions = list(post.meta.audiences or campaign.meta.audiences)
         earlier = editions[:editions.index(o.audience)] if o.audience in editions else []
-        mine = consented.get(o.audience, frozenset())
-        if earlier and mine:
+        if consented is None:  # no subscriber database to count: neither empty nor a forecast
+            mine = frozenset[str]()
+        else:
+            mine = consented.get(o.audience, frozenset())
+        if consented is not None and earlier and mine:
             mine = mine - frozenset().union(*(consented.get(a, frozenset()) for a in earlier))
         channel = project.channels[o.channel]
         assert isinstance(channel, m.EmailChannel)
         rate = measured.get(o.channel)
         per_minute = min(rate, channel.rate_per_minute) if rate else min(
             channel.rate_per_minute, channel.connections * ASSUMED_PER_CONNECTION)
-        forecasts.append(Forecast(o, len(mine), float(per_minute), bool(rate)))
+        if consented is not None:
+            forecasts.append(Forecast(o, len(mine), float(per_minute), bool(rate)))
         line = post.line_of(("audiences",)) if post.meta.audiences else campaign.doc.line_of(("audiences",))
         # An audience whose consented contacts all get an earlier edition is not empty: its
         # edition reaches no one by design (the forecast shows 0), so that is no problem.
-        if not consented.get(o.audience) and not campaign.meta.without_recipients:
-            empty.setdefault((o.path, line, o.audience), (o, "it has no consented recipient"))
+        if consented is not None and not consented.get(o.audience) and not campaign.meta.without_recipients:
+            empty.setdefault((o.path, line, o.audience), (o, "it has no active subscriber"))
         # knowledge items the issue leaves out for their date (render/newsletter.py issue_items)
         ids = post.meta.knowledge or ([o.slot.knowledge] if o.slot.knowledge else campaign.meta.knowledge)
         day = o.slot.local.date()
@@ -415,9 +408,12 @@ def _newsletters(project: Project, found: list[Occurrence], consented: dict[str,
             left_out[key].update(late)
             left_out_at.setdefault(key, o)
     for (path, line, audience), (o, why) in empty.items():
+        # A warning, not an error: the subscriber database is not content. People sign up (double
+        # opt-in) between planning and the slot, so an empty list today must not stop the plan.
         out.append(Problem(path, line, f"newsletter {o.label} ({_local(o)}) goes to audience '{audience}' with "
-                           f"0 recipients: {why}", "add consented contacts, leave the audience out, or say why "
-                           "with 'without_recipients: <reason>'"))
+                           f"0 recipients: {why}", "import or invite subscribers (dissemination subscribers "
+                           "import), leave the audience out, or say why with 'without_recipients: <reason>'",
+                           severity="warning"))
     for key, late in left_out.items():
         o = left_out_at[key]
         names = ", ".join(f"{k} (published {project.knowledge[k].meta.published})" for k in sorted(late))

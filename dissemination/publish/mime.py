@@ -21,8 +21,9 @@ import secrets
 from dataclasses import dataclass, field
 from email import policy
 from email.header import Header
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 UNSUBSCRIBE_SLOT = "unsubscribe_url"
 _HREF = re.compile(r'href="(https?://[^"]+)"', re.IGNORECASE)
@@ -134,9 +135,11 @@ class MessageTemplate:
         return {s for s in self.segments if isinstance(s, str)}
 
 
-def header_line(name: str, value: str, utf8: bool = False) -> bytes:
-    """One header, encoded as the stdlib does it (RFC 2047 for non-ASCII, folded; raw UTF-8 when
-    `utf8`: for an address that needs SMTPUTF8, RFC 6532)."""
+def header_line(name: str, value: str | Address, utf8: bool = False) -> bytes:
+    """One header, encoded as the stdlib does it: RFC 2047 encoded words of at most 75
+    characters for non-ASCII, lines folded (raw UTF-8 when `utf8`: for an address that needs
+    SMTPUTF8, RFC 6532). An address goes in as an `Address`: a display name encoded beforehand
+    (formataddr) would be one encoded word of any length, which the policy then folds as plain text."""
     message = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.SMTP)
     message[name] = value
     return bytes(message).split(b"\r\n\r\n", 1)[0] + b"\r\n"
@@ -162,7 +165,7 @@ def build_template(*, from_address: str, from_name: str | None, reply_to: str | 
         html_slots.update({f"%%{name}%%": name for name in clicks})
     boundary = "=_" + secrets.token_hex(16)  # "=" never occurs in quoted-printable text
     segments: list[bytes | str] = [
-        header_line("From", formataddr((from_name or "", from_address))),
+        header_line("From", Address(display_name=from_name or "", addr_spec=from_address)),
         b"To: ", "to", b"\r\n",
         header_line("Subject", subject),
         header_line("Date", format_datetime(now.astimezone(dt.timezone.utc))),

@@ -129,3 +129,75 @@ class Signer:
         if not hmac.compare_digest(signature, self._mac(payload)):
             raise BadToken("signature does not match")
         return Click(parts[1], parts[3], parts[2])
+
+
+@dataclass(frozen=True)
+class ReturnPath:
+    item_id: str
+    key_prefix: str  # the first 16 characters of the recipient's address_key
+
+
+def _verp_mac(secret: bytes, item_id: str, key_hex: str) -> str:
+    return hmac.new(secret, f"verp\x1f{item_id}\x1f{key_hex}".encode(), hashlib.sha256).hexdigest()[:8]
+
+
+def return_path(signer: Signer, bounce_address: str, item_id: str, address_key: str) -> str:
+    """The per-message envelope sender (VERP): `bounces+<item>.<key>.<mac>@domain`, so a bounce
+    names the newsletter and the recipient. Lower-case hex only: mail servers may change the
+    case of a local part, and it must stay within 64 characters (RFC 5321 4.5.3.1.1)."""
+    local, domain = bounce_address.rsplit("@", 1)
+    key_hex = _unb64(address_key)[:12].hex()
+    return f"{local}+{item_id}.{key_hex}.{_verp_mac(signer._secret, item_id, key_hex)}@{domain}"
+
+
+def read_return_path(signer: Signer, address: str) -> ReturnPath | None:
+    """The newsletter and recipient named by a VERP address, or None when it is not one of ours
+    (or was forged: the MAC does not match)."""
+    local = address.strip().strip("<>").rsplit("@", 1)[0].lower()
+    _, plus, tag = local.partition("+")
+    parts = tag.split(".")
+    if not plus or len(parts) != 3 or len(parts[0]) != 16 or len(parts[1]) != 24:
+        return None
+    item_id, key_hex, mac = parts
+    try:
+        key = bytes.fromhex(key_hex)
+    except ValueError:
+        return None
+    if not hmac.compare_digest(mac, _verp_mac(signer._secret, item_id, key_hex)):
+        return None
+    return ReturnPath(item_id, _b64(key))
+
+
+@dataclass(frozen=True)
+class Personal:
+    """A subscriber's own link: confirming a subscription (double opt-in) or their preferences."""
+
+    kind: str  # "confirm" | "preferences"
+    subscriber_id: int
+    list_id: str  # the list to confirm; empty for preferences
+    issued_day: int  # days since 1970-01-01 (UTC): confirmation links expire
+
+
+_PERSONAL = {"confirm": "b", "preferences": "v"}
+
+
+def personal_token(signer: Signer, kind: str, subscriber_id: int, address: str, list_id: str = "",
+                   issued_day: int = 0) -> str:
+    """A link token bound to the subscriber's address (the MAC covers it) without carrying it."""
+    payload = "\x1f".join([_PERSONAL[kind], str(subscriber_id), list_id, str(issued_day)])
+    return f"{_b64(payload.encode())}.{_b64(signer._mac(payload, address))}"
+
+
+def read_personal(token: str, kind: str) -> Personal:
+    """The claims of a well-formed token (not yet verified: see `verify_personal`)."""
+    _, parts, _ = Signer._split(token, _PERSONAL[kind], 4)
+    if not parts[1].isdigit() or not parts[3].isdigit():
+        raise BadToken("not a token of this kind")
+    return Personal(kind, int(parts[1]), parts[2], int(parts[3]))
+
+
+def verify_personal(signer: Signer, token: str, kind: str, address: str) -> Personal:
+    payload, _, signature = Signer._split(token, _PERSONAL[kind], 4)
+    if not hmac.compare_digest(signature, signer._mac(payload, address)):
+        raise BadToken("signature does not match")
+    return read_personal(token, kind)

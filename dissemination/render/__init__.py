@@ -41,6 +41,7 @@ from dissemination.render.context import (
 from dissemination.render.env import Templates, TemplateFailure
 from dissemination.render.newsletter import (
     UNSUBSCRIBE_PLACEHOLDER,
+    WEB_VERSION_PLACEHOLDER,
     image_source,
     inline_css,
     issue_items,
@@ -143,6 +144,7 @@ class Renderer:
         self.inline_images = inline_images
         programme = project.programme.programme if project.programme else None
         self.owned_domains = tuple(programme.owned_domains) if programme else ()
+        self.sender = programme.sender if programme else None  # the newsletters' footer
         self._caps: dict[str, Capabilities] = {}
         self._campaigns: dict[str, CampaignView] = {}
         self._audiences: dict[str, AudienceView] = {}
@@ -210,6 +212,8 @@ class Renderer:
             "link": link,
             "hashtags": view.hashtags,
             "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+            "web_version_url": WEB_VERSION_PLACEHOLDER,
+            "sender": self.sender,
             "_bound": Bound(utm, caps.kind, self.project.stakeholders),
         })
 

@@ -5,7 +5,8 @@ the knowledge items of the issue that fit the audience: the post's `knowledge`, 
 cadence features on this date, else the campaign's `knowledge`; only items published by the
 issue date and meant for everyone or for this audience. CSS is inlined with `css-inline`
 (media queries kept for the 375 px layout, nothing loaded from the network). The unsubscribe link
-is the placeholder `UNSUBSCRIBE_PLACEHOLDER`, which the sender fills in per recipient.
+is the placeholder `UNSUBSCRIBE_PLACEHOLDER`, which the sender fills in per recipient; the link
+to the web version is `WEB_VERSION_PLACEHOLDER`. The footer names the sender from programme.yaml.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from dissemination.load.readers import Campaign, KnowledgeItem, Post
 from dissemination.plan.schedule import Slot
 
 UNSUBSCRIBE_PLACEHOLDER = "%%UNSUBSCRIBE_URL%%"
+# The edition's web version (`dissemination web`, /editie/<item>): the same for every recipient,
+# filled in by the sender once the item is known.
+WEB_VERSION_PLACEHOLDER = "%%WEB_VERSION_URL%%"
 
 INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 

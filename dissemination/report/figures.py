@@ -23,7 +23,6 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from dissemination.ledger import Ledger
-from dissemination.ledger.deliveries import Deliveries, normalise
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.periods import ZONE, Period, current_quarter, parse_period
@@ -431,22 +430,21 @@ def _matches(pub: Publication, target: m.Target) -> bool:
             and (not target.milestones or bool(set(pub.milestones) & set(target.milestones))))
 
 
-def _subscribers(project: Project, audiences: Iterable[str], suppressed: set[str] = frozenset()) -> int:  # type: ignore[assignment]
-    """Contacts with recorded consent in these audiences, less those who unsubscribed, bounced
-    or complained (the suppression list): they are no longer reached."""
-    wanted = set(audiences)
-    return sum(1 for s in project.stakeholders.values() if wanted & set(s.audiences)
-               for c in s.contacts if c.consent is not None and normalise(c.email) not in suppressed)
+def _subscribers(ledger: Ledger, audiences: Iterable[str]) -> int:
+    """Active subscribers of any of `audiences` (the subscriber database; addresses are not in git)."""
+    from dissemination.ledger.subscribers import Subscribers
+
+    return Subscribers(ledger).count(list(audiences))
 
 
-def _target_rows(project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
-                 baseline: PeriodData | None, suppressed: set[str] = frozenset()) -> list[TargetRow]:  # type: ignore[assignment]
+def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
+                 baseline: PeriodData | None) -> list[TargetRow]:
     if target.metric == "subscribers":
         audiences = target.audiences or list(project.audiences)
         groups = [(a, [a]) for a in audiences] if target.per == "audience" else [(None, audiences)]
         rows = []
         for group, members in groups:
-            value = Figure.count(_subscribers(project, members, suppressed))
+            value = Figure.count(_subscribers(ledger, members))
             # Judged by pace like the other targets: in a running period the share of the goal
             # that the elapsed share of the period calls for.
             rows.append(_judge(target, group, value, target.minimum, f"minimaal {number(target.minimum)}",
@@ -686,8 +684,6 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
     current = load_period(ledger, project, period, as_of)
     previous = load_period(ledger, project, previous_period, as_of)
     baselines: dict[str, PeriodData] = {previous_period.label: previous, period.label: current}
-    stamp = as_of.astimezone(UTC).replace(tzinfo=None)
-    suppressed = {row["address"] for row in Deliveries(ledger).suppression_list() if row["created_at"] <= stamp}
     target_rows: list[TargetRow] = []
     for target in project.targets:
         if target.period and target.period != period.label:
@@ -697,7 +693,7 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
             if target.baseline not in baselines:
                 baselines[target.baseline] = load_period(ledger, project, parse_period(target.baseline), as_of)
             baseline = baselines[target.baseline]
-        target_rows += _target_rows(project, target, current, as_of, baseline, suppressed)
+        target_rows += _target_rows(ledger, project, target, current, as_of, baseline)
     totals = Row("totaal", "Totaal", figures(current.publications), figures(previous.publications))
     sections = {dim: _rows(project, dim, current.publications, previous.publications, period) for dim in DIMENSIONS}
     ranked = sorted(current.publications, key=lambda p: (

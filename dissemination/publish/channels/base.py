@@ -67,12 +67,15 @@ class PublishError(Exception):
     permanent: never retry (e.g. 422: the text is rejected); the item is failed with `reason`.
     outcome_unknown: the request may have been carried out (timeout, 5xx after sending).
     retry_after: when to try again (rate limits).
+    bounded: the channel ends the retries itself (a newsletter's deferred recipients, until the
+    edition expires), so the pipeline's cap on attempts does not apply.
     """
 
     def __init__(self, reason: str, *, permanent: bool = False, outcome_unknown: bool = False,
-                 retry_after: dt.timedelta | None = None) -> None:
+                 retry_after: dt.timedelta | None = None, bounded: bool = False) -> None:
         reason = redact(reason)  # a server's answer may quote a token (see dissemination.redact)
         super().__init__(reason)
+        self.bounded = bounded
         self.reason = reason
         self.permanent = permanent
         self.outcome_unknown = outcome_unknown

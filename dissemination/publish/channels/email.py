@@ -1,7 +1,7 @@
 """E-mail newsletters over SMTP (or, without SMTP settings, into the outbox), exactly once per recipient.
 
-One item is one audience's edition of a newsletter. Its recipients are the audience's contacts
-with a consent record (read at send time), minus the suppression list (checked again in the same
+One item is one audience's edition of a newsletter. Its recipients are the audience's active
+subscribers (`dissemination.ledger.subscribers`, read at send time), minus the suppression list (checked again in the same
 transaction that marks each message as being sent). Every recipient is a ledger row
 (`dissemination.ledger.deliveries`); a run that is interrupted (crash, dropped connection, 4xx)
 leaves the unsent rows for the next run, and the item is published once every row is settled.
@@ -13,9 +13,14 @@ have delivered anything (a transaction without its "." is dropped by the server)
 it leaves at most one row per connection `unknown`, which is reported and not resent unless an
 operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
 
-Answers: 5xx to RCPT is a hard bounce (suppressed on every list); 5xx to the message is a
-rejection of that message; 4xx defers the recipient to the next run (failed after
-RECIPIENT_MAX_ATTEMPTS); a dropped connection is reopened and the send resumes.
+Answers are read by their enhanced status code (`dissemination.publish.bounces`): 5.7.x to MAIL
+or RCPT means the relay refuses us, so the run stops, nobody is suppressed and the item fails
+with the reason; 5.1.x/5.2.1 to RCPT is a hard bounce (that address suppressed on every list);
+other 5xx refuse that one message; 4xx defers the recipient, retried on a growing back-off
+(`retry_backoff`) until the edition expires (`edition_expires_after` past its slot, or the list's
+next edition has gone out: then `failed`, a soft bounce; `soft_bounce_limit` of them in a row
+suppress the address); a refused message is followed by RSET; a dropped connection is reopened
+and the send resumes.
 """
 
 from __future__ import annotations
@@ -33,27 +38,32 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from dissemination.addresses import BadAddress, display_name, mailbox
 from dissemination.files import remove_orphans, write_atomically
 from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
+from dissemination.ledger.subscribers import Subscribers
 from dissemination.load import models as m
-from dissemination.publish import mime
+from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
-from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
-from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+from dissemination.publish.recipients import Recipient
+from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
 from dissemination.redact import register
-from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
+from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 log = logging.getLogger("dissemination.email")
 UTC = dt.timezone.utc
-RECIPIENT_MAX_ATTEMPTS = 5  # 4xx answers before a recipient is given up (failed, reported)
 RECONNECTS = 3  # fresh connections tried per message before the run leaves the rest for later
 CHUNK = 200  # recipients claimed per transaction
 HANDFUL = 20  # recipients handed to a connection at a time
+DKIM_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id", b"list-unsubscribe",
+                b"list-unsubscribe-post", b"mime-version", b"content-type"]
 FAULT_ENV = "DISSEMINATION_FAULT"  # crash tests: "email_before_dot:K" / "email_after_reply:K" kill at message K
 
 Progress = Callable[[str, int, int], None]  # (label, settled so far, total)
@@ -78,6 +88,17 @@ class _Dropped(Exception):
 
 class _Stop(Exception):
     """The whole run must stop (e.g. the server refuses our sender): the rest waits."""
+
+
+class _SenderRefused(_Stop):
+    """The server refuses mail from us (5.7.x: relay, policy, authentication): our settings are
+    wrong, not the recipients. Nobody is suppressed and the newsletter is not published."""
+
+
+# (verdict kind, permanent reply) -> the delivery row's state. A permanent soft refusal (5.2.2
+# mailbox full) is not retried but counts as a soft bounce.
+_STATE = {("hard", True): "bounced", ("soft", True): "failed", ("soft", False): "deferred",
+          ("refused", True): "rejected", ("refused", False): "deferred", ("hard", False): "deferred"}
 
 
 class _Abandon(Exception):
@@ -161,12 +182,17 @@ class SmtpTransport:
                 conn.getreply()
             if mail_code != 250:
                 conn.rset()
+                answer = f"{mail_code} {mail_answer.decode(errors='replace')}"
                 if 400 <= mail_code < 500:
-                    raise _Dropped(f"{mail_code} {mail_answer.decode(errors='replace')} to MAIL FROM", False)
-                raise _Stop(f"the server refused the sender {sender}: {mail_code} {mail_answer.decode(errors='replace')}")
+                    raise _Dropped(f"{answer} to MAIL FROM", False)
+                raise _SenderRefused(f"the server refused the sender {sender}: {answer}")
             if rcpt_code not in (250, 251):
-                conn.rset()
-                return ("bounced" if rcpt_code >= 500 else "deferred"), f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+                conn.rset()  # RFC 5321 4.1.1.5: the next MAIL starts clean (Postfix: "503 nested MAIL")
+                answer = f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+                verdict = bounces.classify(rcpt_code, answer)
+                if verdict.kind == "sender":
+                    raise _SenderRefused(f"the server refused to take mail from {sender} for {address}: {answer}")
+                return _STATE[verdict.kind, rcpt_code >= 500], answer
             if data_code != 354:
                 conn.rset()
                 return ("rejected" if data_code >= 500 else "deferred"), f"{data_code} {data_answer.decode(errors='replace')}"
@@ -177,17 +203,32 @@ class SmtpTransport:
             dot_sent = True  # from here on the message may arrive, whatever happens to us
             conn.send(data + b".\r\n")
             code, answer = conn.getreply()
+            if code != 250:
+                _reset(conn)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(f"{type(exc).__name__}: {exc}", dot_sent) from None
         if code == 250:
             return "sent", None
-        return ("rejected" if code >= 500 else "deferred"), f"{code} {answer.decode(errors='replace')}"
+        text = f"{code} {answer.decode(errors='replace')}"
+        kind = bounces.classify(code, text).kind
+        # After the message, a 5.7.x is about this message (content, DMARC of this domain), not the relay.
+        return _STATE["refused" if kind == "sender" else kind, code >= 500], text
 
     def close(self, conn: smtplib.SMTP) -> None:
         try:
             conn.quit()
         except (smtplib.SMTPException, OSError):
             conn.close()
+
+
+def _reset(conn: smtplib.SMTP) -> None:
+    """RSET after a refused message: Postfix keeps the refused transaction's state and answers
+    the next MAIL with "503 nested MAIL command". The answer to the message is known already, so
+    a server that hung up instead only costs a new connection for the next recipient."""
+    try:
+        conn.rset()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
 
 
 class OutboxTransport:
@@ -231,6 +272,8 @@ class _Run:
     handled: list[int] = field(default_factory=lambda: [0])  # for the progress bar; approximate across threads
     crashed: list[BaseException] = field(default_factory=list)
     anonymous_clicks: dict[str, bytes] = field(default_factory=dict)  # the same for every recipient
+    sender_refused: bool = False  # the server refused our sender (5.7.x): stop, suppress nobody
+    streamed: bool = False  # `recipients` holds only the chunks being sent (read from the subscriber database)
 
 
 class EmailChannel:
@@ -243,7 +286,10 @@ class EmailChannel:
         self.root = root
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
-        self._recipients = recipients or (lambda audience, earlier: consented_recipients(root, audience, earlier))
+        # Given (tests, benchmarks): a callable returning the recipients; otherwise the subscriber
+        # database, streamed (`publish`).
+        self._recipients_given = recipients is not None
+        self._recipients = recipients or (lambda audience, earlier: {})
         self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
                                          rate_per_minute=config.rate_per_minute, idempotent=True)
         domain = config.from_address.rsplit("@", 1)[1]
@@ -257,6 +303,7 @@ class EmailChannel:
         self.lease = dt.timedelta(minutes=5)
         self.progress: Progress | None = None
         self.signer: Signer | None = None
+        self._dkim: tuple[bytes, bytes, bytes] | None = None  # selector, domain, private key (preflight)
 
     def bind(self, ledger: Ledger, clock: Callable[[], dt.datetime] | None = None,
              lease: dt.timedelta | None = None, progress: Progress | None = None) -> None:
@@ -280,11 +327,32 @@ class EmailChannel:
                 return Health(False, str(exc))
             # A rehearsal: the files show the real layout, but their links cannot work.
             self.signer = Signer(secrets.token_bytes(32))
+        if self.config.dkim_selector:
+            key = os.environ.get(self.config.dkim_key_env or "", "")
+            if "PRIVATE KEY" not in key:
+                return Health(False, f"{self.id}: dkim_selector is set but {self.config.dkim_key_env or 'dkim_key_env'} "
+                                     "does not hold a PEM private key; set it (or remove dkim_selector to leave "
+                                     "signing to the relay)")
+            self._dkim = (self.config.dkim_selector.encode(), (self.config.dkim_domain or self.domain).encode(),
+                          key.encode())
+        nobody = self._no_subscribers()
         if self.outbox:
-            return Health(True, f"writing one .eml per recipient to {self.transport.folder}")  # type: ignore[attr-defined]
+            return Health(True, f"writing one .eml per recipient to {self.transport.folder}",  # type: ignore[attr-defined]
+                          warning=nobody)
         if self.config.web_url is None:
             return Health(False, f"{self.id}: {m.WEB_URL_HINT}")
-        return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})")
+        return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})",
+                      warning=nobody)
+
+    def _no_subscribers(self) -> str | None:
+        """Said on every run while newsletters are planned on this channel and the subscriber
+        database is empty: they would reach nobody."""
+        if self.ledger is None or self._recipients_given or not self.ledger.has_open_items(self.id) \
+                or Subscribers(self.ledger).any_active():
+            return None
+        return ("no active subscribers in the database, so newsletters are sent to nobody (add them with "
+                "`dissemination subscribers import FILE.csv`, e.g. docs/subscribers.example.csv, or move the "
+                "stakeholder maps' contacts with `dissemination subscribers import-contacts`)")
 
     def publish(self, claim: Claim) -> Receipt:
         if self.deliveries is None or self.signer is None:
@@ -297,47 +365,91 @@ class EmailChannel:
         audience = (payload.get("audiences") or [claim.audience])[0]
         editions = payload.get("editions") or [audience]
         earlier = editions[:editions.index(audience)] if audience in editions else []
-        try:
-            recipients = self._recipients(audience, earlier)
-        except UnreadableMap as exc:
-            raise PublishError(f"cannot tell who consented: {exc}") from None
         started = self.clock()
+        expired = self._expired(claim, started)
         # A newsletter published before and re-opened for resending: only the rows it had.
-        self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
-                                add_new=claim.published_at is None)
-        template = mime.build_template(
-            from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
-            subject=payload.get("subject") or claim.post, text=payload["text"], html_body=payload["html"],
-            list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
-            track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
-        run = _Run(claim, template, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL), RateLimit(self.config.rate_per_minute),
-                   threading.Event(), [], [0])
-        run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
-                                for slot, target in template.clicks.items()}
-        try:
-            self._send_all(run, started)
-        finally:
-            self.deliveries.release(claim.id, claim.worker, self.clock())
-        self.deliveries.give_up(claim.id, RECIPIENT_MAX_ATTEMPTS, self.clock())
+        add_new = claim.published_at is None and expired is None
+        if self._recipients_given:
+            recipients = self._recipients(audience, earlier)
+            self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
+                                    add_new=add_new)
+        else:
+            # From the subscriber database, streamed: names and tracking consent are read per
+            # chunk as it is sent (`_send_all`), so a million subscribers never sit in memory.
+            recipients = {}
+            self.deliveries.prepare_streamed(claim.id, claim.worker, Subscribers(self.ledger).address_query(
+                audience, earlier), self.signer.address_key, self.id, started, add_new=add_new)
+        if not self.deliveries.counts(claim.id):
+            log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
+                        "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
+        run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
+                   RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
+        run.streamed = not self._recipients_given
+        if expired:
+            self.deliveries.expire(claim.id, expired, started)
+        else:
+            web_version = self.web_version_url(claim.id)
+            run.template = template = mime.build_template(
+                from_address=self.config.from_address, from_name=self.config.from_name, reply_to=self.config.reply_to,
+                subject=payload.get("subject") or claim.post, text=payload["text"].replace(WEB_VERSION_PLACEHOLDER,
+                                                                                           web_version),
+                html_body=payload["html"].replace(WEB_VERSION_PLACEHOLDER, web_version),
+                list_id=self.list_id, list_name=self.list_name, placeholder=UNSUBSCRIBE_PLACEHOLDER,
+                track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
+            run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
+                                    for slot, target in template.clicks.items()}
+            try:
+                self._send_all(run, started)
+            finally:
+                self.deliveries.release(claim.id, claim.worker, self.clock())
         counts = self.deliveries.counts(claim.id)
+        if counts.get("failed"):
+            for address in self.deliveries.suppress_soft_bounces(
+                    self.deliveries.addresses(claim.id, "failed"), self.config.soft_bounce_limit, self.clock()):
+                log.warning("%s: %s suppressed: %d editions in a row not accepted by its server", self.id, address,
+                            self.config.soft_bounce_limit)
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no recipients"
         log.info("%s: %s to %s: %s", self.id, claim.id, audience, summary)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
         for exc in run.crashed:  # a sending thread died: its error is the item's reason, not "4xx deferrals"
             run.error.insert(0, f"a sending thread failed: {type(exc).__name__}: {exc}")
             log.error("%s: %s: sending thread failed: %s: %s", self.id, claim.id, type(exc).__name__, exc)
+        if run.sender_refused:
+            # Not a recipient's fault: retrying would only repeat it, and publishing it would hide it.
+            raise PublishError(f"stopped: {run.error[0]}. The relay or its settings are wrong (channels.yaml: host, "
+                               f"username_env/password_env, from_address; the relay's permitted senders); nobody "
+                               f"was suppressed, {open_rows} of {sum(counts.values())} recipients not sent ({summary})",
+                               permanent=True)
         if open_rows or run.crashed:
             why = run.error[0] if run.error else f"{counts.get('deferred', 0)} deferred by the server (4xx)"
+            due = None if run.error else self.deliveries.next_retry(claim.id)
+            # The edition's expiry bounds the tries, not the pipeline's count of attempts.
             raise PublishError(f"{open_rows} of {sum(counts.values())} recipients not reached yet ({why}); "
-                               f"the next run sends only those ({summary})")
+                               f"the next run sends only those ({summary})", bounded=True,
+                               retry_after=max(due - started, dt.timedelta(minutes=1)) if due else None)
+        if expired and not counts.get("sent"):
+            raise PublishError(f"not sent to anyone: {expired} ({summary})", permanent=True)
         return Receipt(remote_id=f"<{claim.idempotency_key}@{self.domain}>", url=None)
+
+    def _expired(self, claim: Claim, now: dt.datetime) -> str | None:
+        """Why the edition may no longer be sent to anyone still waiting for it, or None. A
+        December edition must not arrive in March, nor after the list's next one."""
+        deadline = claim.slot_utc + self.config.edition_expires_after
+        if now >= deadline:
+            return (f"the edition expired at {deadline:%Y-%m-%d %H:%M} UTC (edition_expires_after "
+                    f"{self.config.edition_expires_after} after its slot)")
+        later = self.deliveries.superseded_by(claim.id) if self.deliveries else None
+        if later:
+            return f"the list's next edition (item {later}) has gone out"
+        return None
 
     # --- sending -------------------------------------------------------------------------------
 
     def _send_all(self, run: _Run, started: dt.datetime) -> None:
         assert self.deliveries is not None and self.ledger is not None
         claim = run.claim
-        total = len(run.recipients)
+        total = sum(self.deliveries.counts(claim.id).values()) if run.streamed else len(run.recipients)
+        details = Subscribers(self.ledger).details if run.streamed else None
         label = f"{self.id} {claim.campaign}/{claim.post} to {claim.audience}"
         settled_before = total - sum(self.deliveries.counts(claim.id).get(s, 0) for s in ("pending", "deferred"))
         workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)
@@ -350,6 +462,8 @@ class EmailChannel:
                 addresses = self.deliveries.claim(claim.id, claim.worker, CHUNK, self.clock(), since=started)
                 if not addresses:
                     break
+                if details is not None:
+                    run.recipients.update(details(addresses))  # taken out again as each is sent
                 for start in range(0, len(addresses), HANDFUL):  # handfuls: a queue hand-off per message cost ~20 us
                     while not run.stop.is_set():
                         try:
@@ -414,7 +528,7 @@ class EmailChannel:
         """Send to one recipient (reconnecting if needed); its outcome goes to `done`. Returns the
         connection to go on with (None: open a new one). A recipient whose address or name cannot
         be used is skipped with the reason; the others go."""
-        recipient = run.recipients.get(address)
+        recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
         try:
             envelope = mailbox(address)
             if recipient is not None and recipient.name:
@@ -423,7 +537,9 @@ class EmailChannel:
             done.append(Outcome(address, "rejected", f"not sent: the address or name {exc}"))
             run.handled[0] += 1
             return conn
-        data = self._message(run, address, wire=not self.outbox)
+        data = self._fill(run, address, recipient, wire=not self.outbox)
+        if self._dkim is not None:
+            data = self._dkim_sign(run, address, recipient) + data
         # The edition is in the name: a second newsletter to the same person is a second file.
         name = f"{run.claim.id}-{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
 
@@ -438,7 +554,8 @@ class EmailChannel:
                 if conn is None:
                     conn = self.transport.open()
                 run.rate.wait()
-                state, detail = self.transport.send(conn, self.config.from_address, envelope, data, commit, name)
+                state, detail = self.transport.send(conn, self._envelope_sender(run, address), envelope, data,
+                                                    commit, name)
             except _Abandon:
                 return None  # closed by the transport to leave the DATA phase
             except _Dropped as exc:
@@ -453,6 +570,7 @@ class EmailChannel:
                 run.error.append(str(exc))
             except _Stop as exc:
                 run.error.append(str(exc))
+                run.sender_refused = run.sender_refused or isinstance(exc, _SenderRefused)
             else:
                 if state == "sent":
                     run.sent_count[0] += 1
@@ -467,9 +585,31 @@ class EmailChannel:
             return conn
         raise AssertionError("unreachable: every attempt returns")
 
-    def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
+    def _dkim_sign(self, run: _Run, address: str, recipient: Recipient | None) -> bytes:
+        """The DKIM-Signature header for this recipient's message (the message as the recipient
+        gets it, before SMTP dot-stuffing); its folded lines never start with a dot."""
+        import dkim
+
+        assert self._dkim is not None
+        selector, domain, key = self._dkim
+        raw = self._fill(run, address, recipient, wire=False)
+        return dkim.sign(raw, selector, domain, key, include_headers=DKIM_HEADERS, linesep=b"\r\n")
+
+    def _envelope_sender(self, run: _Run, address: str) -> str:
+        """MAIL FROM: with `bounce_address`, one per message (VERP), so a bounce that arrives
+        later by mail names this newsletter and recipient (`dissemination bounces`)."""
+        if self.config.bounce_address is None or self.outbox:
+            return self.config.from_address
         assert self.signer is not None
-        claim, recipient, key = run.claim, run.recipients.get(address), self.signer.address_key(address)
+        return return_path(self.signer, self.config.bounce_address, run.claim.id, self.signer.address_key(address))
+
+    def _message(self, run: _Run, address: str, wire: bool = False) -> bytes:
+        recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
+        return self._fill(run, address, recipient, wire)
+
+    def _fill(self, run: _Run, address: str, recipient: Recipient | None, wire: bool) -> bytes:
+        assert self.signer is not None
+        claim, key = run.claim, self.signer.address_key(address)
         url = f"{self.base_url}/afmelden/{self.signer.unsubscribe(self.id, claim.id, address, key)}"
         values = {
             "to": mime.recipient_header(recipient.name if recipient else None, mailbox(address)),
@@ -483,6 +623,10 @@ class EmailChannel:
         else:
             values.update(run.anonymous_clicks)
         return run.template.fill_wire(values) if wire else run.template.fill(values)
+
+    def web_version_url(self, item_id: str) -> str:
+        """The edition in a browser, served by `dissemination web` (the same for every recipient)."""
+        return f"{self.base_url}/editie/{item_id}"
 
     @property
     def base_url(self) -> str:
@@ -499,6 +643,34 @@ class EmailChannel:
         if self.deliveries is None:
             return [Snapshot.unavailable(item, metric, now, source, "no ledger bound")
                     for item in receipts for metric in self.METRICS]
+        # Per-person clicks are kept for `click_retention` only (AVG: no longer than needed); then
+        # the click stays, without the address. This runs with every reading of the metrics.
+        self.deliveries.anonymise_clicks(now - self.config.click_retention)
         found = self.deliveries.metrics(list(receipts))
         return [Snapshot(item, metric, float(found[item][metric]), now, source)
                 for item in receipts for metric in self.METRICS]
+
+
+def send_single(config: m.EmailChannel, root: Path, message: "EmailMessage") -> None:
+    """One mail outside a newsletter (a sign-up confirmation) through the channel's relay, with
+    the same TLS and login settings. Raises PublishError when the relay does not take it."""
+    transport = SmtpTransport(config, root)
+    try:
+        conn = transport.open()
+    except (_Stop, _Dropped) as exc:
+        raise PublishError(str(exc)) from None
+    try:
+        conn.send_message(message)
+    except (smtplib.SMTPException, OSError) as exc:
+        raise PublishError(f"the relay did not take the mail: {type(exc).__name__}: {exc}") from None
+    finally:
+        transport.close(conn)
+
+
+def write_single(folder: Path, message: "EmailMessage") -> Path:
+    """Without SMTP settings: the mail as a file, as the outbox does for newsletters."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = (message["Message-ID"] or secrets.token_hex(8)).strip("<>").replace("/", "_") + ".eml"
+    path = folder / name
+    path.write_bytes(bytes(message))
+    return path

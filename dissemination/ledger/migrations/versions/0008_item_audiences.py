@@ -2,7 +2,7 @@
 (audience '*'); the report counts it for each of them.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 """
 
 import json
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
