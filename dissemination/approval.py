@@ -38,9 +38,18 @@ def content_digest(text: str) -> str | None:
     doc, _ = parse_yaml(fm.yaml_text, "-", fm.yaml_first_line)
     if doc is None or not isinstance(doc.data, dict):
         return None
-    meta = {str(k): v for k, v in doc.data.items() if k not in APPROVAL_KEYS}
+    meta = _str_keys({k: v for k, v in doc.data.items() if k not in APPROVAL_KEYS})
     canonical = json.dumps(meta, sort_keys=True, default=str, ensure_ascii=False) + "\n" + fm.body.strip()
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def _str_keys(value):  # type: ignore[no-untyped-def]
+    """YAML keys may be numbers, dates or null beside strings (`0E0:`); JSON sorts only strings."""
+    if isinstance(value, dict):
+        return {str(k): _str_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_str_keys(v) for v in value]
+    return value
 
 
 def _again(campaign: Campaign) -> str:

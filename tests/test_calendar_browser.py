@@ -201,10 +201,14 @@ def test_newsletters_in_the_calendar_show_recipients_and_projected_finish(tmp_pa
                                                      "channels: [mastodon, linkedin, nieuwsbrief]"))
     channels = root / "channels.yaml"
     channels.write_text(channels.read_text().replace("kind: email\n", "kind: email\n  rate_per_minute: 1\n"))
+    csv = tmp_path / "abonnees.csv"
+    csv.write_text("email,lists,consent_source,consent_date\nmkb.persoon@example.org,mkb,Aanmelding website,"
+                   "2026-01-15\nbeleid.persoon@example.org,beleid,Aanmelding website,2026-01-15\n")
+    assert cli(root, "subscribers", "import", str(csv)).exit_code == 0
     assert cli(root, "plan", "--now", "2027-02-01T00:00Z").exit_code == 0
     cli(root, "calendar", "--out", str(tmp_path / "cal"), "--now", "2027-02-01T00:00Z")
     week = (tmp_path / "cal" / "week.html").read_text()
-    # mkb and beleid have one consented contact each: two editions, one entry, 2 recipients at 1 a
+    # mkb and beleid have one subscriber each: two editions, one entry, 2 recipients at 1 a
     # minute, the last done a minute after 09:30
     assert "nieuwsbrief (2×) · Uitgelicht" in week
     assert "2 ontvanger(s), klaar rond 09:31" in week

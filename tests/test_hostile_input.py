@@ -292,7 +292,8 @@ def _contact(root: Path, email: str, name: str = "Test Persoon") -> None:
     path = root / "stakeholder_maps" / "test.yaml"
     # people's addresses belong in the subscriber database; one left in the map is still validated
     text = path.read_text().replace("- name: Test Persoon\n",
-                                    f"- name: {json_quote(name)}\n        email: {json_quote(email)}\n")
+                                    f"- name: {json_quote(name)}\n        email: {json_quote(email)}\n"
+                                    "        consent: {source: Aanmelding website, date: 2026-01-15}\n")
     assert json_quote(email) in text
     path.write_text(text)
 

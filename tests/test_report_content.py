@@ -215,7 +215,11 @@ def test_subscribers_leave_out_suppressed_addresses_and_are_judged_by_pace(conte
         (row,) = [r for r in _csv(out.with_suffix(".csv")) if r["onderdeel"] == "doel"]
         return row
 
-    # the one consenting mkb contact: 1 of 2 with a third of the quarter gone is on pace
+    csv = tmp_path / "abonnees.csv"
+    csv.write_text("email,lists,consent_source,consent_date\ntest.persoon@example.org,mkb,Aanmelding website,"
+                   "2026-01-15\n")
+    assert cli("--root", str(root), "subscribers", "import", str(csv)).exit_code == 0
+    # the one mkb subscriber: 1 of 2 with a third of the quarter gone is on pace
     row = target_row()
     assert row["waarde"] == "1" and "status op koers" in row["reden"] and "35% van de periode verstreken" in row["reden"]
     Deliveries(Ledger.for_root(root)).suppress("Test.Persoon@example.org", "*", "bounced",
