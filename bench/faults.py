@@ -69,6 +69,11 @@ def make_root(folder: Path) -> Path:
     root = folder / "content"
     shutil.copytree(REPO / "tests" / "fixtures" / "valid", root)
     (root / "campaigns" / "reeks.md").unlink()
+    # Six posts ten minutes apart on one account: a collision for `check` (min_gap), on purpose
+    # here, where many items must be due at once.
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("  kind: mastodon\n", "  kind: mastodon\n  min_gap: 0\n")
+                        .replace("  kind: linkedin\n", "  kind: linkedin\n  min_gap: 0\n"))
     posts = "\n".join(f"## Bericht {i}\nid: bericht-{i}\nslot: 2027-03-01 {10 + i // 6:02d}:{i % 6 * 10:02d}\n\n"
                       f"Bericht {i} van de foutencampagne.\n" for i in range(POSTS))
     (root / "campaigns" / "fouten.md").write_text(

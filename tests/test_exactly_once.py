@@ -99,19 +99,26 @@ def test_publishers_killed_at_random_points_lose_and_repeat_nothing(tmp_path):
     start = dt.datetime.fromisoformat(DUE)
     points = ["after_claim", "before_remote", "after_remote", "after_record"]
     kills = 0
+    named: set[str] = set()  # fault points at which a publisher did die
     for i in range(55):
         now = (start + dt.timedelta(minutes=6 * i)).isoformat()  # leases (5 min) of earlier runs expired
         batch = str(rng.choice([1, 2, 5]))
+        point = None
         if rng.random() < 0.5:
+            point = rng.choice(points)
             proc = subprocess_cli(root, "publish", "--now", now, "--batch", batch,
-                                  env={"DISSEMINATION_FAULT": rng.choice(points)})
+                                  env={"DISSEMINATION_FAULT": point})
         else:
             proc = subprocess_cli(root, "publish", "--now", now, "--batch", batch)
             time.sleep(rng.uniform(0.3, 1.6))
             proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         kills += proc.returncode == -signal.SIGKILL
-    assert kills >= 45  # nearly every run died mid-way
+        if point and proc.returncode == -signal.SIGKILL:
+            named.add(point)
+    # The kills happened: at every named point, and others at random moments. How many of the
+    # random ones land mid-run depends on the machine's speed, so no count of those is asserted.
+    assert named == set(points) and kills >= len(points) + 10
     recovery = (start + dt.timedelta(minutes=6 * 56)).isoformat()
     result = cli(root, "publish", "--now", recovery)
     assert result.exit_code == 0, result.output
