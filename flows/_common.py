@@ -3,7 +3,9 @@ channel credentials live under Prefect."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 
@@ -27,8 +29,59 @@ def transient_only(task, task_run, state) -> bool:  # type: ignore[no-untyped-de
     return False
 
 
-def ledger_for(root: str) -> Ledger:
-    return Ledger.for_root(Path(root).resolve())
+def content_root(root: str | None) -> Path:
+    """The content root of a run: the `root` parameter when given, else DISSEMINATION_HOME as the
+    *worker* sees it when the run starts, else the working directory. Read at run time, so one
+    deployment works on every worker, wherever its content lives."""
+    return Path(root or os.environ.get("DISSEMINATION_HOME") or ".").resolve()
+
+
+def ledger_for(root: str | Path | None) -> Ledger:
+    return Ledger.for_root(content_root(str(root) if root else None))
+
+
+def run_moment(now: str | None) -> dt.datetime:
+    """The `now` parameter of a rehearsal (ISO 8601 with offset, as the CLI's --now), or the clock."""
+    if not now:
+        return dt.datetime.now(dt.timezone.utc)
+    try:
+        moment = dt.datetime.fromisoformat(now)
+    except ValueError:
+        raise ValueError(f"now={now!r} is not an ISO 8601 moment (write e.g. 2027-03-02T09:31+01:00)") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"now={now!r} has no UTC offset (write e.g. 2027-03-02T09:31+01:00)")
+    return moment
+
+
+def run_name(label: str) -> str:
+    """A readable flow run name: `publish_due 2026-12-02 09:35 CET`, or `... (rehearsal ...)`
+    for a run with `now`. Evaluated by Prefect when the run starts (`flow_run_name=`)."""
+    from zoneinfo import ZoneInfo
+
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters or {}
+    local = ZoneInfo("Europe/Amsterdam")
+    when = flow_run.scheduled_start_time or dt.datetime.now(dt.timezone.utc)
+    name = f"{label} {when.astimezone(local):%Y-%m-%d %H:%M %Z}"
+    if params.get("now"):
+        name += f" (rehearsal at {params['now']})"
+    return name
+
+
+class RunFailed(Exception):
+    """Ends a flow run Failed: items failed permanently or a channel could not be used. The
+    message says which, so the notification and the Prefect UI both show it."""
+
+
+def notify_failure(flow, flow_run, state) -> None:  # type: ignore[no-untyped-def]
+    """`on_failure`/`on_crashed` hook: tell people through Apprise ($DISSEMINATION_NOTIFY on the
+    worker; see dissemination/notify.py). Crashes the process cannot report are covered by the
+    automations in automations.yaml."""
+    from dissemination.notify import notify
+
+    notify(f"dissemination: {flow_run.name} {state.name}",
+           f"Flow {flow.name}, run {flow_run.name} ({flow_run.id}) ended {state.name}: {state.message or ''}")
 
 
 class PrefectSecretStore:

@@ -6,7 +6,7 @@ import time
 
 import pytest
 import yaml
-from publishing import make_project, outbox_keys, subprocess_cli
+from publishing import due_now, make_project, outbox_keys, subprocess_cli
 
 from conftest import REPO
 from dissemination.ledger import Ledger
@@ -35,27 +35,12 @@ def harness():
         yield
 
 
-def _due_now(root):
-    """Slots just behind the real clock, so a flow (which uses the real time) finds them due."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    from publishing import cli
-
-    reeks = root / "campaigns" / "reeks.md"
-    soon = dt.datetime.now(ZoneInfo("Europe/Amsterdam")) - dt.timedelta(minutes=1)
-    text = reeks.read_text().replace("slot: 2027-03-01 10:00", f"slot: {soon:%Y-%m-%d %H:%M}")
-    text = text.replace("start: 2027-03-01", f"start: {soon:%Y-%m-%d}")
-    reeks.write_text(text)
-    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
-
-
 def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch):
     from flows.plan import plan_flow
     from flows.publish_due import publish_due_flow
 
     root = make_project(tmp_path)
-    _due_now(root)
+    due_now(root)
     planned = plan_flow(root=str(root))
     assert planned["added"] == 8 and planned["held"] == 0
     assert plan_flow(root=str(root))["unchanged"] == 8  # idempotent under Prefect too
@@ -81,7 +66,7 @@ def test_the_publish_flow_takes_the_token_from_a_prefect_secret_block(tmp_path, 
         root = make_project(tmp_path)
         channels = root / "channels.yaml"
         channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
-        _due_now(root)
+        due_now(root)
         FileStore().put(Credential("mastodon", "mastodon", fake.url, fake.token, account="@roadmap"))
         assert upload(["mastodon"]) == ["dissemination-credentials-mastodon"]
         credentials_file.unlink()  # from here on only the block has it
