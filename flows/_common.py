@@ -75,9 +75,9 @@ class RunFailed(Exception):
 
 
 def notify_failure(flow, flow_run, state) -> None:  # type: ignore[no-untyped-def]
-    """`on_failure`/`on_crashed` hook: tell people through Apprise ($DISSEMINATION_NOTIFY on the
-    worker; see dissemination/notify.py). Crashes the process cannot report are covered by the
-    automations in automations.yaml."""
+    """`on_failure` hook: tell people through Apprise ($DISSEMINATION_NOTIFY on the worker; see
+    dissemination/notify.py). A crash, which the dying process cannot report, is the automation's
+    (prefect.yaml, deployment `notify`)."""
     from dissemination.notify import notify
 
     notify(f"dissemination: {flow_run.name} {state.name}",

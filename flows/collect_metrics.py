@@ -32,7 +32,7 @@ def collect(root: str | None, max_age_days: int) -> dict:
 
 
 @flow(name="collect_metrics", flow_run_name=partial(run_name, "collect_metrics"), timeout_seconds=45 * 60,
-      on_failure=[notify_failure], on_crashed=[notify_failure])
+      on_failure=[notify_failure])
 def collect_metrics_flow(root: str | None = None, max_age_days: int = 30) -> dict:
     return collect(root, max_age_days)
 

@@ -34,7 +34,7 @@ def plan_ledger(root: str | None, now: str | None = None) -> dict:
 
 
 @flow(name="plan", flow_run_name=partial(run_name, "plan"), timeout_seconds=15 * 60,
-      on_failure=[notify_failure], on_crashed=[notify_failure])
+      on_failure=[notify_failure])
 def plan_flow(root: str | None = None, now: str | None = None) -> dict:
     """`root`: the content root (default: DISSEMINATION_HOME on the worker); `now`: plan as if it
     were that moment (ISO 8601 with offset), for rehearsals."""

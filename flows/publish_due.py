@@ -45,7 +45,7 @@ def publish_batch(root: str | None, batch: int, now: str | None = None) -> dict:
 
 
 @flow(name="publish_due", flow_run_name=partial(run_name, "publish_due"), timeout_seconds=TIMEOUT + 300,
-      on_failure=[notify_failure], on_crashed=[notify_failure])
+      on_failure=[notify_failure])
 def publish_due_flow(root: str | None = None, batch: int = 50, now: str | None = None) -> dict:
     """`root`: the content root (default: DISSEMINATION_HOME on the worker); `now`: rehearse as if
     it were that moment (ISO 8601 with offset). Ends Failed when an item failed permanently or a

@@ -40,7 +40,7 @@ def write(root: str | None, period: str | None, out: str | None) -> dict:
 
 
 @flow(name="report", flow_run_name=partial(run_name, "report"), timeout_seconds=45 * 60,
-      on_failure=[notify_failure], on_crashed=[notify_failure])
+      on_failure=[notify_failure])
 def report_flow(root: str | None = None, period: str | None = None, out: str | None = None) -> dict:
     return write(root, period, out)
 

@@ -16,6 +16,9 @@ def test_every_prefect_yaml_entrypoint_imports_and_has_a_schedule():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     names = set()
     for deployment in config["deployments"]:
+        if deployment["name"] == "notify":  # run by the automations only
+            assert deployment["schedules"] == [] and len(deployment["triggers"]) == 2
+            continue
         module_path, function = deployment["entrypoint"].split(":")
         module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, function)
@@ -106,3 +109,56 @@ def test_serve_with_ticks_exits_by_itself(tmp_path):
     proc = subprocess_cli(root, "serve", "--publish-every", "1", "--ticks", "2")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+@pytest.fixture
+def receiver():
+    from fakes.webhook import WebhookReceiver
+
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+def _on_fake_mastodon(root, fake, monkeypatch):
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", fake.token)
+
+
+def test_a_run_with_a_permanently_failed_item_ends_failed_and_notifies(tmp_path, harness, monkeypatch, fake_mastodon,
+                                                                         receiver):
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+
+    root = make_project(tmp_path)
+    _on_fake_mastodon(root, fake_mastodon, monkeypatch)
+    monkeypatch.setenv("DISSEMINATION_NOTIFY", receiver.url)
+    fake_mastodon.reject_with = "Validation failed: Text character limit of 500 exceeded"
+    # a rehearsal: `now` on the flows, no clock games
+    assert plan_flow(root=str(root), now="2027-03-01T10:00+01:00")["added"] == 8
+    state = publish_due_flow(root=str(root), now="2027-03-01T10:00+01:00", return_state=True)
+    assert state.is_failed()
+    assert "failed permanently: " in state.message and "dissemination status" in state.message
+    assert receiver.arrived.wait(10)
+    (note,) = receiver.received
+    assert note["title"].startswith("dissemination: publish_due 2") and note["title"].endswith("Failed")
+    assert "rehearsal at 2027-03-01T10:00+01:00" in note["title"] and "failed permanently" in note["message"]
+    assert fake_mastodon.token not in note["message"]
+    assert len(outbox_keys(root)) == 1  # LinkedIn (no token: the outbox) still went out
+
+
+def test_a_run_whose_channel_refuses_its_token_ends_failed(tmp_path, harness, monkeypatch, fake_mastodon, receiver):
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+
+    root = make_project(tmp_path)
+    _on_fake_mastodon(root, fake_mastodon, monkeypatch)
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", "revoked-token-0000")
+    monkeypatch.setenv("DISSEMINATION_NOTIFY", receiver.url)
+    plan_flow(root=str(root), now="2027-03-01T10:00+01:00")
+    state = publish_due_flow(root=str(root), now="2027-03-01T10:00+01:00", return_state=True)
+    assert state.is_failed() and "channel not usable: mastodon: " in state.message
+    assert receiver.arrived.wait(10) and "channel not usable: mastodon" in receiver.received[0]["message"]
+    assert "revoked-token-0000" not in receiver.received[0]["message"]
+    assert not fake_mastodon.statuses

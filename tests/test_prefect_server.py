@@ -70,10 +70,14 @@ def test_a_run_that_comes_due_while_one_works_is_cancelled_not_queued(stack):
     assert not any(r["state_name"] == "AwaitingConcurrencySlot" for r in stack.flow_runs(deployment["id"]))
 
 
-def test_the_automations_file_creates_its_automations_on_the_server(stack):
-    stack.run("automation", "create", "--from-file", str(REPO / "automations.yaml"))
+def test_deploying_creates_the_automations_that_notify(stack):
+    notify = stack.deployment("notify", "notify")
     created = {a["name"]: a for a in stack.post("/automations/filter", {})}
-    assert set(created) >= {"dissemination: a flow run crashed", "dissemination: publish_due has not completed"}
-    proactive = created["dissemination: publish_due has not completed"]["trigger"]
-    assert proactive["posture"] == "Proactive" and proactive["within"] == 15 * 60
-    assert all(a["enabled"] for a in created.values())
+    crashed, late = created["dissemination: a flow run crashed"], created["dissemination: publish_due has not completed"]
+    assert crashed["trigger"]["expect"] == ["prefect.flow-run.Crashed"]
+    assert late["trigger"]["posture"] == "Proactive" and late["trigger"]["within"] == 15 * 60
+    assert late["trigger"]["match_related"]["prefect.resource.name"] == "publish-due"
+    for automation in (crashed, late):
+        (action,) = automation["actions"]
+        assert automation["enabled"] and action["type"] == "run-deployment"
+        assert action["deployment_id"] == notify["id"] and "{{" in action["parameters"]["title"]
