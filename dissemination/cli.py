@@ -346,16 +346,19 @@ def status(
                                            help="Check each channel's credentials (contacts the platforms).")] = True,
 ) -> None:
     """Items by state, overdue and held first, the next post to go out, then each channel's
-    health. Exits 2 when something is overdue. --json: {"items": [...], "next": {...} or null,
-    "channels": [...]} (channels left out with --no-channels)."""
+    health. Exits 2 when something is overdue or `serve`'s heartbeat is stale (its process died).
+    --json: {"items": [...], "next": {...} or null, "liveness": [problem, ...], "channels": [...]}
+    (channels left out with --no-channels)."""
+    from dissemination.liveness import problems
     from dissemination.pipeline import next_slot, status_rows
 
     moment = _now(now)
     ledger = _ledger()
     rows = status_rows(ledger, moment)
+    unwell = problems(ledger, moment)
     if as_json:
         upcoming = next_slot(ledger, moment)
-        document = {"items": rows, "next": upcoming.as_json() if upcoming else None}
+        document = {"items": rows, "next": upcoming.as_json() if upcoming else None, "liveness": unwell}
         if channels:
             document["channels"] = _channel_health_json()
         print(json.dumps(document, ensure_ascii=False, indent=2))
@@ -366,9 +369,11 @@ def status(
             counts[row["state"]] = counts.get(row["state"], 0) + 1
         out.print(", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "the ledger is empty")
         _print_next(ledger, moment)
+        for problem in unwell:
+            out.print(f"NOT OK: {problem}", markup=False, style="bold red")
         if channels:
             _print_channel_health()
-    if any(row["overdue"] for row in rows):
+    if unwell:
         raise typer.Exit(2)
 
 
@@ -552,6 +557,10 @@ def serve(
     from dissemination.serve import serve as run_serve
 
     logging.getLogger().setLevel(os.environ.get("DISSEMINATION_LOG", "INFO"))
+    # A long-running log is read against the clock on the wall: local time with its zone.
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                               datefmt="%Y-%m-%d %H:%M:%S %Z"))
     run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks, metrics_every)
 
 

@@ -5,7 +5,8 @@
                             or the page's button; 200 with a page, never a redirect
     GET  /klik/<token>      count the click and redirect to the link, only to URLs that were in the
                             newsletter (the target is signed); per person only with tracking consent
-    GET  /health            "ok"
+    GET  /health            "ok", or 503 with the reasons when publishing is not alive: items
+                            overdue, or `serve`'s heartbeat stale (dissemination/liveness.py)
 
 A tampered or unknown token is refused (403 / 400) and changes nothing. The handlers are plain
 functions, so Starlette runs their ledger queries in its thread pool, off the event loop.
@@ -96,7 +97,12 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
                                                                      "Referrer-Policy": "no-referrer"})
 
     def health(_: Request) -> Response:
-        return PlainTextResponse("ok")
+        from dissemination.liveness import problems
+
+        found = problems(ledger, dt.datetime.now(UTC))
+        if found:
+            return PlainTextResponse("\n".join(found) + "\n", status_code=503, headers={"Cache-Control": "no-store"})
+        return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
 
     return Starlette(routes=[
         Route("/afmelden/{token}", unsubscribe, methods=["GET", "POST"]),

@@ -1,6 +1,7 @@
 """The Prefect flows (thin wrappers) under a test harness, prefect.yaml, and `serve`."""
 
 import importlib
+import re
 import signal
 import time
 
@@ -162,3 +163,57 @@ def test_a_run_whose_channel_refuses_its_token_ends_failed(tmp_path, harness, mo
     assert receiver.arrived.wait(10) and "channel not usable: mastodon" in receiver.received[0]["message"]
     assert "revoked-token-0000" not in receiver.received[0]["message"]
     assert not fake_mastodon.statuses
+
+
+def test_serve_killed_shows_as_a_stale_heartbeat_in_status_and_health(tmp_path):
+    """SIGKILL leaves no chance to say goodbye: within a few publish periods the heartbeat is
+    stale, `status` exits 2 and `/health` answers 503, both naming it."""
+    import httpx
+    from mail import free_port
+    from publishing import cli
+
+    root = make_project(tmp_path)
+    serve = subprocess_cli(root, "serve", "--publish-every", "1", "--plan-every", "60")
+    port = free_port()
+    web = subprocess_cli(root, "web", "--port", str(port), env={"DISSEMINATION_UNSUBSCRIBE_SECRET": "s" * 32})
+    try:
+        deadline = time.monotonic() + 60
+        while not ((root / ".dissemination" / "ledger.db").exists() and Ledger.for_root(root).heartbeats()):
+            assert time.monotonic() < deadline and serve.poll() is None, serve.stderr.read()
+            time.sleep(0.2)
+        while True:  # the web server starting
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and web.poll() is None, web.stderr.read()
+                time.sleep(0.2)
+        assert (health.status_code, health.text) == (200, "ok")
+        assert cli(root, "status", "--no-channels").exit_code == 0
+
+        serve.kill()
+        serve.wait(timeout=10)
+        deadline = time.monotonic() + 60  # a bound, not the expectation: stale after 3 periods (3 s)
+        while (status := cli(root, "status", "--no-channels")).exit_code == 0:
+            assert time.monotonic() < deadline, status.output
+            time.sleep(0.5)
+        assert status.exit_code == 2 and "NOT OK: serve heartbeat is stale" in status.output
+        health = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert health.status_code == 503 and health.text.startswith("serve heartbeat is stale: last beat")
+        assert "is `dissemination serve` running?" in health.text
+    finally:
+        for proc in (serve, web):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_serve_stopped_cleanly_leaves_no_heartbeat_behind(tmp_path):
+    root = make_project(tmp_path)
+    proc = subprocess_cli(root, "serve", "--publish-every", "1", "--ticks", "2")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert Ledger.for_root(root).heartbeats() == []
+    assert "tick publish: next " in err and "reeks/" in err
+    # local time with its zone on every line
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{3,5} INFO dissemination", err, re.M), err[:500]

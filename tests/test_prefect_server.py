@@ -80,4 +80,6 @@ def test_deploying_creates_the_automations_that_notify(stack):
     for automation in (crashed, late):
         (action,) = automation["actions"]
         assert automation["enabled"] and action["type"] == "run-deployment"
-        assert action["deployment_id"] == notify["id"] and "{{" in action["parameters"]["title"]
+        assert action["deployment_id"] == notify["id"] and action["parameters"]["title"].startswith("dissemination: ")
+    # the crashed run's name reaches the message (templated when the automation fires, not at deploy)
+    assert "{{ event.resource.name }}" in crashed["actions"][0]["parameters"]["title"]
