@@ -117,6 +117,50 @@ class PrefectSecretStore:
         Secret(value=json.dumps(credential.to_json())).save(self.block_name(credential.channel), overwrite=True)
 
 
+ENV_BLOCK_PREFIX = "dissemination-env-"
+
+
+def env_block_name(variable: str) -> str:
+    """The Secret block that stands in for an environment variable: SMTP_PASSWORD ->
+    dissemination-env-smtp-password."""
+    return ENV_BLOCK_PREFIX + re.sub(r"[^a-z0-9-]", "-", variable.lower())
+
+
+def secret_variables(root: Path) -> list[str]:
+    """The environment variables a run may need secrets from: the unsubscribe secret and each
+    e-mail channel's SMTP login (`username_env`, `password_env` in channels.yaml)."""
+    from dissemination.load import models as m
+    from dissemination.load.project import load_channels
+    from dissemination.publish.tokens import SECRET_ENV
+
+    channels, _ = load_channels(root)
+    names = [SECRET_ENV]
+    for config in (channels.channels.values() if channels else []):
+        if isinstance(config, m.EmailChannel):
+            names += [n for n in (config.username_env, config.password_env) if n]
+    return names
+
+
+def secrets_into_environment(root: Path) -> list[str]:
+    """Fill each of `secret_variables` that the worker's environment lacks from its Secret block
+    (`python -m flows.credentials --env NAME` writes them), so the SMTP login and the unsubscribe
+    secret can live in Prefect like the channel tokens. The worker's environment wins. Scoped to the
+    run: the process worker runs every flow run in a process of its own. Returns the names filled."""
+    from prefect.blocks.system import Secret
+
+    filled = []
+    for name in secret_variables(root):
+        if os.environ.get(name):
+            continue
+        try:
+            value = Secret.load(env_block_name(name)).get()
+        except ValueError:  # no such block: the step will say what is missing, as without Prefect
+            continue
+        os.environ[name] = str(value)
+        filled.append(name)
+    return filled
+
+
 def credential_store() -> PrefectSecretStore:
     try:
         fallback = default_store()

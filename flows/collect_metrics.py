@@ -9,7 +9,8 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dissemination.measure import collect_metrics
-from flows._common import content_root, credential_store, ledger_for, notify_failure, run_name, transient_only
+from flows._common import (content_root, credential_store, ledger_for, notify_failure, run_name,
+                           secrets_into_environment, transient_only)
 
 
 @task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only, cache_policy=NO_CACHE,
@@ -17,6 +18,7 @@ from flows._common import content_root, credential_store, ledger_for, notify_fai
 def collect(root: str | None, max_age_days: int) -> dict:
     """One task: readings carry the run's minute, so a retried task adds nothing twice."""
     logger = get_run_logger()
+    secrets_into_environment(content_root(root))
     ledger = ledger_for(root)
     try:
         report = collect_metrics(content_root(root), ledger, max_age=dt.timedelta(days=max_age_days),

@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 from dissemination.notify import notify
 from dissemination.pipeline import publish_due
 from flows._common import (RunFailed, content_root, credential_store, ledger_for, notify_failure, run_moment,
-                           run_name, transient_only)
+                           run_name, secrets_into_environment, transient_only)
 
 # One hung SMTP or API call must not hold the run (and with it the next runs) forever; a newsletter
 # to a few thousand recipients takes minutes, not half an hour. The lease (5 minutes per batch of
@@ -24,6 +24,8 @@ def publish_batch(root: str | None, batch: int, now: str | None = None) -> dict:
     """One task for the whole run: items are claimed in batches under leases, so a retried or
     parallel task can never send an item twice. Never cached: every call must look for due items."""
     logger = get_run_logger()
+    for name in secrets_into_environment(content_root(root)):
+        logger.info("%s from its Prefect Secret block", name)  # the name only, never the value
     ledger = ledger_for(root)
     moment = run_moment(now) if now else None
     try:

@@ -217,3 +217,28 @@ def test_serve_stopped_cleanly_leaves_no_heartbeat_behind(tmp_path):
     assert "tick publish: next " in err and "reeks/" in err
     # local time with its zone on every line
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{3,5} INFO dissemination", err, re.M), err[:500]
+
+
+def test_the_smtp_login_and_the_unsubscribe_secret_come_from_secret_blocks(tmp_path, harness, monkeypatch):
+    import os
+
+    from flows._common import secrets_into_environment
+    from flows.credentials import upload_env
+
+    root = make_project(tmp_path)
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace(
+        "  security: none\n", "  security: none\n  username_env: TEST_SMTP_USER\n  password_env: TEST_SMTP_PASSWORD\n"))
+    names = ["TEST_SMTP_USER", "TEST_SMTP_PASSWORD", "DISSEMINATION_UNSUBSCRIBE_SECRET"]
+    for name, value in zip(names, ["redactie", "pw-3b9c", "u" * 40]):
+        monkeypatch.setenv(name, value)
+    assert upload_env(names) == ["dissemination-env-test-smtp-user", "dissemination-env-test-smtp-password",
+                                 "dissemination-env-dissemination-unsubscribe-secret"]
+    for name in names:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TEST_SMTP_USER", "from-the-worker")  # the worker's own environment wins
+    assert secrets_into_environment(root) == ["DISSEMINATION_UNSUBSCRIBE_SECRET", "TEST_SMTP_PASSWORD"]
+    assert (os.environ["TEST_SMTP_USER"], os.environ["TEST_SMTP_PASSWORD"]) == ("from-the-worker", "pw-3b9c")
+    assert os.environ["DISSEMINATION_UNSUBSCRIBE_SECRET"] == "u" * 40
+    with pytest.raises(SystemExit, match="not set in this environment: NOT_SET_ANYWHERE"):
+        upload_env(["NOT_SET_ANYWHERE"])
