@@ -33,17 +33,22 @@ UTC = dt.timezone.utc
 BASE = dt.datetime(2027, 1, 4, 8, 0, tzinfo=UTC)
 
 
-def publisher(root: str, now: dt.datetime, go, done) -> None:  # type: ignore[no-untyped-def]
+def publisher(root: str, now: dt.datetime, ready, go, done) -> None:  # type: ignore[no-untyped-def]
     ledger = Ledger.for_root(Path(root))  # DISSEMINATION_DB_URL: the shared PostgreSQL schema
+    ready.put(os.getpid())
     go.wait()
     report = publish_due(Path(root), ledger, now, batch=50)
     done.put(len(report.published))
     ledger.close()
 
 
-def one_round(folder: Path, items: int, publishers: int, fake) -> float:  # type: ignore[no-untyped-def]
+def one_round(folder: Path, items: int, publishers: int, latency: float) -> float:
+    from fakes.mastodon import FakeMastodon
     from publishing import PgSchema
 
+    fake = FakeMastodon().start()
+    fake.latency = latency
+    os.environ["TEST_MASTODON_TOKEN"] = fake.token
     root = make_root(folder, [BASE + dt.timedelta(minutes=i) for i in range(items)])
     channels = root / "channels.yaml"
     channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
@@ -54,47 +59,41 @@ def one_round(folder: Path, items: int, publishers: int, fake) -> float:  # type
         plan(root, ledger, BASE - dt.timedelta(days=1))
         ledger.close()
         ctx = mp.get_context("spawn")
-        go, done = ctx.Event(), ctx.Queue()
+        ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         now = BASE + dt.timedelta(minutes=items + 1)
-        procs = [ctx.Process(target=publisher, args=(str(root), now, go, done)) for _ in range(publishers)]
+        procs = [ctx.Process(target=publisher, args=(str(root), now, ready, go, done)) for _ in range(publishers)]
         for proc in procs:
             proc.start()
-        time.sleep(3)  # every publisher imported and connected before the clock starts
+        for _ in procs:  # every publisher imported and connected before the clock starts
+            ready.get(timeout=300)
         start = time.perf_counter()
         go.set()
         published = sum(done.get(timeout=600) for _ in procs)
         elapsed = time.perf_counter() - start
         for proc in procs:
             proc.join(timeout=60)
-        assert published == items, (published, items)
+        assert published == items == len(fake.statuses), "an item went out twice or not at all"
         return elapsed
     finally:
         schema.drop()
+        fake.stop()
 
 
 def main() -> None:
-    from fakes.mastodon import FakeMastodon
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--latency", type=float, default=0.05)
     args = parser.parse_args()
-    fake = FakeMastodon().start()
-    fake.latency = args.latency
-    os.environ["TEST_MASTODON_TOKEN"] = fake.token
     times: dict[int, list[float]] = {1: [], 2: [], 4: []}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for r in range(args.rounds):  # alternating, so a busy moment of the machine hits all three
-                for n in times:
-                    times[n].append(one_round(Path(tmp) / f"r{r}-{n}", args.items, n, fake))
-    finally:
-        fake.stop()
-    assert len(fake.statuses) == args.items * args.rounds * len(times), "an item went out twice or not at all"
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):  # alternating, so a busy moment of the machine hits all three
+            for n in times:
+                times[n].append(one_round(Path(tmp) / f"r{r}-{n}", args.items, n, args.latency))
     base = statistics.median(times[1])
     print(f"items: {args.items}, platform latency {args.latency * 1000:.0f} ms per request, PostgreSQL ledger, "
-          f"median of {args.rounds} alternating rounds; cores: {os.cpu_count()}")
+          f"median of {args.rounds} alternating rounds; cores: {os.cpu_count()}, load average at the end "
+          f"{os.getloadavg()[0]:.1f}")
     for n, seconds in times.items():
         median = statistics.median(seconds)
         print(f"{n} publisher(s): {median:6.2f} s = {args.items / median:6.1f} items/s = "
