@@ -28,6 +28,7 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
     me = worker_id()
     started = dt.datetime.now(dt.timezone.utc)
     last_beat = 0.0
+    told: set[str] = set()  # outbox notes and the next post: said once, and again when they change
 
     def beat() -> None:
         """The heartbeat `status` and `/health` read (dissemination/liveness.py)."""
@@ -59,7 +60,8 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
             log.info("tick publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
                      len(report.retried), len(report.failed), len(report.missed))
             for note in report.notes:  # e.g. a channel without secrets writes to the outbox
-                log.info("tick publish: %s", note)
+                if note not in told:
+                    log.info("tick publish: %s", note)
             problems = [f"failed permanently: {item}" for item in report.failed]
             problems += [f"missed (past its late tolerance, not posted): {item}" for item in report.missed]
             problems += [f"channel not usable: {reason}" for reason in report.unusable]
@@ -67,7 +69,11 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
                 notify(f"dissemination serve: {len(problems)} problem(s) publishing",
                        "\n".join(problems) + f"\n(content root {root}; see `dissemination status`)")
             upcoming = next_slot(ledger, dt.datetime.now(dt.timezone.utc))
-            log.info("tick publish: next %s", upcoming.describe() if upcoming else "nothing planned")
+            following = f"next {upcoming.describe()}" if upcoming else "next: nothing planned"
+            if following not in told:
+                log.info("tick publish: %s", following)
+            told.clear()
+            told.update(report.notes + [following])
         except ContentErrors as exc:
             log.error("tick publish: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
             notify("dissemination serve: channels cannot be read", "\n".join(str(p) for p in exc.problems))
