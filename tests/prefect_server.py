@@ -121,15 +121,22 @@ class PrefectStack:
 
     # --- the API --------------------------------------------------------------------------------
 
-    def post(self, path: str, body: dict | None = None) -> dict | list:
-        response = httpx.post(f"{self.api}{path}", json=body or {}, timeout=30)
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict | list:
+        """One API call; 503 and 429 (the server's answer when its database is busy, e.g. SQLite
+        locked on a loaded machine) are retried a bounded number of times, as Prefect's client does."""
+        for attempt in range(10):
+            response = httpx.request(method, f"{self.api}{path}", json=body, timeout=30)
+            if response.status_code not in (429, 503):
+                break
+            time.sleep(1 + attempt)
         response.raise_for_status()
         return response.json()
 
+    def post(self, path: str, body: dict | None = None) -> dict | list:
+        return self._call("POST", path, body or {})
+
     def get(self, path: str) -> dict | list:
-        response = httpx.get(f"{self.api}{path}", timeout=30)
-        response.raise_for_status()
-        return response.json()
+        return self._call("GET", path)
 
     def deployment(self, flow: str, name: str) -> dict:
         return self.get(f"/deployments/name/{flow}/{name}")
