@@ -2,8 +2,9 @@
 the `publish_due` run (nobody triggers it), a process worker runs it from this checkout with its own
 DISSEMINATION_HOME (the deployer's is not baked in), and the due post lands in the outbox.
 
-This is the test that notices when the locked dependencies break Prefect's scheduler (SQLAlchemy
-2.1: "Can't evaluate bulk DML statement", no run is ever created)."""
+This is the test that notices when the locked dependencies break Prefect's scheduler: with
+SQLAlchemy 2.1.9 (the lock before issue 12) Prefect 3.8.8's server logs "Can't evaluate bulk DML
+statement" on every cycle and no run is ever created, so it fails here."""
 
 from __future__ import annotations
 
