@@ -585,9 +585,11 @@ def status(
                                                  "moment with offset, or a duration after now (7d).")] = None,
 ) -> None:
     """Items by state, overdue and held first, a summary line, the next post to go out, then each
-    channel's health. Exits 2 when something is overdue or was missed in the last day (whatever
-    --since/--until show). --json: {"items": [...], "summary": {...}, "next": {...} or null,
-    "channels": [...]} (channels left out with --no-channels)."""
+    channel's health. Exits 2 when something is overdue, waiting for a person or was missed in the
+    last day (whatever --since/--until show), or when `serve`'s heartbeat is stale (its process
+    died). --json: {"items": [...], "summary": {...}, "next": {...} or null, "liveness": [problem,
+    ...], "channels": [...]} (channels left out with --no-channels)."""
+    from dissemination.liveness import problems
     from dissemination.pipeline import next_slot, status_rows
 
     moment = _now(now)
@@ -610,9 +612,11 @@ def status(
     overdue = sum(r["overdue"] for r in every)
     summary = {"states": counts, "overdue": overdue, "missed_last_day": len(recent), "shown": len(rows),
                "total": len(every)}
+    unwell = problems(ledger, moment)
     if as_json:
         upcoming = next_slot(ledger, moment)
-        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None}
+        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None,
+                    "liveness": unwell}
         if channels:
             document["channels"] = _channel_health_json(ledger)
         print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
@@ -627,9 +631,11 @@ def status(
         out.print(f"summary: {text}" + (f" ({'; '.join(extra)})" if extra else ""), markup=False,
                   style="bold red" if overdue or recent else None)
         _print_next(ledger, moment)
+        for problem in unwell:
+            out.print(f"NOT OK: {problem}", markup=False, style="bold red")
         if channels:
             _print_channel_health(ledger)
-    if overdue or recent or any(row["state"] == "waiting" for row in every):
+    if unwell or overdue or recent or any(row["state"] == "waiting" for row in every):
         raise typer.Exit(2)
 
 
@@ -823,6 +829,10 @@ def serve(
     from dissemination.serve import serve as run_serve
 
     logging.getLogger().setLevel(os.environ.get("DISSEMINATION_LOG", "INFO"))
+    # A long-running log is read against the clock on the wall: local time with its zone.
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                               datefmt="%Y-%m-%d %H:%M:%S %Z"))
     run_serve(State.root.resolve(), _ledger(), publish_every, plan_every, ticks, metrics_every)
 
 

@@ -133,6 +133,7 @@ class PublishReport:
     waiting: list[str] = field(default_factory=list)  # outcome unknown and not found out: a person decides
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # channels that publish now but need attention soon
+    unusable: list[str] = field(default_factory=list)  # "channel: reason" of channels that failed their preflight
 
 
 def _backoff(attempt: int) -> dt.timedelta:
@@ -185,6 +186,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
         if not health.ok:
             # Its items stay planned (and may become missed): better than sending into a failure.
             unhealthy.add(channel_id)
+            report.unusable.append(f"{channel_id}: {health.message}")
             report.notes.append(f"{channel_id}: not publishing: {health.message}")
             log.error("preflight failed for %s: %s", channel_id, health.message)
         elif health.warning:

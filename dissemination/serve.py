@@ -3,15 +3,18 @@ loop driven by the `schedule` package, for a single machine without a Prefect se
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 
 import schedule
 
 from dissemination.ledger import Ledger
-from dissemination.pipeline import ContentErrors, plan, publish_due
+from dissemination.notify import notify
+from dissemination.pipeline import ContentErrors, next_slot, plan, publish_due, worker_id
 
 log = logging.getLogger("dissemination.serve")
 
@@ -22,6 +25,16 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
     collect engagement and rewrite this quarter's report (as the Prefect deployments do)."""
     stop = threading.Event()
     done_ticks = 0
+    me = worker_id()
+    started = dt.datetime.now(dt.timezone.utc)
+    last_beat = 0.0
+    told: set[str] = set()  # outbox notes and the next post: said once, and again when they change
+
+    def beat() -> None:
+        """The heartbeat `status` and `/health` read (dissemination/liveness.py)."""
+        nonlocal last_beat
+        ledger.beat(me, dt.datetime.now(dt.timezone.utc), publish_every, started)
+        last_beat = time.monotonic()
 
     def on_signal(signum, _frame):  # type: ignore[no-untyped-def]
         log.info("received %s, stopping after the current step", signal.Signals(signum).name)
@@ -48,8 +61,25 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
             report = publish_due(root, ledger)
             log.info("tick publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
                      len(report.retried), len(report.failed), len(report.missed))
+            for note in report.notes:  # e.g. a channel without secrets writes to the outbox
+                if note not in told:
+                    log.info("tick publish: %s", note)
+            problems = [f"failed permanently: {item}" for item in report.failed]
+            problems += [f"missed (past its late tolerance, not posted): {item}" for item in report.missed]
+            problems += [f"channel not usable: {reason}" for reason in report.unusable]
+            if problems:
+                notify(f"dissemination serve: {len(problems)} problem(s) publishing",
+                       "\n".join(problems) + f"\n(content root {root}; see `dissemination status`)")
+            upcoming = next_slot(ledger, dt.datetime.now(dt.timezone.utc))
+            following = f"next {upcoming.describe()}" if upcoming else "next: nothing planned"
+            if following not in told:
+                log.info("tick publish: %s", following)
+            told.clear()
+            told.update(report.notes + [following])
         except ContentErrors as exc:
             log.error("tick publish: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
+            notify("dissemination serve: channels cannot be read", "\n".join(str(p) for p in exc.problems))
+        beat()
         done_ticks += 1
         if ticks is not None and done_ticks >= ticks:
             stop.set()
@@ -89,9 +119,12 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         metrics_tick()
         while not stop.is_set():
             scheduler.run_pending()
+            if time.monotonic() - last_beat >= min(publish_every, 15):
+                beat()
             # Wake for the next job or within a second, so a signal is honoured promptly.
             stop.wait(min(1.0, max(scheduler.idle_seconds or 0.0, 0.05)))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        ledger.stop_beating(me)
         log.info("stopped")

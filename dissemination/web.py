@@ -8,7 +8,8 @@
                             Not counted: HEAD, scanner user agents, a personal link opened within
                             seconds of delivery, a recipient's repeat of the same link
     GET  /editie/<item>     the newsletter edition as sent, for reading in a browser ("web version")
-    GET  /health            "ok"
+    GET  /health            "ok", or 503 with the reasons when publishing is not alive: items
+                            overdue, or `serve`'s heartbeat stale (dissemination/liveness.py)
     GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
                             the ledger; read-only, and only when started with a calendar (`web
                             --calendar`): it is for the team, so keep it on localhost or behind the
@@ -149,7 +150,12 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         return HTMLResponse(html, headers={"Cache-Control": "public, max-age=300", "Referrer-Policy": "no-referrer"})
 
     def health(_: Request) -> Response:
-        return PlainTextResponse("ok")
+        from dissemination.liveness import problems
+
+        found = problems(ledger, dt.datetime.now(UTC))
+        if found:
+            return PlainTextResponse("\n".join(found) + "\n", status_code=503, headers={"Cache-Control": "no-store"})
+        return PlainTextResponse("ok", headers={"Cache-Control": "no-store"})
 
     def calendar_page(request: Request) -> Response:
         assert calendar is not None

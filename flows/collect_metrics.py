@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+from functools import partial
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from dissemination.measure import collect_metrics
-from flows._common import credential_store, ledger_for, transient_only
+from flows._common import (content_root, credential_store, ledger_for, notify_failure, run_name,
+                           secrets_into_environment, transient_only)
 
 
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only)
-def collect(root: str, max_age_days: int) -> dict:
+@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only, cache_policy=NO_CACHE,
+      timeout_seconds=30 * 60)
+def collect(root: str | None, max_age_days: int) -> dict:
     """One task: readings carry the run's minute, so a retried task adds nothing twice."""
     logger = get_run_logger()
+    secrets_into_environment(content_root(root))
     ledger = ledger_for(root)
     try:
-        report = collect_metrics(Path(root).resolve(), ledger, max_age=dt.timedelta(days=max_age_days),
+        report = collect_metrics(content_root(root), ledger, max_age=dt.timedelta(days=max_age_days),
                                  credentials=credential_store())
     finally:
         ledger.close()
@@ -29,8 +33,9 @@ def collect(root: str, max_age_days: int) -> dict:
             "unavailable": report.unavailable}
 
 
-@flow(name="collect_metrics")
-def collect_metrics_flow(root: str = ".", max_age_days: int = 30) -> dict:
+@flow(name="collect_metrics", flow_run_name=partial(run_name, "collect_metrics"), timeout_seconds=45 * 60,
+      on_failure=[notify_failure])
+def collect_metrics_flow(root: str | None = None, max_age_days: int = 30) -> dict:
     return collect(root, max_age_days)
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
+from functools import partial
 
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from dissemination.pipeline import ContentErrors, plan
-from flows._common import ledger_for, transient_only
+from flows._common import content_root, ledger_for, notify_failure, run_moment, run_name, transient_only
 
 
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only)
-def plan_ledger(root: str) -> dict:
+@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only, cache_policy=NO_CACHE,
+      timeout_seconds=10 * 60)
+def plan_ledger(root: str | None, now: str | None = None) -> dict:
     logger = get_run_logger()
     ledger = ledger_for(root)
     try:
-        report = plan(Path(root).resolve(), ledger, dt.datetime.now(dt.timezone.utc))
+        report = plan(content_root(root), ledger, run_moment(now))
     except ContentErrors as exc:
         for problem in exc.problems:
             logger.error(str(problem))
@@ -37,9 +38,12 @@ def plan_ledger(root: str) -> dict:
             "held": s.held}
 
 
-@flow(name="plan")
-def plan_flow(root: str = ".") -> dict:
-    return plan_ledger(root)
+@flow(name="plan", flow_run_name=partial(run_name, "plan"), timeout_seconds=15 * 60,
+      on_failure=[notify_failure])
+def plan_flow(root: str | None = None, now: str | None = None) -> dict:
+    """`root`: the content root (default: DISSEMINATION_HOME on the worker); `now`: plan as if it
+    were that moment (ISO 8601 with offset), for rehearsals."""
+    return plan_ledger(root, now)
 
 
 if __name__ == "__main__":

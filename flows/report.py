@@ -4,22 +4,25 @@ and a table artifact."""
 from __future__ import annotations
 
 import datetime as dt
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
 
 from dissemination.periods import current_quarter, parse_period
 from dissemination.report import figure_rows, make_report, markdown_summary
-from flows._common import ledger_for, transient_only
+from flows._common import content_root, ledger_for, notify_failure, run_name, transient_only
 
 
-@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only)
-def write(root: str, period: str | None, out: str | None) -> dict:
+@task(retries=3, retry_delay_seconds=[10, 60, 300], retry_condition_fn=transient_only, cache_policy=NO_CACHE,
+      timeout_seconds=30 * 60)
+def write(root: str | None, period: str | None, out: str | None) -> dict:
     logger = get_run_logger()
     now = dt.datetime.now(dt.timezone.utc)
     chosen = parse_period(period) if period else current_quarter(now)
-    base = Path(root).resolve()
+    base = content_root(root)
     ledger = ledger_for(root)
     try:
         report, files = make_report(base, ledger, chosen, Path(out) if out else None, now)
@@ -35,8 +38,9 @@ def write(root: str, period: str | None, out: str | None) -> dict:
             "publications": int(report.totals.current["publications"].value)}
 
 
-@flow(name="report")
-def report_flow(root: str = ".", period: str | None = None, out: str | None = None) -> dict:
+@flow(name="report", flow_run_name=partial(run_name, "report"), timeout_seconds=45 * 60,
+      on_failure=[notify_failure])
+def report_flow(root: str | None = None, period: str | None = None, out: str | None = None) -> dict:
     return write(root, period, out)
 
 

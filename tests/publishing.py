@@ -63,6 +63,19 @@ def make_project(tmp: Path, daily: bool = False, tolerance: str = "2h") -> Path:
     return root
 
 
+def due_now(root: Path, minutes_ago: int = 1) -> None:
+    """Move the sample campaign's first slot just behind the real clock and approve it again, so
+    a flow or a scheduled run (which use the real time) finds it due."""
+    from zoneinfo import ZoneInfo
+
+    reeks = root / "campaigns" / "reeks.md"
+    soon = dt.datetime.now(ZoneInfo("Europe/Amsterdam")) - dt.timedelta(minutes=minutes_ago)
+    text = reeks.read_text().replace("slot: 2027-03-01 10:00", f"slot: {soon:%Y-%m-%d %H:%M}")
+    text = text.replace("start: 2027-03-01", f"start: {soon:%Y-%m-%d}")
+    reeks.write_text(text)
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
+
+
 def subprocess_cli(root: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "dissemination", "--root", str(root), *args],
                             env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,

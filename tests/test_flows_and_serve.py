@@ -1,12 +1,13 @@
 """The Prefect flows (thin wrappers) under a test harness, prefect.yaml, and `serve`."""
 
 import importlib
+import re
 import signal
 import time
 
 import pytest
 import yaml
-from publishing import make_project, outbox_keys, subprocess_cli
+from publishing import due_now, make_project, outbox_keys, subprocess_cli
 
 from conftest import REPO
 from dissemination.ledger import Ledger
@@ -16,6 +17,9 @@ def test_every_prefect_yaml_entrypoint_imports_and_has_a_schedule():
     config = yaml.safe_load((REPO / "prefect.yaml").read_text())
     names = set()
     for deployment in config["deployments"]:
+        if deployment["name"] == "notify":  # run by the automations only
+            assert deployment["schedules"] == [] and len(deployment["triggers"]) == 2
+            continue
         module_path, function = deployment["entrypoint"].split(":")
         module = importlib.import_module(module_path.removesuffix(".py").replace("/", "."))
         flow = getattr(module, function)
@@ -35,27 +39,12 @@ def harness():
         yield
 
 
-def _due_now(root):
-    """Slots just behind the real clock, so a flow (which uses the real time) finds them due."""
-    import datetime as dt
-    from zoneinfo import ZoneInfo
-
-    from publishing import cli
-
-    reeks = root / "campaigns" / "reeks.md"
-    soon = dt.datetime.now(ZoneInfo("Europe/Amsterdam")) - dt.timedelta(minutes=1)
-    text = reeks.read_text().replace("slot: 2027-03-01 10:00", f"slot: {soon:%Y-%m-%d %H:%M}")
-    text = text.replace("start: 2027-03-01", f"start: {soon:%Y-%m-%d}")
-    reeks.write_text(text)
-    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test").exit_code == 0
-
-
 def test_plan_and_publish_flows_run_under_prefect(tmp_path, harness, monkeypatch):
     from flows.plan import plan_flow
     from flows.publish_due import publish_due_flow
 
     root = make_project(tmp_path)
-    _due_now(root)
+    due_now(root)
     planned = plan_flow(root=str(root))
     assert planned["added"] == 8 and planned["held"] == 0
     assert plan_flow(root=str(root))["unchanged"] == 8  # idempotent under Prefect too
@@ -73,7 +62,7 @@ def test_the_plan_flow_plans_the_valid_campaigns_and_fails_naming_the_broken_one
     from dissemination.problems import ContentErrors
 
     root = make_project(tmp_path)
-    _due_now(root)
+    due_now(root)
     (root / "campaigns" / "kapot.md").write_text(BROKEN_DRAFT)
     with pytest.raises(ContentErrors) as failed:
         plan_flow(root=str(root))
@@ -98,7 +87,7 @@ def test_the_publish_flow_takes_the_token_from_a_prefect_secret_block(tmp_path, 
         root = make_project(tmp_path)
         channels = root / "channels.yaml"
         channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
-        _due_now(root)
+        due_now(root)
         FileStore().put(Credential("mastodon", "mastodon", fake.url, fake.token, account="@roadmap"))
         assert upload(["mastodon"]) == ["dissemination-credentials-mastodon"]
         credentials_file.unlink()  # from here on only the block has it
@@ -138,3 +127,135 @@ def test_serve_with_ticks_exits_by_itself(tmp_path):
     proc = subprocess_cli(root, "serve", "--publish-every", "1", "--ticks", "2")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+
+
+@pytest.fixture
+def receiver():
+    from fakes.webhook import WebhookReceiver
+
+    server = WebhookReceiver().start()
+    yield server
+    server.stop()
+
+
+def _on_fake_mastodon(root, fake, monkeypatch):
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace("base_url: https://mastodon.example", f"base_url: {fake.url}"))
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", fake.token)
+
+
+def test_a_run_with_a_permanently_failed_item_ends_failed_and_notifies(tmp_path, harness, monkeypatch, fake_mastodon,
+                                                                         receiver):
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+
+    root = make_project(tmp_path)
+    _on_fake_mastodon(root, fake_mastodon, monkeypatch)
+    monkeypatch.setenv("DISSEMINATION_NOTIFY", receiver.url)
+    fake_mastodon.reject_with = "Validation failed: Text character limit of 500 exceeded"
+    # a rehearsal: `now` on the flows, no clock games
+    assert plan_flow(root=str(root), now="2027-03-01T10:00+01:00")["added"] == 8
+    state = publish_due_flow(root=str(root), now="2027-03-01T10:00+01:00", return_state=True)
+    assert state.is_failed()
+    assert "failed permanently: " in state.message and "dissemination status" in state.message
+    assert receiver.arrived.wait(10)
+    (note,) = receiver.received
+    assert note["title"].startswith("dissemination: publish_due 2") and note["title"].endswith("Failed")
+    assert "rehearsal at 2027-03-01T10:00+01:00" in note["title"] and "failed permanently" in note["message"]
+    assert fake_mastodon.token not in note["message"]
+    assert len(outbox_keys(root)) == 1  # LinkedIn (no token: the outbox) still went out
+
+
+def test_a_run_whose_channel_refuses_its_token_ends_failed(tmp_path, harness, monkeypatch, fake_mastodon, receiver):
+    from flows.plan import plan_flow
+    from flows.publish_due import publish_due_flow
+
+    root = make_project(tmp_path)
+    _on_fake_mastodon(root, fake_mastodon, monkeypatch)
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", "revoked-token-0000")
+    monkeypatch.setenv("DISSEMINATION_NOTIFY", receiver.url)
+    plan_flow(root=str(root), now="2027-03-01T10:00+01:00")
+    state = publish_due_flow(root=str(root), now="2027-03-01T10:00+01:00", return_state=True)
+    assert state.is_failed() and "channel not usable: mastodon: " in state.message
+    assert receiver.arrived.wait(10) and "channel not usable: mastodon" in receiver.received[0]["message"]
+    assert "revoked-token-0000" not in receiver.received[0]["message"]
+    assert not fake_mastodon.statuses
+
+
+def test_serve_killed_shows_as_a_stale_heartbeat_in_status_and_health(tmp_path):
+    """SIGKILL leaves no chance to say goodbye: within a few publish periods the heartbeat is
+    stale, `status` exits 2 and `/health` answers 503, both naming it."""
+    import httpx
+    from mail import free_port
+    from publishing import cli
+
+    root = make_project(tmp_path)
+    serve = subprocess_cli(root, "serve", "--publish-every", "1", "--plan-every", "60")
+    port = free_port()
+    web = subprocess_cli(root, "web", "--port", str(port), env={"DISSEMINATION_UNSUBSCRIBE_SECRET": "s" * 32})
+    try:
+        deadline = time.monotonic() + 60
+        while not ((root / ".dissemination" / "ledger.db").exists() and Ledger.for_root(root).heartbeats()):
+            assert time.monotonic() < deadline and serve.poll() is None, serve.stderr.read()
+            time.sleep(0.2)
+        while True:  # the web server starting
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and web.poll() is None, web.stderr.read()
+                time.sleep(0.2)
+        assert (health.status_code, health.text) == (200, "ok")
+        assert cli(root, "status", "--no-channels").exit_code == 0
+
+        serve.kill()
+        serve.wait(timeout=10)
+        deadline = time.monotonic() + 60  # a bound, not the expectation: stale after 3 periods (3 s)
+        while (status := cli(root, "status", "--no-channels")).exit_code == 0:
+            assert time.monotonic() < deadline, status.output
+            time.sleep(0.5)
+        assert status.exit_code == 2 and "NOT OK: serve heartbeat is stale" in status.output
+        health = httpx.get(f"http://127.0.0.1:{port}/health")
+        assert health.status_code == 503 and health.text.startswith("serve heartbeat is stale: last beat")
+        assert "is `dissemination serve` running?" in health.text
+    finally:
+        for proc in (serve, web):
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)
+
+
+def test_serve_stopped_cleanly_leaves_no_heartbeat_behind(tmp_path):
+    root = make_project(tmp_path)
+    proc = subprocess_cli(root, "serve", "--publish-every", "1", "--ticks", "2")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert Ledger.for_root(root).heartbeats() == []
+    assert "tick publish: next " in err and "reeks/" in err
+    # local time with its zone on every line
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{3,5} INFO dissemination", err, re.M), err[:500]
+
+
+def test_the_smtp_login_and_the_unsubscribe_secret_come_from_secret_blocks(tmp_path, harness, monkeypatch):
+    import os
+
+    from flows._common import secrets_into_environment
+    from flows.credentials import upload_env
+
+    root = make_project(tmp_path)
+    channels = root / "channels.yaml"
+    channels.write_text(channels.read_text().replace(
+        "  security: none\n", "  security: none\n  username_env: TEST_SMTP_USER\n  password_env: TEST_SMTP_PASSWORD\n"))
+    names = ["TEST_SMTP_USER", "TEST_SMTP_PASSWORD", "DISSEMINATION_UNSUBSCRIBE_SECRET"]
+    for name, value in zip(names, ["redactie", "pw-3b9c", "u" * 40]):
+        monkeypatch.setenv(name, value)
+    assert upload_env(names) == ["dissemination-env-test-smtp-user", "dissemination-env-test-smtp-password",
+                                 "dissemination-env-dissemination-unsubscribe-secret"]
+    for name in names:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("TEST_SMTP_USER", "from-the-worker")  # the worker's own environment wins
+    assert secrets_into_environment(root) == ["DISSEMINATION_UNSUBSCRIBE_SECRET", "TEST_SMTP_PASSWORD"]
+    assert (os.environ["TEST_SMTP_USER"], os.environ["TEST_SMTP_PASSWORD"]) == ("from-the-worker", "pw-3b9c")
+    assert os.environ["DISSEMINATION_UNSUBSCRIBE_SECRET"] == "u" * 40
+    with pytest.raises(SystemExit, match="not set in this environment: NOT_SET_ANYWHERE"):
+        upload_env(["NOT_SET_ANYWHERE"])

@@ -235,3 +235,15 @@ erasures = Table(
     Column("address_hash", String(64), primary_key=True),
     Column("erased_at", DateTime, nullable=False),
 )
+
+# `dissemination serve` beats here after every publish tick, so `status` and `/health` can tell a
+# dead scheduler from a quiet one (nothing due) without Prefect. One row per running `serve`
+# (its worker id); a clean stop removes its row.
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("worker", String(128), primary_key=True),
+    Column("beat_at", DateTime, nullable=False),
+    Column("every_seconds", Integer, nullable=False),  # the publish period: what "late" means
+    Column("started_at", DateTime, nullable=False),
+)

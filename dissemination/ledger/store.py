@@ -29,8 +29,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, item_audiences,
-                                         items, receipts, snapshots)
+from dissemination.ledger.schema import (IN_FLIGHT, SETTLED, attempts, channel_limits, deliveries, heartbeats,
+                                         item_audiences, items, receipts, snapshots)
 from dissemination.redact import redact, without_password
 
 UTC = dt.timezone.utc
@@ -574,6 +574,27 @@ class Ledger:
             return [dict(row._mapping) for row in conn.execute(
                 select(items.c.campaign, items.c.post, items.c.channel, items.c.slot_utc, items.c.timezone).where(
                     planned, items.c.slot_utc == first).order_by(items.c.campaign, items.c.post, items.c.channel))]
+
+    # --- liveness (`serve`) -------------------------------------------------------------------
+
+    def beat(self, worker: str, now: dt.datetime, every_seconds: int, started_at: dt.datetime) -> None:
+        """`serve`'s heartbeat: one row per running serve, replaced on every beat."""
+        row = {"worker": worker, "beat_at": utc_naive(now), "every_seconds": every_seconds,
+               "started_at": utc_naive(started_at)}
+        with self.engine.begin() as conn:
+            updated = conn.execute(update(heartbeats).where(heartbeats.c.worker == worker).values(**row)).rowcount
+            if not updated:
+                conn.execute(insert(heartbeats).values(**row))
+
+    def stop_beating(self, worker: str) -> None:
+        """A clean stop: an absent serve is a decision, not a failure."""
+        with self.engine.begin() as conn:
+            conn.execute(heartbeats.delete().where(heartbeats.c.worker == worker))
+
+    def heartbeats(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [{**row._mapping, "beat_at": as_utc(row.beat_at), "started_at": as_utc(row.started_at)}
+                    for row in conn.execute(select(heartbeats).order_by(heartbeats.c.worker))]
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

@@ -405,6 +405,7 @@ class FakeMastodon(LoopbackServer):
                                         "created_at": int(fake.now().timestamp())})
 
             def do_POST(self) -> None:
+                self._due = time.monotonic() + fake.latency if fake.latency else None  # as do_GET
                 path = urlsplit(self.path).path.rstrip("/")
                 fake.requests.append(("POST", path))
                 length = int(self.headers.get("Content-Length") or 0)
