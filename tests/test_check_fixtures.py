@@ -24,6 +24,14 @@ EXPECTED = {
     "contact_without_consent": [
         'stakeholder_maps/test.yaml:22: e-mail contact test.persoon@example.org has no consent record (add consent: {source: ..., date: YYYY-MM-DD}, or remove the contact: we never mail without consent)',
     ],
+    "partner_errors": [
+        "stakeholder_maps/test.yaml:29: unknown key 'mastodn' (did you mean 'mastodon'?)",
+        "stakeholder_maps/test.yaml:39: a partner needs at least one channel to pass our content on (add channels: {mastodon: ..., linkedin: ..., newsletter: ..., website: ...})",
+    ],
+    "partner_unknown_refs": [
+        "stakeholder_maps/test.yaml:31: partner 'tln' has no contact with the role 'Redacteur ledeblad' to send its kit to (did you mean 'Redacteur ledenblad'?)",
+        "stakeholder_maps/test.yaml:32: unknown audience 'beleidd' (did you mean 'beleid'?)",
+    ],
     "duplicate_key": [
         "channels.yaml:10: duplicate key 'author' (first written at line 7) (each key may appear once; remove or rename one of them)",
     ],

@@ -490,6 +490,34 @@ class StakeholderType(str, Enum):
     other = "other"
 
 
+class PartnerChannels(Content):
+    """Where a partner can pass our content on to its own members and followers."""
+
+    mastodon: MastodonAccount | None = None  # its account: boosts by it are counted as its reach
+    linkedin: HttpUrl | None = None  # its LinkedIn page
+    newsletter: NonEmptyText | None = None  # the name of its newsletter or members' magazine
+    website: HttpUrl | None = None  # the page where it places our news
+
+
+class Partner(Content):
+    """A stakeholder that endorses us: it gets a content kit per period and its own links."""
+
+    channels: PartnerChannels
+    # The role of the contact (in `contacts`) who receives the kit; that contact needs consent.
+    contact_role: NonEmptyText
+    # The partner's own audiences: the kit's texts take their tone.
+    audiences: IdList
+
+    @model_validator(mode="after")
+    def _needs_a_channel(self) -> "Partner":
+        if not any(getattr(self.channels, name) for name in PartnerChannels.model_fields):
+            raise content_error("a partner needs at least one channel to pass our content on",
+                                "add channels: {mastodon: ..., linkedin: ..., newsletter: ..., website: ...}")
+        if not self.audiences:
+            raise content_error("a partner needs the audiences it reaches", "e.g. audiences: [mkb]")
+        return self
+
+
 class Stakeholder(Content):
     id: Identifier
     name: NonEmptyText
@@ -502,7 +530,15 @@ class Stakeholder(Content):
     mastodon: MastodonAccount | None = None
     linkedin: LinkedInUrn | None = None
     contacts: list[Contact] = []
+    partner: Partner | None = None
     notes: str | None = None
+
+    @property
+    def kit_contact(self) -> Contact | None:
+        """The contact who receives the partner's kit (None: not a partner, or no such role)."""
+        if self.partner is None:
+            return None
+        return next((c for c in self.contacts if c.role == self.partner.contact_role), None)
 
     @property
     def quadrant(self) -> Quadrant:
