@@ -6,6 +6,8 @@
     GET  /klik/<token>      count the click and redirect to the link, only to URLs that were in the
                             newsletter (the target is signed); per person only with tracking consent
     GET  /health            "ok"
+    GET  /d/<code>          a partner's short link: redirect to its target with utm_source=<partner>,
+                            counted anonymously per partner, publication and day (partners/web.py)
     GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
                             the ledger; read-only, and only when started with a calendar (`web
                             --calendar`): it is for the team, so keep it on localhost or behind the
@@ -29,6 +31,7 @@ from collections.abc import Callable
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
+from dissemination.partners.web import partner_routes
 from dissemination.publish.tokens import BadToken, Signer
 
 UTC = dt.timezone.utc
@@ -120,6 +123,8 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         Route("/klik/{token}", click, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
+    # Partner links (issue 16): their own module, so this file stays about newsletters.
+    routes += partner_routes(ledger, signer)
     if calendar is not None:
         routes += [Route("/kalender/", calendar_page, methods=["GET"]),
                    Route("/kalender/week", calendar_page, methods=["GET"])]
