@@ -52,3 +52,20 @@ def consented_recipients(root: Path, audience: str, earlier: list[str] | tuple[s
                 found[address] = Recipient(address, (earlier_listing.name if earlier_listing else None) or contact.name,
                                            tracking)
     return {a: r for a, r in found.items() if a not in elsewhere}
+
+
+def kit_recipient(root: Path, partner: str) -> dict[str, Recipient]:
+    """The contact who receives partner `partner`'s kit (dissemination/partners/kits.py), if it has
+    a consent record: read from the maps at the moment of sending, as for newsletters."""
+    for file in sorted((root / "stakeholder_maps").glob("*.y*ml")):
+        rel = file.relative_to(root).as_posix()
+        parsed, problems = read_stakeholder_map(rel, file.read_text(encoding="utf-8"))
+        errors = [p for p in problems if p.severity == "error"]
+        if parsed is None or errors:
+            raise UnreadableMap(f"{rel} has errors ({errors[0] if errors else 'unreadable'}); run `dissemination check`")
+        for stakeholder in parsed.stakeholders:
+            contact = stakeholder.kit_contact if stakeholder.id == partner else None
+            if contact is not None and contact.consent is not None:  # never without consent
+                address = normalise(contact.email)
+                return {address: Recipient(address, contact.name, contact.tracking)}
+    return {}

@@ -43,7 +43,7 @@ from dissemination.load import models as m
 from dissemination.publish import mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
-from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients
+from dissemination.publish.recipients import Recipient, UnreadableMap, consented_recipients, kit_recipient
 from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
 from dissemination.redact import register
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
@@ -298,7 +298,9 @@ class EmailChannel:
         editions = payload.get("editions") or [audience]
         earlier = editions[:editions.index(audience)] if audience in editions else []
         try:
-            recipients = self._recipients(audience, earlier)
+            # A partner's content kit (issue 16) goes to that partner's kit contact only.
+            recipients = (kit_recipient(self.root, payload["kit_for"]) if payload.get("kit_for")
+                          else self._recipients(audience, earlier))
         except UnreadableMap as exc:
             raise PublishError(f"cannot tell who consented: {exc}") from None
         started = self.clock()
