@@ -122,7 +122,8 @@ class KitBuilder:
                 continue
             seen.add(key)
             entry = self._entry(partner, campaign, post, slot, audience)
-            if entry is not None:
+            # One entry per publication: a series that features an item again adds nothing to pass on.
+            if entry is not None and all(e.publication != entry.publication for e in kit.entries):
                 kit.entries.append(entry)
         kit.entries.sort(key=lambda e: (e.when, e.publication))
         return kit
@@ -151,10 +152,12 @@ class KitBuilder:
             spans = find_urls(rendered_any.plain or rendered_any.text)
             target = (rendered_any.plain or rendered_any.text)[spans[0][0]:spans[0][1]] if spans else None
         if target is None:
-            return None  # nothing to link to: not something a partner can pass on
+            return None  # nothing to link to (an announcement of our own): not for a partner to pass on
         link = self._partner_link(partner.id, publication, target)
         title = knowledge.meta.title if knowledge else post.title
-        summary = knowledge.meta.summary if knowledge else (rendered_any.plain if rendered_any else "")
+        summary = (knowledge.meta.summary if knowledge else
+                   self._relinked(partner.id, publication, rendered_any.plain or rendered_any.text) if rendered_any
+                   else "")
         image = alt = None
         if knowledge and knowledge.meta.image:
             image, alt = knowledge.meta.image, knowledge.meta.image_alt
