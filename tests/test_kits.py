@@ -93,6 +93,16 @@ def test_the_sample_partners_get_kits_for_the_next_quarter_with_links_of_their_o
     assert codes_in((folder / "tln.html").read_text(encoding="utf-8")) == codes_in(pages["tln"])  # stable links
 
 
+def test_a_draft_campaign_is_not_in_a_kit(tmp_path):
+    root = partner_project(tmp_path)
+    campaign = root / "campaigns" / "reeks.md"
+    campaign.write_text(campaign.read_text().replace("status: approved", "status: draft"))
+    result = cli(root, "kits", "--period", "2027-Q1", "--now", "2027-02-20T08:00Z", env=mail_env())
+    assert result.exit_code == 0 and "kit 2027-Q1 for tln: 0 publication(s)" in result.output, result.output
+    page = (root / "kits" / "2027-Q1" / "tln.html").read_text(encoding="utf-8")
+    assert "staan geen publicaties gepland" in page and not codes_in(page)
+
+
 def test_kits_need_the_secret_and_a_valid_period(tmp_path):
     root = sample_content(tmp_path)
     missing = cli(root, "kits", "--now", IN_DECEMBER, env={"DISSEMINATION_UNSUBSCRIBE_SECRET": ""})
@@ -159,8 +169,8 @@ def kit_page(tmp_path_factory):
     item.write_text(item.read_text().replace(
         "source:", "image: knowledge/img/chauffeur.png\nimage_alt: Een chauffeur bij zijn truck\nsource:"))
     tiny_png(root / "knowledge" / "img" / "chauffeur.png")
-    campaign = root / "campaigns" / "reeks.md"
-    campaign.write_text(campaign.read_text().replace("status: approved", "status: draft"))  # the image changed it
+    # the knowledge item changed: approved again (a draft's posts are not in a kit)
+    assert cli(root, "approve", "campaigns/reeks.md", "--by", "Test Redacteur").exit_code == 0
     result = cli(root, "kits", "--period", "2027-Q1", "--now", "2027-02-20T08:00Z", env=mail_env())
     assert result.exit_code == 0, result.output
     return root / "kits" / "2027-Q1" / "tln.html"
@@ -174,8 +184,27 @@ def test_a_kit_page_in_chromium(kit_page):
                      "Den Hartogh", "SHAREHOUSE", "Alt-tekst: Een chauffeur bij zijn truck",
                      "in de toon voor Mkb-ondernemers"]:
         assert expected in page.text, expected
+    # every text to paste carries the partner's link, LinkedIn's too (ours goes out as a link card)
+    for share in re.findall(r'<pre class="text share (?:mastodon|linkedin)">(.*?)</pre>', page.html, re.S):
+        assert codes_in(share), share
     codes = codes_in(page.text)
     assert codes and codes == codes_in(page.html)
     assert 'alt="Een chauffeur bij zijn truck"' in page.html and 'src="data:image/png;base64,' in page.html
     assert "<script" not in page.html
     assert page.screenshot is not None and page.screenshot.stat().st_size > 0
+
+
+def test_the_kits_flow_writes_and_queues_the_kits_under_prefect(tmp_path, monkeypatch):
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.kits import kits_flow
+
+    monkeypatch.setenv("DISSEMINATION_UNSUBSCRIBE_SECRET", SECRET)
+    root = partner_project(tmp_path)
+    with prefect_test_harness(server_startup_timeout=120):
+        result = kits_flow(root=str(root), period="2027-Q1", send=True)
+        again = kits_flow(root=str(root), period="2027-Q1", send=True)
+    assert result["entries"] == {"tln": 2} and (root / "kits" / "2027-Q1" / "tln.html").is_file()
+    assert [line.split(":")[0] for line in result["queued"]] == ["tln"] and "queued for" in result["queued"][0]
+    assert "already queued or sent" in again["queued"][0]
+    assert len([r for r in Ledger.for_root(root).items() if r["campaign"] == "partnerkits"]) == 1

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from dissemination.check import CheckResult
 from dissemination.files import write_atomically
 from dissemination.load import Project
-from dissemination.load.models import Stakeholder
+from dissemination.load.models import CampaignStatus, Stakeholder
 from dissemination.periods import Period
 from dissemination.render import Renderer
 from dissemination.render.capabilities import find_urls
@@ -114,6 +114,8 @@ class KitBuilder:
         wanted = partner.partner.audiences
         for campaign, post, _channel, slot in planned_posts(self.project, self.result.slots):
             key = (campaign.id, post.id, slot.occurrence)
+            if campaign.meta.status != CampaignStatus.approved:
+                continue  # partners get only what we are going to publish ourselves
             if key in seen or not period.contains(slot.local.astimezone(dt.timezone.utc)):
                 continue
             audiences = post.meta.audiences or campaign.meta.audiences
@@ -154,6 +156,8 @@ class KitBuilder:
         if target is None:
             return None  # nothing to link to (an announcement of our own): not for a partner to pass on
         link = self._partner_link(partner.id, publication, target)
+        # A LinkedIn post carries our link as its card, not in the text: the partner pastes text only.
+        texts = [t if find_urls(t.text) else ShareText(t.channel, t.label, f"{t.text}\n\n{link}") for t in texts]
         title = knowledge.meta.title if knowledge else post.title
         summary = (knowledge.meta.summary if knowledge else
                    self._relinked(partner.id, publication, rendered_any.plain or rendered_any.text) if rendered_any
