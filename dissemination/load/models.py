@@ -256,7 +256,8 @@ class Target(Content):
 
     id: Identifier
     description: NonEmptyText
-    metric: Literal["publications", "reach", "interactions", "clicks", "subscribers"]
+    # partner_reach: clicks on partner links plus boosts by partners (issue 16), over all partners
+    metric: Literal["publications", "reach", "interactions", "clicks", "subscribers", "partner_reach"]
     audiences: IdList = []
     channels: IdList = []
     campaigns: IdList = []
@@ -278,6 +279,10 @@ class Target(Content):
         if self.minimum is not None and self.baseline is not None:
             raise content_error(f"target '{self.id}' has a baseline but no times_baseline",
                                 "add times_baseline: 2, or remove the baseline")
+        if self.metric == "partner_reach" and (self.per or self.audiences or self.channels or self.campaigns
+                                               or self.milestones):
+            raise content_error("reach through partners is counted over all partners, from their links and boosts",
+                                "remove per, audiences, channels, campaigns and milestones from this target")
         if self.metric == "subscribers" and (self.times_baseline is not None or self.per not in (None, "audience")
                                              or self.channels or self.campaigns or self.milestones):
             raise content_error("subscribers are counted per audience from the stakeholder map, now",
