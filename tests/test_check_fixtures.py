@@ -86,7 +86,7 @@ EXPECTED = {
         'campaigns/reeks.md:31: 2027-03-28 02:30 does not exist in Europe/Amsterdam (the clocks go forward) (pick another time, e.g. an hour later)',
     ],
     "target_invalid": [
-        "programme.yaml:14: 'metric' must be one of: publications, reach, interactions, clicks or subscribers",
+        "programme.yaml:14: 'metric' must be one of: publications, reach, interactions, clicks, subscribers or partner_reach",
         "programme.yaml:16: target 'zonder-doel' needs exactly one of minimum and times_baseline (e.g. minimum: 500, or times_baseline: 2 with baseline: 2025)",
         "programme.yaml:23: '2026-Q5' is not a period (write a year (2026), a quarter (2026-Q4) or a month (2026-11))",
     ],
