@@ -12,6 +12,7 @@ from test_email_web import WebServer
 from dissemination.ledger import Ledger
 from dissemination.ledger.schema import partner_links
 from dissemination.partners.links import PartnerLinks
+from dissemination.periods import ZONE
 from dissemination.publish.tokens import Signer
 from dissemination.web import create_app
 
@@ -62,7 +63,7 @@ def test_a_valid_link_redirects_to_its_target_with_the_partner_and_counts_for_th
     assert answer.headers["location"] == "https://www.example.org/kennis/den-hartogh?thema=leiderschap&utm_source=tln"
     assert web.get(f"/d/{tln.code}").status_code == 302
     assert web.get(f"/d/{evo.code}").headers["location"].endswith("&utm_source=evofenedex")
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(ZONE).date()  # the programme's calendar day
     assert links.clicks() == {("tln", "den-hartogh", today): 2, ("evofenedex", "den-hartogh", today): 1}
 
 

@@ -190,7 +190,7 @@ partner_links = Table(
 )
 
 # One row per counted click on a partner link, and nothing about who clicked: no address, no IP,
-# no user agent, no time finer than the day (anonymous by construction).
+# no user agent, no time finer than the day (in Europe/Amsterdam, as the report counts periods).
 partner_clicks = Table(
     "partner_clicks",
     metadata,

@@ -263,7 +263,8 @@ def kit_mail(project: Project, kit: Kit) -> tuple[str, str, str]:
         for t in e.texts:
             lines += [f"Tekst voor {t.label}:", t.text, ""]
         lines += ["Blok voor uw nieuwsbrief of website:", e.newsletter_text, ""]
-    lines += ["--", f"Geen contentkits meer ontvangen? Afmelden: {UNSUBSCRIBE_PLACEHOLDER}"]
+    # The kit goes out on the newsletter's list: unsubscribing stops both (one consent, one list).
+    lines += ["--", f"Geen e-mail meer van ons ontvangen (nieuwsbrief en contentkits)? Afmelden: {UNSUBSCRIBE_PLACEHOLDER}"]
     return subject, inline_css(page), "\n".join(lines)
 
 

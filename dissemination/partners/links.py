@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import partner_clicks, partner_links
 from dissemination.ledger.store import Ledger, utc_naive
+from dissemination.periods import ZONE
 from dissemination.publish.tokens import Signer
 
 CODE = re.compile(r"[A-Za-z0-9_-]{16}")
@@ -84,11 +85,12 @@ class PartnerLinks:
 
     def count_click(self, link: PartnerLink, now: dt.datetime) -> None:
         with self.engine.begin() as conn:
+            # The programme's calendar day, as the report's periods count days (periods.py).
             conn.execute(partner_clicks.insert().values(partner=link.partner, publication=link.publication,
-                                                        day=utc_naive(now).date()))
+                                                        day=now.astimezone(ZONE).date()))
 
     def clicks(self, start: dt.date | None = None, end: dt.date | None = None) -> dict[tuple[str, str, dt.date], int]:
-        """Counted clicks per (partner, publication, day), days in [start, end)."""
+        """Counted clicks per (partner, publication, local day), days in [start, end)."""
         query = select(partner_clicks.c.partner, partner_clicks.c.publication, partner_clicks.c.day,
                        func.count().label("n")).group_by(
             partner_clicks.c.partner, partner_clicks.c.publication, partner_clicks.c.day)
