@@ -162,6 +162,22 @@ def test_a_kit_contact_whose_consent_was_withdrawn_is_not_mailed(tmp_path):
         smtp.stop()
 
 
+def test_a_suppressed_kit_contact_is_not_mailed(tmp_path):
+    smtp = SmtpServer()
+    try:
+        root = partner_project(tmp_path, smtp.port)
+        assert cli(root, "suppress", "k.bouzid@example.org", "--list", "nieuwsbrief").exit_code == 0
+        assert cli(root, "kits", "--period", "2027-Q1", "--send", "--now", "2027-02-20T08:00Z",
+                   env=mail_env()).exit_code == 0
+        assert cli(root, "publish", "--now", "2027-02-20T08:01Z", env=mail_env()).exit_code == 0
+        assert smtp.sink.messages == []
+        (row,) = [r for r in Ledger.for_root(root).items() if r["campaign"] == "partnerkits"]
+        assert [(d["address"], d["state"]) for d in Deliveries(Ledger.for_root(root)).rows(row["id"])] == [
+            ("k.bouzid@example.org", "suppressed")]
+    finally:
+        smtp.stop()
+
+
 @pytest.fixture(scope="module")
 def kit_page(tmp_path_factory):
     root = partner_project(tmp_path_factory.mktemp("kit"))
