@@ -42,7 +42,7 @@ class CheckResult:
             f"{len(p.campaigns)} campaigns ({status_text or 'none'}; {posts} posts, {slots} slots)",
             f"{len(p.knowledge)} knowledge items",
             f"{len(p.maps)} stakeholder maps ({len(p.audiences)} audiences, {len(p.stakeholders)} "
-            f"stakeholders, {contacts} e-mail contacts)",
+            f"stakeholders{f', {len(p.partners)} partners' if p.partners else ''}, {contacts} e-mail contacts)",
             f"{len(p.channels)} channels",
             f"{len(p.milestones)} milestones, {len(p.targets)} targets",
         ]

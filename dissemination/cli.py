@@ -884,6 +884,53 @@ def calendar(
     _write_calendar(result, out_dir, _now(now))
 
 
+@app.command()
+def kits(
+    period: Annotated[Optional[str], typer.Option("--period", help="2027-Q1, 2027-01 or 2027 (default: the next "
+                                                  "quarter).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="Folder for the kit pages (default kits/PERIOD).",
+                                                    file_okay=False)] = None,
+    partner: Annotated[Optional[str], typer.Option("--partner", help="Only this partner's kit (its stakeholder id).")] = None,
+    send: Annotated[bool, typer.Option("--send", help="Also queue each kit for its partner's contact by e-mail "
+                                       "(once per partner and period; `publish` sends it).")] = False,
+    now: NowOption = None,
+) -> None:
+    """Write each partner's content kit for a period: texts per channel in the tone of its
+    audiences, a newsletter block, images with alt text, and the partner's own links."""
+    from dissemination.partners.kits import KitsUnavailable, make_kits, next_quarter
+    from dissemination.periods import PeriodError, parse_period
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+
+    moment = _now(now)
+    try:
+        chosen = parse_period(period) if period else next_quarter(moment)
+    except PeriodError as exc:
+        err.print(f"kits: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    try:
+        signer = Signer(secret_from_env())
+    except MissingSecret as exc:
+        err.print(f"kits: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    ledger = _ledger()
+    try:
+        built, queued = make_kits(State.root.resolve(), ledger, chosen, out_dir, moment, signer, partner, send)
+    except ContentErrors as exc:
+        _content_errors(exc)
+    except KitsUnavailable as exc:
+        err.print(f"kits: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    if partner is not None and not built:
+        err.print(f"kits: '{partner}' is not a partner (mark it with partner: in its stakeholder map)", markup=False)
+        raise typer.Exit(2)
+    for kit in built:
+        out.print(f"kit {chosen.label} for {kit.partner.id}: {len(kit.entries)} publication(s), "
+                  f"{len(kit.links)} partner link(s): {kit.path}", markup=False)
+    for line in queued:
+        out.print(f"kit {chosen.label}: {line}", markup=False)
+
+
 auth_app = typer.Typer(help="Sign in to a platform; the token is stored outside the repository.",
                        no_args_is_help=True)
 app.add_typer(auth_app, name="auth")

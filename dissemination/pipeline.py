@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 from dissemination.check import CheckResult, ledger_facts, run_check
 from dissemination.ledger import Ledger, PlanStats
 from dissemination.load.project import load_channels
+from dissemination.partners import KIT_CAMPAIGN
 from dissemination.load.models import CampaignStatus
 from dissemination.plan.planner import Held, plan_items, write_event_calendar
 from dissemination.problems import ContentErrors, Problem, SharedContentErrors
@@ -81,7 +82,8 @@ def plan(root: Path, ledger: Ledger, now: dt.datetime, checked: CheckResult | No
         raise SharedContentErrors(failed[""])
     items = [item for item in items if item.campaign not in failed]
     held = [h for h in held if h.campaign not in failed]
-    stats = ledger.apply_plan(items, now, keep=set(failed))
+    # Partner kits are queued by `kits --send`, not by the plan: re-planning leaves them alone.
+    stats = ledger.apply_plan(items, now, keep=set(failed) | {KIT_CAMPAIGN})
     calendars = [path for c in result.project.campaigns.values()
                  if c.meta.event and c.meta.status == CampaignStatus.approved and c.id not in failed
                  and (path := write_event_calendar(c, root))]

@@ -10,6 +10,8 @@
     GET  /editie/<item>     the newsletter edition as sent, for reading in a browser ("web version")
     GET  /health            "ok", or 503 with the reasons when publishing is not alive: items
                             overdue, or `serve`'s heartbeat stale (dissemination/liveness.py)
+    GET  /d/<code>          a partner's short link: redirect to its target with utm_source=<partner>,
+                            counted anonymously per partner, publication and day (partners/web.py)
     GET  /kalender/         the calendar, month view (and /kalender/week), live from the content and
                             the ledger; read-only, and only when started with a calendar (`web
                             --calendar`): it is for the team, so keep it on localhost or behind the
@@ -37,6 +39,7 @@ from starlette.routing import Route
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
 from dissemination.ledger.subscribers import Subscribers
+from dissemination.partners.web import partner_routes
 from dissemination.publish.tokens import BadToken, Signer
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
 from dissemination.signup import SignupSettings, preferences_link, signup_routes
@@ -173,6 +176,8 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         Route("/editie/{item}", edition, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]
+    # Partner links (issue 16): their own module, so this file stays about newsletters.
+    routes += partner_routes(ledger, signer)
     if calendar is not None:
         routes += [Route("/kalender/", calendar_page, methods=["GET"]),
                    Route("/kalender/week", calendar_page, methods=["GET"])]

@@ -24,6 +24,14 @@ EXPECTED = {
     "contact_without_consent": [
         'stakeholder_maps/test.yaml:22: e-mail contact test.persoon@example.org has no consent record (add consent: {source: ..., date: YYYY-MM-DD}, or remove the contact: we never mail without consent)',
     ],
+    "partner_errors": [
+        "stakeholder_maps/test.yaml:29: unknown key 'mastodn' (did you mean 'mastodon'?)",
+        "stakeholder_maps/test.yaml:39: a partner needs at least one channel to pass our content on (add channels: {mastodon: ..., linkedin: ..., newsletter: ..., website: ...})",
+    ],
+    "partner_unknown_refs": [
+        "stakeholder_maps/test.yaml:31: partner 'tln' has no contact with the role 'Redacteur ledeblad' to send its kit to (did you mean 'Redacteur ledenblad'?)",
+        "stakeholder_maps/test.yaml:32: unknown audience 'beleidd' (did you mean 'beleid'?)",
+    ],
     "duplicate_key": [
         "channels.yaml:10: duplicate key 'author' (first written at line 7) (each key may appear once; remove or rename one of them)",
     ],
@@ -78,7 +86,7 @@ EXPECTED = {
         'campaigns/reeks.md:31: 2027-03-28 02:30 does not exist in Europe/Amsterdam (the clocks go forward) (pick another time, e.g. an hour later)',
     ],
     "target_invalid": [
-        "programme.yaml:14: 'metric' must be one of: publications, reach, interactions, clicks or subscribers",
+        "programme.yaml:14: 'metric' must be one of: publications, reach, interactions, clicks, subscribers or partner_reach",
         "programme.yaml:16: target 'zonder-doel' needs exactly one of minimum and times_baseline (e.g. minimum: 500, or times_baseline: 2 with baseline: 2025)",
         "programme.yaml:23: '2026-Q5' is not a period (write a year (2026), a quarter (2026-Q4) or a month (2026-11))",
     ],

@@ -33,7 +33,12 @@ def test_sample_content_meets_the_brief():
     assert any(c.meta.cadence for c in project.campaigns.values())
     assert any(c.meta.event for c in project.campaigns.values())
     # People's addresses are not in git; the sample subscriber list is fictitious and imports cleanly.
-    assert [c.email for s in project.stakeholders.values() for c in s.contacts if c.email] == []
+    # (only the partners' kit contacts keep an address: their organisation's role address)
+    assert [c.email for s in project.stakeholders.values() for c in s.contacts
+            if c.email and c is not s.kit_contact] == []
+    assert all(s.kit_contact.email.split("@")[0] in ("kennisspoor", "redactie.ledenblad", "humancapital",
+                                                     "redactie.carriere")
+               for s in project.stakeholders.values() if s.partner)
     sample = (REPO / "docs" / "subscribers.example.csv").read_text()
     assert all(line.split(",")[0].endswith("@example.org") for line in sample.splitlines()[1:])
 

@@ -6,7 +6,7 @@ mixed comparisons. The slot's own zone is kept beside it for display and for re-
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -246,4 +246,31 @@ heartbeats = Table(
     Column("beat_at", DateTime, nullable=False),
     Column("every_seconds", Integer, nullable=False),  # the publish period: what "late" means
     Column("started_at", DateTime, nullable=False),
+)
+
+# --- partners (endorsement) -------------------------------------------------------------------
+# A partner's own short link (/d/<code>) to one of our publications. The code is a keyed hash of
+# (partner, publication, url): unguessable, the same every time the kit is built, and a check
+# that the row was not edited (the web endpoint recomputes it before redirecting).
+partner_links = Table(
+    "partner_links",
+    metadata,
+    Column("code", String(32), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("publication", String(128), nullable=False),  # a knowledge item id
+    Column("url", Text, nullable=False),  # the target as written in the content, without utm_source
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_partner_links_partner", "partner", "publication"),
+)
+
+# One row per counted click on a partner link, and nothing about who clicked: no address, no IP,
+# no user agent, no time finer than the day (in Europe/Amsterdam, as the report counts periods).
+partner_clicks = Table(
+    "partner_clicks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("partner", String(64), nullable=False),
+    Column("publication", String(128), nullable=False),
+    Column("day", Date, nullable=False),
+    Index("ix_partner_clicks_partner_day", "partner", "day"),
 )

@@ -256,7 +256,8 @@ class Target(Content):
 
     id: Identifier
     description: NonEmptyText
-    metric: Literal["publications", "reach", "interactions", "clicks", "subscribers"]
+    # partner_reach: clicks on partner links plus boosts by partners (issue 16), over all partners
+    metric: Literal["publications", "reach", "interactions", "clicks", "subscribers", "partner_reach"]
     audiences: IdList = []
     channels: IdList = []
     campaigns: IdList = []
@@ -278,6 +279,10 @@ class Target(Content):
         if self.minimum is not None and self.baseline is not None:
             raise content_error(f"target '{self.id}' has a baseline but no times_baseline",
                                 "add times_baseline: 2, or remove the baseline")
+        if self.metric == "partner_reach" and (self.per or self.audiences or self.channels or self.campaigns
+                                               or self.milestones):
+            raise content_error("reach through partners is counted over all partners, from their links and boosts",
+                                "remove per, audiences, channels, campaigns and milestones from this target")
         if self.metric == "subscribers" and (self.times_baseline is not None or self.per not in (None, "audience")
                                              or self.channels or self.campaigns or self.milestones):
             raise content_error("subscribers are counted per audience from the stakeholder map, now",
@@ -531,6 +536,34 @@ class StakeholderType(str, Enum):
     other = "other"
 
 
+class PartnerChannels(Content):
+    """Where a partner can pass our content on to its own members and followers."""
+
+    mastodon: MastodonAccount | None = None  # its account: boosts by it are counted as its reach
+    linkedin: HttpUrl | None = None  # its LinkedIn page
+    newsletter: NonEmptyText | None = None  # the name of its newsletter or members' magazine
+    website: HttpUrl | None = None  # the page where it places our news
+
+
+class Partner(Content):
+    """A stakeholder that endorses us: it gets a content kit per period and its own links."""
+
+    channels: PartnerChannels
+    # The role of the contact (in `contacts`) who receives the kit; that contact needs consent.
+    contact_role: NonEmptyText
+    # The partner's own audiences: the kit's texts take their tone.
+    audiences: IdList
+
+    @model_validator(mode="after")
+    def _needs_a_channel(self) -> "Partner":
+        if not any(getattr(self.channels, name) for name in PartnerChannels.model_fields):
+            raise content_error("a partner needs at least one channel to pass our content on",
+                                "add channels: {mastodon: ..., linkedin: ..., newsletter: ..., website: ...}")
+        if not self.audiences:
+            raise content_error("a partner needs the audiences it reaches", "e.g. audiences: [mkb]")
+        return self
+
+
 class Stakeholder(Content):
     id: Identifier
     name: NonEmptyText
@@ -543,7 +576,15 @@ class Stakeholder(Content):
     mastodon: MastodonAccount | None = None
     linkedin: LinkedInUrn | None = None
     contacts: list[Contact] = []
+    partner: Partner | None = None
     notes: str | None = None
+
+    @property
+    def kit_contact(self) -> Contact | None:
+        """The contact who receives the partner's kit (None: not a partner, or no such role)."""
+        if self.partner is None:
+            return None
+        return next((c for c in self.contacts if c.role == self.partner.contact_role), None)
 
     @property
     def quadrant(self) -> Quadrant:

@@ -64,6 +64,11 @@ class Project:
     def stakeholders(self) -> dict[str, m.Stakeholder]:
         return {s.id: s for mp in self.maps for s in mp.stakeholders}
 
+    @property
+    def partners(self) -> dict[str, m.Stakeholder]:
+        """The stakeholders marked as partner (endorser), by id, in the order of the maps."""
+        return {sid: s for sid, s in self.stakeholders.items() if s.partner is not None}
+
     @cached_property
     def declared_audiences(self) -> set[str]:
         return {a for mp in self.maps for a in mp.declared_audience_ids}
@@ -296,7 +301,8 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
                     out.append(Problem(mp.path, mp.doc.line_of(where + ("invite",)), f"invite: {msg}", hint))
                 if contact.email is None:
                     continue
-                if not addresses_in_git:
+                # A partner's kit contact is the organisation's role address, not a subscriber.
+                if not addresses_in_git and contact is not stakeholder.kit_contact:
                     addresses_in_git.append(Problem(
                         mp.path, mp.doc.line_of(where + ("email",)),
                         "e-mail addresses of people are in git; newsletters no longer read them from the map",
@@ -314,7 +320,38 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
                     out.append(Problem(mp.path, mp.doc.line_of(where + ("email",)),
                                        f"contact {contact.email} is listed twice for '{sid}'"))
                 seen_email.add(contact.email.lower())
+            if stakeholder.partner is not None:
+                out += _check_partner(project, mp, i, stakeholder)
         out += addresses_in_git
+    return out
+
+
+def _check_partner(project: Project, mp: StakeholderMapFile, i: int, stakeholder: m.Stakeholder) -> list[Problem]:
+    """A partner's audiences exist, and its kit goes to one of its contacts, who agreed to mail."""
+    out: list[Problem] = []
+    partner = stakeholder.partner
+    assert partner is not None
+    where = ("stakeholders", i, "partner")
+    for j, audience_id in enumerate(partner.audiences):
+        if project.audiences_known and audience_id not in project.declared_audiences:
+            msg, hint = _unknown("audience", audience_id, project.declared_audiences)
+            out.append(Problem(mp.path, mp.doc.line_of(where + ("audiences", j)), msg, hint))
+    roles = [c.role for c in stakeholder.contacts if c.role]
+    contact = stakeholder.kit_contact
+    line = mp.doc.line_of(where + ("contact_role",))
+    if contact is None:
+        close = suggest(partner.contact_role, roles)
+        hint = (f"did you mean '{close}'?" if close else
+                f"the roles of its contacts are: {', '.join(roles)}" if roles else
+                "add the contact who receives the kit under contacts, with this role")
+        out.append(Problem(mp.path, line, f"partner '{stakeholder.id}' has no contact with the role "
+                           f"'{partner.contact_role}' to send its kit to", hint))
+    elif contact.email is None:
+        out.append(Problem(mp.path, line, f"the kit contact of partner '{stakeholder.id}' has no e-mail address",
+                           "add the organisation's role address (e.g. redactie@…) as email: to that contact"))
+    elif contact.consent is None:
+        out.append(Problem(mp.path, line, f"the kit contact of partner '{stakeholder.id}' has no consent record",
+                           "add consent: {source: ..., date: YYYY-MM-DD} to that contact"))
     return out
 
 

@@ -200,6 +200,13 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
         stop.set()
         for pool in pools:
             pool.shutdown(wait=True)
+    # Who passed our posts on: boosts by partners' accounts, LinkedIn reshares (n.b.): measure/partners.py
+    from dissemination.measure.partners import collect_partner_reach
+
+    reach = collect_partner_reach(root, ledger, now, max_age, credentials)
+    report.added += reach.added
+    report.unavailable += reach.unavailable
+    report.notes += reach.notes
     log.info("metrics: %d publication(s) in %d read(s); %d reading(s) added (%d unavailable)",
              report.publications, report.reads, report.added, report.unavailable)
     return report

@@ -91,6 +91,11 @@ class Signer:
         payload = "\x1f".join(["c", item_id, self.address_key(address) if address else "", url])
         return f"{_b64(payload.encode())}.{_b64(self._mac(payload))}"
 
+    def partner_link(self, partner: str, publication: str, url: str) -> str:
+        """The code of a partner's short link (/d/<code>, dissemination/partners/links.py): 96 bits
+        of the MAC, so it cannot be guessed, and it is the same every time a kit is built."""
+        return _b64(self._mac("partner-link", partner, publication, url)[:12])
+
     @staticmethod
     def _split(token: str, kind: str, fields: int) -> tuple[str, list[str], bytes]:
         if token.count(".") != 1:

@@ -63,6 +63,9 @@ RULES: list[_Rule] = [
     _rule(r"^reading failed", "uitlezen mislukt"),
     _rule(r"^not read: ", "niet uitgelezen: het kanaal heeft geen inloggegevens"),
     _rule(r"^no ledger bound", "niet uitgelezen"),
+    _rule(r"^LinkedIn's API reports how often a post was shared", "LinkedIn meldt hoe vaak een bericht is gedeeld, "
+          "maar niet door wie: delen door partners is niet te tellen"),
+    _rule(r"refused the read", "de server weigerde het uitlezen"),
 ]
 
 # One English message of each kind the code writes into the ledger (see RULES), for the tests.
@@ -92,6 +95,8 @@ EXAMPLES = [
     "quotes_count not reported by this server",
     "reading failed: KeyError",
     "not read: DISSEMINATION_LINKEDIN_TOKEN not set",
+    "LinkedIn's API reports how often a post was shared (shareCount), not by whom: reshares by a partner cannot be counted",
+    "https://mastodon.example refused the read of boosts: HTTP 500",
     "something nobody foresaw happened",
 ]
 

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from dissemination.ledger import Ledger
 from dissemination.load import models as m
 from dissemination.load.project import Project
+from dissemination.partners import KIT_CAMPAIGN
 from dissemination.periods import ZONE, Period, current_quarter, parse_period
 from dissemination.report.dutch import dutch
 from dissemination.report.format import number
@@ -43,7 +44,7 @@ QUADRANT_ORDER = [m.Quadrant.manage_closely, m.Quadrant.keep_satisfied, m.Quadra
 QUADRANT_NL = {m.Quadrant.manage_closely: "nauw betrekken", m.Quadrant.keep_satisfied: "tevreden houden",
                m.Quadrant.keep_informed: "informeren", m.Quadrant.monitor: "monitoren"}
 MEASURE_NL = {"publications": "publicaties", "reach": "bereik", "interactions": "interacties",
-              "clicks": "klikken", "subscribers": "abonnees"}
+              "clicks": "klikken", "subscribers": "abonnees", "partner_reach": "bereik via partners"}
 
 
 @dataclass(frozen=True)
@@ -254,7 +255,8 @@ def _channel_label(project: Project, channel: str) -> str:
 
 def load_period(ledger: Ledger, project: Project, period: Period, as_of: dt.datetime) -> PeriodData:
     start, end = period.start_utc, period.end_utc
-    items = ledger.items_between(start, end)
+    # A partner's kit e-mail is not one of our publications: it has its own section (partners.py).
+    items = [r for r in ledger.items_between(start, end) if r["campaign"] != KIT_CAMPAIGN]
     readings = _readings(ledger.latest_readings(start, end, as_of, REPORT_METRICS))
     goals: dict[str, tuple[int, ...]] = {}
     milestones: dict[str, tuple[str, ...]] = {}
@@ -383,6 +385,7 @@ class Report:
     plan: list["PlanRow"] = field(default_factory=list)
     outlook: "Outlook | None" = None
     summary: list[str] = field(default_factory=list)
+    partners: Any = None  # report/partners.PartnerSection: "Bereik via partners"
 
 
 def _labels(project: Project, dimension: str, key: Any) -> str:
@@ -437,8 +440,26 @@ def _subscribers(ledger: Ledger, audiences: Iterable[str]) -> int:
     return Subscribers(ledger).count(list(audiences))
 
 
+def _goal(target: m.Target, before: Figure) -> tuple[float | None, str]:
+    """The goal of a `times_baseline` target from the baseline period's figure, and how it was set."""
+    factor = number(target.times_baseline)
+    if not before.complete:
+        return None, f"{factor} × {target.baseline}: basisperiode onvolledig ({before.reason_text()})"
+    if before.value == 0:
+        return None, f"{factor} × {target.baseline}: de basisperiode had 0, een veelvoud zegt niets"
+    return before.value * (target.times_baseline or 0), f"{factor} × {number(before.value)} ({target.baseline})"
+
+
 def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
-                 baseline: PeriodData | None) -> list[TargetRow]:
+                 baseline: PeriodData | None, partner_reach: Any = None) -> list[TargetRow]:
+    if target.metric == "partner_reach":
+        # clicks on partner links plus boosts by partners (report/partners.py), over all partners
+        value = partner_reach(current.period)
+        if target.minimum is not None:
+            goal, note = target.minimum, f"minimaal {number(target.minimum)}"
+        else:
+            goal, note = _goal(target, partner_reach(baseline.period) if baseline else Figure())
+        return [_judge(target, None, value, goal, note, current.period, as_of)]
     if target.metric == "subscribers":
         audiences = target.audiences or list(project.audiences)
         groups = [(a, [a]) for a in audiences] if target.per == "audience" else [(None, audiences)]
@@ -465,15 +486,7 @@ def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: Pe
         if target.minimum is not None:
             goal, note = target.minimum, f"minimaal {number(target.minimum)}"
         else:
-            before = figures(base_pubs)[target.metric]
-            factor = number(target.times_baseline)
-            if not before.complete:
-                goal, note = None, f"{factor} × {target.baseline}: basisperiode onvolledig ({before.reason_text()})"
-            elif before.value == 0:
-                goal, note = None, f"{factor} × {target.baseline}: de basisperiode had 0, een veelvoud zegt niets"
-            else:
-                goal = before.value * (target.times_baseline or 0)
-                note = f"{factor} × {number(before.value)} ({target.baseline})"
+            goal, note = _goal(target, figures(base_pubs)[target.metric])
         rows.append(_judge(target, group, value, goal, note, current.period, as_of))
     return rows
 
@@ -680,6 +693,8 @@ def summary(report: "Report") -> list[str]:
 
 def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.datetime,
                  top: int = 10) -> Report:
+    from dissemination.report.partners import partner_reach, partner_section
+
     previous_period = period.previous()
     current = load_period(ledger, project, period, as_of)
     previous = load_period(ledger, project, previous_period, as_of)
@@ -693,7 +708,8 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
             if target.baseline not in baselines:
                 baselines[target.baseline] = load_period(ledger, project, parse_period(target.baseline), as_of)
             baseline = baselines[target.baseline]
-        target_rows += _target_rows(ledger, project, target, current, as_of, baseline)
+        target_rows += _target_rows(ledger, project, target, current, as_of, baseline,
+                                    lambda p: partner_reach(ledger, project, p, as_of))
     totals = Row("totaal", "Totaal", figures(current.publications), figures(previous.publications))
     sections = {dim: _rows(project, dim, current.publications, previous.publications, period) for dim in DIMENSIONS}
     ranked = sorted(current.publications, key=lambda p: (
@@ -706,5 +722,6 @@ def build_report(ledger: Ledger, project: Project, period: Period, as_of: dt.dat
                     current.publications, labels, _milestone_rows(project, current.publications, events, as_of),
                     [e for e in events if period.contains(e.starts)], _plan_rows(project, current.items, period),
                     _outlook(ledger, project, period, events))
+    report.partners = partner_section(ledger, project, period, previous_period, as_of) if project.partners else None
     report.summary = summary(report)
     return report

@@ -27,6 +27,7 @@ from dissemination.report.figures import (
 )
 from dissemination.report.dutch import dutch
 from dissemination.report.format import number, percent
+from dissemination.report.partners import PARTNER_MEASURE_NL, PARTNER_MEASURES
 
 _HERE = Path(__file__).resolve().parent
 FIGURE_COLUMNS = ["periode", "onderdeel", "groep", "naam", "maat", "waarde", "volledig", "publicaties_bekend",
@@ -120,6 +121,8 @@ def figure_rows(report: Report) -> list[dict[str, str]]:
         entry["reden"] = "; ".join(x for x in (f"doel {_raw(t.goal) or 'n.b.'} ({t.goal_note})",
                                                f"status {t.status}", t.status_note, t.value.reason_text()) if x)
         out.append(entry)
+    if report.partners is not None:
+        out += partner_rows(report)
     share = report.reliability.on_time_share
     out.append({**_row(label, "betrouwbaarheid", "op_tijd_pct", "Op tijd gepubliceerd (%)", "publications",
                        share, None, None), "maat": "percentage"})
@@ -142,6 +145,22 @@ def figure_rows(report: Report) -> list[dict[str, str]]:
         for maat, value in (("berichten", o.posts), ("nieuwsbrieven", o.newsletters),
                             ("evenementen", len(o.events)), ("vastgehouden", o.held)):
             out.append(_plain(label, "vooruitblik", o.period.label, o.period.dutch(), maat, str(value)))
+    return out
+
+
+def partner_rows(report: Report) -> list[dict[str, str]]:
+    """"Bereik via partners": one row per partner (and the total) and measure, with the previous
+    period and the trend; the counted items are not publications, so those columns stay empty."""
+    label = report.period.label
+    out = []
+    for row in report.partners.rows + [report.partners.total]:
+        for measure in PARTNER_MEASURES:
+            current, previous, change = row.current[measure], row.previous[measure], row.trend(measure)
+            out.append({**_plain(label, "partners", row.partner, row.name, PARTNER_MEASURE_NL[measure],
+                                 _raw(current.amount), "; ".join(x for x in (current.reason_text(), current.note()) if x)),
+                        "volledig": "ja" if current.complete and not current.is_unknown else "nee",
+                        "vorige_periode": _raw(previous.amount) if previous.complete else "",
+                        "trend_pct": f"{change.pct:.1f}" if change.pct is not None else ""})
     return out
 
 
@@ -207,7 +226,8 @@ def render_html(report: Report) -> str:
         ref=ref, reasons=lambda: list(numbered),
         r=report, measures=MEASURES, measure_nl=MEASURE_NL, dimensions=DIMENSIONS, quadrant_nl=QUADRANT_NL,
         charts=[charts.reach_by_channel(report), charts.publications_over_time(report)],
-        is_link=lambda url: bool(url) and url.startswith(("https://", "http://")))
+        is_link=lambda url: bool(url) and url.startswith(("https://", "http://")),
+        partner_measures=PARTNER_MEASURES, partner_nl=PARTNER_MEASURE_NL)
 
 
 def write_report(report: Report, out: Path) -> ReportFiles:

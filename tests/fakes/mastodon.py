@@ -34,6 +34,10 @@ Mastodon 4.3, GoToSocial, Takahē); `instance_slash_404 = True` answers /api/v2/
 slash Mastodon.py sends) with 404. `account_statuses_error` makes the account's status list (what
 read-back uses) answer that HTTP status. The loopback server, like the real one for 127.0.0.1, does
 not throttle reads unless `throttle_reads` is set.
+
+Boosts (§1.4): `boost(status_id, handle)` makes an account boost a status; GET
+/api/v1/statuses/:id/reblogged_by answers an array of Account objects shaped like the recorded
+account (acct without a domain for a local account), paged with a Link header.
 """
 
 from __future__ import annotations
@@ -127,6 +131,8 @@ class FakeMastodon(LoopbackServer):
         self.throttle_reads = False
         self.refuse_media: str | None = None  # answer uploads 422 with this (e.g. a corrupt file)
         self.status_limit = STATUS_LIMIT[0]
+        # status id -> boosts, newest last: (the boost's own status id, the booster's Account)
+        self.boosts: dict[str, list[tuple[str, dict]]] = {}
         self._counts: dict[tuple[str, int], int] = {}  # (throttle, window number) -> requests
         self._seq = 0
         self.apps: dict[str, dict] = {}  # client_id -> app
@@ -186,6 +192,21 @@ class FakeMastodon(LoopbackServer):
                             "followers_count": self.followers},
                 "media_attachments": [], "mentions": [], "tags": [], "emojis": [], "quote": None,
                 "card": None, "poll": None}
+
+    def boost(self, status_id: str, handle: str) -> None:
+        """`handle` (@user or @user@domain; without a domain: a local account) boosts the status:
+        its reblogs_count goes up and GET …/reblogged_by lists the account, newest first."""
+        username, _, domain = handle.lstrip("@").partition("@")
+        local = not domain or domain == "127.0.0.1"
+        with self.lock:
+            account = {**json.loads(json.dumps(RECORDED["status_get"]["body"]["account"])),
+                       "id": self._snowflake(), "username": username,
+                       "acct": username if local else f"{username}@{domain}", "display_name": username.upper(),
+                       "url": f"{self.url if local else 'https://' + domain}/@{username}",
+                       "uri": f"{self.url if local else 'https://' + domain}/users/{username}",
+                       "locked": False, "created_at": _iso(self.now())[:23] + "Z"}
+            self.boosts.setdefault(status_id, []).append((self._snowflake(), account))
+            self.statuses[status_id]["reblogs_count"] += 1
 
     def _shown(self, status: dict) -> dict:
         """A status as the API shows it: the account with its current followers."""
@@ -304,6 +325,8 @@ class FakeMastodon(LoopbackServer):
                     return self._send(200, [fake._shown(fake.statuses[i]) for i in ids if i in fake.statuses])
                 if path == f"/api/v1/accounts/{ACCOUNT_ID}/statuses":
                     return self._account_statuses(query)
+                if path.startswith("/api/v1/statuses/") and path.endswith("/reblogged_by"):
+                    return self._reblogged_by(path.split("/")[4], query)
                 if path.startswith("/api/v1/statuses/") and path.endswith("/source"):
                     sid = path.split("/")[4]
                     if sid not in fake.statuses:
@@ -340,6 +363,23 @@ class FakeMastodon(LoopbackServer):
                     headers["Link"] = (f'<{fake.url}/api/v1/accounts/{ACCOUNT_ID}/statuses?limit={limit}&'
                                        f'max_id={page[-1]}&since_id={since}>; rel="next"')
                 return self._send(200, [fake._shown(fake.statuses[str(i)]) for i in page], headers)
+
+            def _reblogged_by(self, sid: str, query: dict):  # type: ignore[no-untyped-def]
+                """GET /api/v1/statuses/:id/reblogged_by: an array of Account, newest boost first,
+                at most `limit` (default 40, max 80), paged by the boosts' own status ids in the
+                Link header as Mastodon does (max_id = the last boost on this page)."""
+                if sid not in fake.statuses:
+                    return self._send(404, {"error": "Record not found"})
+                limit = min(int(query.get("limit", ["40"])[0]), 80)
+                before = int(query["max_id"][0]) if "max_id" in query else None
+                boosts = sorted(fake.boosts.get(sid, []), key=lambda b: int(b[0]), reverse=True)
+                page = [b for b in boosts if before is None or int(b[0]) < before][:limit]
+                headers = {}
+                if len(page) == limit:
+                    headers["Link"] = (f'<{fake.url}/api/v1/statuses/{sid}/reblogged_by?limit={limit}&'
+                                       f'max_id={page[-1][0]}>; rel="next", <{fake.url}/api/v1/statuses/{sid}/'
+                                       f'reblogged_by?limit={limit}&since_id={page[0][0]}>; rel="prev"')
+                return self._send(200, [account for _, account in page], headers)
 
             def _multipart(self, body: bytes) -> dict:
                 message = BytesParser(policy=HTTP).parsebytes(

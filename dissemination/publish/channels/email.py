@@ -49,7 +49,7 @@ from dissemination.load import models as m
 from dissemination.publish import bounces, mime
 from dissemination.publish.channels.base import Capabilities, Health, PublishError
 from dissemination.publish.pacing import RateLimit
-from dissemination.publish.recipients import Recipient
+from dissemination.publish.recipients import Recipient, UnreadableMap, kit_recipient
 from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
 from dissemination.redact import register
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
@@ -369,8 +369,12 @@ class EmailChannel:
         expired = self._expired(claim, started)
         # A newsletter published before and re-opened for resending: only the rows it had.
         add_new = claim.published_at is None and expired is None
-        if self._recipients_given:
-            recipients = self._recipients(audience, earlier)
+        kit_for = payload.get("kit_for")  # a partner's content kit goes to that partner's kit contact only
+        if kit_for or self._recipients_given:
+            try:
+                recipients = kit_recipient(self.root, kit_for) if kit_for else self._recipients(audience, earlier)
+            except UnreadableMap as exc:
+                raise PublishError(f"cannot tell who consented: {exc}") from None
             self.deliveries.prepare(claim.id, claim.worker, recipients, self.signer.address_key, self.id, started,
                                     add_new=add_new)
         else:
@@ -384,7 +388,7 @@ class EmailChannel:
                         "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
                    RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
-        run.streamed = not self._recipients_given
+        run.streamed = not (kit_for or self._recipients_given)
         if expired:
             self.deliveries.expire(claim.id, expired, started)
         else:

@@ -450,6 +450,40 @@ class MastodonChannel:
                 return found, f"{self.base_url}: the rate budget is spent for now; read again at the next run"
         return found
 
+    def reblogged_by(self, remote_id: str) -> list[str] | str:
+        """The accounts that boosted one of our statuses, as `user@domain` (GET
+        /api/v1/statuses/:id/reblogged_by, an array of Account, 80 a page, the next page in the
+        Link header), or why they cannot be read. A local account's `acct` has no domain: ours
+        is added, so it compares with a full handle."""
+        import httpx
+
+        domain = httpx.URL(self.base_url).host
+        found: list[str] = []
+        url: str | None = f"/api/v1/statuses/{remote_id}/reblogged_by?limit=80"
+        while url is not None:
+            try:
+                response = self.prepare_reads().get(url)
+            except httpx.HTTPError as exc:
+                return f"{self.base_url} cannot be reached: {type(exc).__name__}"
+            if response.status_code == 404:
+                return "deleted: the server no longer returns this status"
+            if response.status_code == 429:
+                return f"rate limited by {self.base_url}; read again at the next run"
+            if response.status_code != 200:
+                return f"{self.base_url} refused the read of boosts: HTTP {response.status_code}"
+            try:
+                accounts = response.json()
+            except ValueError:
+                return f"{self.base_url} answered the read of boosts with something other than JSON"
+            if not isinstance(accounts, list):
+                return f"{self.base_url} answered the read of boosts with an unexpected body"
+            for account in accounts:
+                acct = str(account.get("acct") or "") if isinstance(account, dict) else ""
+                if acct:
+                    found.append((acct if "@" in acct else f"{acct}@{domain}").lower())
+            url = response.links.get("next", {}).get("url")
+        return found
+
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Counts of our own statuses (authoritative on our own server), read in batches.
         A status the server no longer returns was deleted (or made invisible)."""
