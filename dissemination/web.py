@@ -27,7 +27,6 @@ functions, so Starlette runs their ledger queries in its thread pool, off the ev
 from __future__ import annotations
 
 import datetime as dt
-import re
 from html import escape
 from typing import Callable
 
@@ -42,14 +41,10 @@ from dissemination.ledger.subscribers import Subscribers
 from dissemination.partners.web import partner_routes
 from dissemination.publish.tokens import BadToken, Signer
 from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER, WEB_VERSION_PLACEHOLDER
+from dissemination.scanners import is_scanner
 from dissemination.signup import SignupSettings, preferences_link, signup_routes
 
 UTC = dt.timezone.utc
-# Link scanners and previewers (mail security gateways, chat unfurlers, HTTP libraries): they
-# follow links without a person; their requests are not clicks.
-_SCANNER = re.compile(r"bot\b|crawler|spider|scanner|preview|headless|python-|curl/|wget/|go-http-client|okhttp|"
-                      r"java/|libwww|httpclient|barracuda|proofpoint|mimecast|safelinks|urldefense|forcepoint|"
-                      r"trendmicro|symantec|^scanner$", re.IGNORECASE)
 SCANNER_WINDOW = dt.timedelta(seconds=10)  # a personal link opened this soon after delivery: a gateway
 
 PAGE = """<!doctype html>
@@ -130,7 +125,7 @@ def create_app(ledger: Ledger, signer: Signer, list_names: dict[str, str] | None
         # Honest clicks: a HEAD or a known link scanner is sent on but not counted, nor a personal
         # link opened within seconds of its delivery (security gateways follow every link on
         # arrival), nor a recipient's second click on the same link.
-        if request.method == "GET" and not _SCANNER.search(request.headers.get("user-agent") or "scanner"):
+        if request.method == "GET" and not is_scanner(request.headers.get("user-agent")):
             address = deliveries.address_for_key(target.address_key) if target.address_key else None
             now = clock()
             sent = deliveries.sent_at(target.item_id, address) if address else None

@@ -10,7 +10,6 @@ fetchers (mail filters, Mastodon servers fetching a link card) are redirected bu
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
@@ -19,23 +18,10 @@ from starlette.routing import Route
 from dissemination.ledger import Ledger
 from dissemination.partners.links import CODE, PartnerLinks
 from dissemination.publish.tokens import Signer
+from dissemination.scanners import is_scanner
 
 UTC = dt.timezone.utc
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"}
-
-# Automated fetchers that follow links without a person: mail security filters, search and
-# social crawlers, and the fediverse's link-card fetchers (every server that shows a partner's
-# post fetches its link once). An empty user agent is no browser either.
-SCANNER = re.compile(
-    r"bot\b|bot/|crawler|spider|preview|scanner|safelinks|barracuda|proofpoint|mimecast|mailscanner|"
-    r"facebookexternalhit|slackbot|linkedinbot|twitterbot|whatsapp|skypeuripreview|"
-    r"mastodon/|pleroma|akkoma|misskey|http\.rb|python-|curl/|wget/|go-http-client|java/|okhttp",
-    re.IGNORECASE)
-
-
-def is_scanner(user_agent: str) -> bool:
-    return not user_agent.strip() or bool(SCANNER.search(user_agent))
-
 
 def partner_routes(ledger: Ledger, signer: Signer) -> list[Route]:
     links = PartnerLinks(ledger, signer)
