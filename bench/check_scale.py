@@ -50,11 +50,14 @@ def generate(root: Path, campaigns: int, knowledge: int) -> None:
         "".join(accounts) + "nieuwsbrief:\n  kind: email\n  host: localhost\n  from_address: a@example.org\n"
     )
     audiences = [f"doelgroep-{i}" for i in range(20)]
+    # Every audience may be reached on every account (the stakeholder map names channel ids).
+    every_channel = ", ".join([account(p, n) for n in range(ACCOUNTS) for p in ("mastodon", "linkedin")]
+                              + ["nieuwsbrief"])
     lines = ["contact_budget: {manage_closely: 100000, keep_satisfied: 100000, keep_informed: 100000, monitor: 100000}",
              "audiences:"]
     for a in audiences:
         lines += [f"  - id: {a}", f"    name: Doelgroep {a}", "    description: Een doelgroep.",
-                  "    tone: Concreet.", "    channels: [linkedin, mastodon]"]
+                  "    tone: Concreet.", f"    channels: [{every_channel}]"]
     lines.append("stakeholders:")
     for i in range(200):
         lines += [f"  - id: organisatie-{i}", f"    name: Organisatie {i}", "    type: company",
