@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dissemination.contained import OutsideRoot, inside
-from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.redact import redact
 
 

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from dissemination.addresses import BadAddress, display_name, mailbox
 from dissemination.files import remove_orphans, write_atomically
-from dissemination.ledger import Claim, Ledger, Receipt, Snapshot
+from dissemination.ledger import Ledger
+from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.ledger.subscribers import Subscribers
 from dissemination.load import models as m

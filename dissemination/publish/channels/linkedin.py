@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,

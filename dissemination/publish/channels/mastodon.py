@@ -30,7 +30,7 @@ from mastodon import (
 )
 from mastodon.errors import MastodonError
 
-from dissemination.ledger import Claim, LiveLimits, Receipt, Snapshot
+from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,

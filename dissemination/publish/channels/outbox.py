@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from dissemination.files import remove_orphans, write_atomically
-from dissemination.ledger import Claim, Receipt, Snapshot
+from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.load import models as m
 from dissemination.publish.channels import requests
 from dissemination.publish.channels.base import Capabilities, Health

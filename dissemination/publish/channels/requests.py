@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dissemination.ledger import Claim
+from dissemination.records import Claim
 from dissemination.load import models as m
 
 
