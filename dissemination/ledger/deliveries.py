@@ -21,10 +21,10 @@ import json
 import threading
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Collection, Iterable, Iterator
+from typing import Callable, Collection, Iterable
 
-from sqlalchemy import (DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, literal_column, null,
-                        or_, select, update)
+from sqlalchemy import (DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select,
+                        update)
 from sqlalchemy.engine import Connection
 
 from dissemination.ledger.schema import (clicks, deliveries, items, resends, subscribers, suppressions,
@@ -82,9 +82,7 @@ _SETTLE = update(deliveries).where(
 
 
 _NEXT = deliveries.c.address == bindparam("b_address")
-# Written out, not bound: only then can SQLite and PostgreSQL plan with the partial index of the
-# pending rows (schema.deliveries, migration 0010) whatever the parameters.
-_PENDING = deliveries.c.state == literal_column("'pending'")
+
 # The usual message: settle the previous one and mark this one `sending` in one statement (one
 # implicit transaction). Both rows must change; anything else goes the long way.
 _ADVANCE = update(deliveries).where(
@@ -216,10 +214,9 @@ class Deliveries:
                 is None
             if add_new:
                 rows = _PendingRows(conn, item_id, stamp)
-                with _bulk_cache(conn):
-                    result = conn.execute(wanted.execution_options(yield_per=2000))
-                    for part in result.partitions():
-                        rows.insert((a, address_key(a)) for (a,) in part)
+                result = conn.execute(wanted.execution_options(yield_per=2000))
+                for part in result.partitions():
+                    rows.insert((a, address_key(a)) for (a,) in part)
             if not first:  # rows made just now from `wanted` are all wanted
                 conn.execute(update(deliveries).where(
                     deliveries.c.item_id == item_id, deliveries.c.state.in_(["pending", "claimed", "deferred"]),
@@ -231,15 +228,14 @@ class Deliveries:
     def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
         """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
         (4xx) wait for their back-off (`retry_backoff`), and at least for the next run (`since`)."""
-        # The pending rows through their partial index, in address order; the deferred ones (few)
-        # only when the pending ones run out. One query with OR sorted all remaining rows for
-        # every chunk (quadratic over 100,000 recipients).
+        # Two index range scans on (item_id, state, address): a single query with OR, or any other
+        # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
         due = and_(deliveries.c.item_id == item_id, or_(
             deliveries.c.state == "pending",
             and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
         with self.writing, self.engine.begin() as conn:
             wanted = conn.execute(select(deliveries.c.address).where(
-                deliveries.c.item_id == item_id, _PENDING).order_by(
+                deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
                 deliveries.c.address).limit(limit)).scalars().all()
             if len(wanted) < limit:
                 # Deferred rows are few; their back-off depends on their attempts, checked here.
@@ -512,24 +508,6 @@ class Deliveries:
                         clicks.c.item_id.in_(chunk)).group_by(clicks.c.item_id)):
                     out[r.item_id]["clicks"] = r.n
         return out
-
-
-@contextlib.contextmanager
-def _bulk_cache(conn: Connection) -> Iterator[None]:
-    """A larger SQLite page cache while a list's delivery rows are made: the keyed-hash index
-    is written in random order, and with the default 2 MB cache a million rows took most of
-    their time reading its pages back. Given back afterwards, since the pooled connection
-    lives on."""
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql("PRAGMA cache_size=-65536")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size={int(before or -2000)}")
-        conn.exec_driver_sql("PRAGMA shrink_memory")
 
 
 class _PendingRows:

@@ -6,7 +6,7 @@ mixed comparisons. The slot's own zone is kept beside it for display and for re-
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, Column, Date, DateTime, Float, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -130,10 +130,7 @@ deliveries = Table(
     Column("detail", Text),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
-    # Claims take chunks of the pending rows in address order. Only pending rows are indexed:
-    # an index on the state moved at every state change of every message (migration 0010).
-    Index("ix_deliveries_pending", "item_id", "address", sqlite_where=text("state = 'pending'"),
-          postgresql_where=text("state = 'pending'")),
+    Index("ix_deliveries_item_state", "item_id", "state", "address"),  # claims take chunks in this order
     Index("ix_deliveries_address_key", "address_key"),
 )
 
