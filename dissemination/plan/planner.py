@@ -27,6 +27,7 @@ from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
 from dissemination.plan.targeting import audiences_on
 from dissemination.problems import Problem
+from dissemination.publish.channels.email import EmailSettings
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy, Alembic) is imported where items are made, not by `check`
     from dissemination.ledger import PlannedItem
@@ -54,7 +55,7 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
     audiences whose stakeholder map entry lists the channel (or that the post allows there) get one."""
     audiences = audiences_on(project, campaign, post, channel_id)
     channel = project.channels.get(channel_id)
-    if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
+    if isinstance(channel, EmailSettings) or len(audiences) == 1:
         return [(a, [a]) for a in audiences]
     own = [a for a in audiences
            if any(a in v.targets and (len(v.targets) == 1 or channel_id in v.targets) for v in post.variants)
@@ -86,7 +87,7 @@ def _payload(rendered: Any) -> dict[str, Any]:
 def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str) -> dict[str, Any]:
     """A newsletter's editions in the campaign's audience order: a contact in several of its
     audiences gets only the first of them (see publish/recipients.py)."""
-    if not isinstance(project.channels.get(channel_id), m.EmailChannel):
+    if not isinstance(project.channels.get(channel_id), EmailSettings):
         return {}
     return {"editions": audiences_on(project, campaign, post, channel_id)}
 

@@ -25,7 +25,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from dissemination.load import models as m
+from dissemination.publish.channels.linkedin import LinkedInSettings
+from dissemination.publish.channels.mastodon import MastodonSettings
 from dissemination.publish.credentials import Credential
 from dissemination.redact import register
 
@@ -50,7 +51,7 @@ class MastodonSignIn:
     """One sign-in: the app registration and the authorization URL to open."""
 
     channel: str
-    config: m.MastodonChannel
+    config: MastodonSettings
     client_id: str
     client_secret: str
     url: str
@@ -60,7 +61,7 @@ class MastodonSignIn:
         return str(self.config.base_url).rstrip("/")
 
     @classmethod
-    def start(cls, channel: str, config: m.MastodonChannel, previous: Credential | None) -> "MastodonSignIn":
+    def start(cls, channel: str, config: MastodonSettings, previous: Credential | None) -> "MastodonSignIn":
         from mastodon import Mastodon
         from mastodon.errors import MastodonError
 
@@ -109,7 +110,7 @@ class MastodonSignIn:
 
 # --- LinkedIn ------------------------------------------------------------------------------------
 
-def linkedin_scopes(config: m.LinkedInChannel) -> str:
+def linkedin_scopes(config: LinkedInSettings) -> str:
     if config.scopes:
         return config.scopes
     if config.author.startswith("urn:li:organization:"):
@@ -118,7 +119,7 @@ def linkedin_scopes(config: m.LinkedInChannel) -> str:
 
 
 class LinkedInOAuth:
-    def __init__(self, channel: str, config: m.LinkedInChannel, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, channel: str, config: LinkedInSettings, transport: httpx.BaseTransport | None = None) -> None:
         self.channel = channel
         self.config = config
         self.base = str(config.oauth_base).rstrip("/")
