@@ -345,8 +345,9 @@ class ChannelSettings(Content):
         """Settings that name a file or folder, which must stay inside the content root."""
         return {}
 
-    def warnings(self, channel_id: str) -> list[tuple[tuple[str, ...], str, str]]:
-        """What `check` warns about these settings: (key path for the line, message, hint)."""
+    def problems(self, channel_id: str) -> list[tuple[tuple[str, ...], str, str, Literal["error", "warning"]]]:
+        """What `check` says about settings that are valid one by one but not together: (key path
+        for the line, message, hint, severity)."""
         return []
 
 

@@ -87,17 +87,18 @@ class EmailSettings(m.ChannelSettings):
     def paths(self) -> dict[str, str]:
         return {"tls_ca_file": self.tls_ca_file} if self.tls_ca_file else {}
 
-    def warnings(self, channel_id: str) -> list[tuple[tuple[str, ...], str, str]]:
+    def problems(self, channel_id: str) -> list[tuple[tuple[str, ...], str, str, Literal["error", "warning"]]]:
         if self.web_url is None:
             # A warning, not an error: the newsletters still go to the outbox for review.
             return [((channel_id,), f"e-mail channel '{channel_id}' has no web_url, so no e-mail is sent (its "
-                                    f"newsletters are written to outbox/{channel_id}/)", WEB_URL_HINT)]
+                                    f"newsletters are written to outbox/{channel_id}/)", WEB_URL_HINT, "warning")]
         parts = urlsplit(str(self.web_url))
         if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
             # RFC 8058: one-click unsubscribe (List-Unsubscribe-Post) needs an HTTPS URI; mail
             # providers ignore the header otherwise and the links travel in clear text.
             return [((channel_id, "web_url"), f"e-mail channel '{channel_id}': web_url {self.web_url} is not HTTPS",
-                     "serve `dissemination web` behind HTTPS and write web_url as https://…; only localhost may use http")]
+                     "serve `dissemination web` behind HTTPS and write web_url as https://…; only localhost may use http",
+                     "error")]
         return []
 
 
