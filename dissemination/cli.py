@@ -987,7 +987,8 @@ def _stored(store, credential, config) -> None:  # type: ignore[no-untyped-def]
 @auth_app.command("mastodon")
 def auth_mastodon(channel: Annotated[str, typer.Argument(help="The channel's id in channels.yaml.")]) -> None:
     """Register the app on the channel's instance, sign in in a browser, paste the code shown."""
-    from dissemination.publish.oauth import MastodonSignIn, OAuthError
+    from dissemination.publish.channels.mastodon import MastodonSignIn
+    from dissemination.publish.oauth import OAuthError
 
     config = _channel_config(channel, "mastodon")
     store = _credential_store()
@@ -1016,7 +1017,8 @@ def auth_linkedin(
     import threading
     import webbrowser
 
-    from dissemination.publish.oauth import LinkedInOAuth, OAuthError, RedirectListener, new_state
+    from dissemination.publish.channels.linkedin import LinkedInOAuth
+    from dissemination.publish.oauth import OAuthError, RedirectListener, new_state
 
     config = _channel_config(channel, "linkedin")
     store = _credential_store()

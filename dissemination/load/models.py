@@ -476,6 +476,9 @@ class Stakeholder(Content):
     website: HttpUrl | None = None
     mastodon: MastodonAccount | None = None
     linkedin: LinkedInUrn | None = None
+    # Accounts on other kinds of channel, by kind (e.g. `bluesky: name.bsky.social`), for the
+    # `mention` filter of channel kinds that have no key of their own above.
+    accounts: dict[Identifier, NonEmptyText] = {}
     contacts: list[Contact] = []
     partner: Partner | None = None
     notes: str | None = None

@@ -233,8 +233,9 @@ class Channel(abc.ABC):
 
     @classmethod
     def mention(cls, stakeholder: Stakeholder) -> str | None:
-        """A stakeholder named in the channel's own syntax; None: by plain name."""
-        return None
+        """A stakeholder named in the channel's own syntax; None: by plain name. By default the
+        account the stakeholder map gives for this kind under `accounts:`, as written."""
+        return stakeholder.accounts.get(cls.kind)
 
     @classmethod
     def outbox_request(cls, claim: Claim, config: ChannelSettings) -> dict[str, Any]:

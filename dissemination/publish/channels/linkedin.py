@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
-
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from urllib.parse import quote, urlencode
 
 from pydantic import Field
 
@@ -26,6 +27,7 @@ from dissemination.publish.channels.base import (Capabilities, Health, Metric, P
 from dissemination.publish.channels.text import find_urls, grapheme_length
 from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.records import Claim, Receipt, Snapshot
+from dissemination.redact import register
 
 if TYPE_CHECKING:  # httpx takes ~0.3 s to import: only when publishing or reading
     import httpx
@@ -154,6 +156,106 @@ def linkedin_post(claim: Claim, config: LinkedInSettings, image_urn: str | None 
     elif image:
         body["content"] = {"media": {"id": image_urn, "altText": claim.payload.get("image_alt")}}
     return body
+
+
+# --- signing in -----------------------------------------------------------------------------------
+
+def linkedin_scopes(config: LinkedInSettings) -> str:
+    if config.scopes:
+        return config.scopes
+    if config.author.startswith("urn:li:organization:"):
+        return "openid profile w_organization_social r_organization_social rw_organization_admin"
+    return "openid profile w_member_social"
+
+
+class LinkedInOAuth:
+    """Signing in (`dissemination auth linkedin <channel>`) and renewing a token with its refresh token."""
+
+    def __init__(self, channel: str, config: LinkedInSettings, transport: httpx.BaseTransport | None = None) -> None:
+        self.channel = channel
+        self.config = config
+        self.base = str(config.oauth_base).rstrip("/")
+        self.transport = transport
+
+    def client(self) -> tuple[str, str]:
+        from dissemination.publish.oauth import OAuthError
+
+        names = [self.config.client_id_env, self.config.client_secret_env]
+        if not all(names):
+            raise OAuthError(f"channel '{self.channel}' names no client_id_env and client_secret_env in "
+                             "channels.yaml: add the names of the environment variables that hold the "
+                             "LinkedIn app's client id and secret")
+        missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
+        if missing:
+            raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
+        register(os.environ[names[1]])  # type: ignore[index]
+        return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
+
+    def authorization_url(self, redirect_uri: str, state: str) -> str:
+        client_id, _ = self.client()
+        query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+                           "state": state, "scope": linkedin_scopes(self.config)})
+        return f"{self.base}/oauth/v2/authorization?{query}"
+
+    def _token(self, form: dict[str, str], now: dt.datetime, previous: Credential | None) -> Credential:
+        import httpx
+
+        from dissemination.publish.oauth import TIMEOUT, OAuthError
+
+        client_id, client_secret = self.client()
+        try:
+            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
+                response = http.post(f"{self.base}/oauth/v2/accessToken",
+                                     data={**form, "client_id": client_id, "client_secret": client_secret})
+        except httpx.HTTPError as exc:
+            raise OAuthError(f"cannot reach {self.base}: {type(exc).__name__}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            detail = body.get("error_description", "") if isinstance(body, dict) else ""
+            raise OAuthError(f"LinkedIn refused the {form['grant_type'].replace('_', ' ')}: HTTP "
+                             f"{response.status_code} {error} {detail}".rstrip())
+        expires_in = body.get("expires_in")
+        refresh_in = body.get("refresh_token_expires_in")
+        return Credential(
+            self.channel, "linkedin", self.base, body["access_token"], obtained_at=now,
+            expires_at=now + dt.timedelta(seconds=int(expires_in)) if expires_in else None,
+            refresh_token=body.get("refresh_token") or (previous.refresh_token if previous else None),
+            # LinkedIn does not extend a refresh token's life when it is used (§3.6)
+            refresh_expires_at=(now + dt.timedelta(seconds=int(refresh_in)) if refresh_in
+                                else previous.refresh_expires_at if previous else None),
+            scope=body.get("scope") or (previous.scope if previous else None),
+            account=previous.account if previous else None)
+
+    def exchange(self, code: str, redirect_uri: str, now: dt.datetime) -> Credential:
+        return self._token({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                           now, None)
+
+    def refresh(self, credential: Credential, now: dt.datetime) -> Credential:
+        assert credential.refresh_token
+        return self._token({"grant_type": "refresh_token", "refresh_token": credential.refresh_token},
+                           now, credential)
+
+    def who(self, credential: Credential) -> Credential:
+        """The signed-in member's name from OpenID userinfo, when the token has that scope."""
+        import httpx
+
+        from dissemination.publish.oauth import TIMEOUT
+
+        api = str(self.config.api_base).rstrip("/")
+        try:
+            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
+                response = http.get(f"{api}/v2/userinfo",
+                                    headers={"Authorization": f"Bearer {credential.access_token}"})
+        except httpx.HTTPError:
+            return credential
+        if response.status_code != 200:
+            return credential
+        body = response.json()
+        return replace(credential, account=f"{body.get('name', '?')} (urn:li:person:{body.get('sub', '?')})")
 
 
 # --- the adapter ---------------------------------------------------------------------------------
@@ -308,7 +410,7 @@ class LinkedInChannel(TokenChannel):
             credential.refresh_expires_at is None or credential.refresh_expires_at > now)
         warning = None
         if left <= RENEW_BEFORE and refreshable:
-            from dissemination.publish.oauth import LinkedInOAuth, OAuthError
+            from dissemination.publish.oauth import OAuthError
 
             try:
                 renewed = LinkedInOAuth(self.id, self.config, self.transport).refresh(credential, now)

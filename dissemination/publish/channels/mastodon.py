@@ -26,7 +26,7 @@ from dissemination.load import models as m
 from dissemination.publish.channels.base import (Capabilities, Health, Metric, PublishError, ReadBackError,
                                                     TokenChannel, TokenSettings, content_file, tls_context)
 from dissemination.publish.channels.text import grapheme_length, replace_url_tokens
-from dissemination.publish.credentials import Token, auth_command
+from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
 
 if TYPE_CHECKING:  # Mastodon.py and requests take ~0.5 s to import: only when publishing or reading
@@ -203,6 +203,77 @@ def mastodon_status(claim: Claim, config: MastodonSettings) -> dict[str, Any]:
     if claim.payload.get("image"):  # uploaded first (POST /api/v2/media), then sent as media_ids[]
         body["media"] = [{"file": claim.payload["image"], "description": claim.payload.get("image_alt")}]
     return body
+
+
+# --- signing in (`dissemination auth mastodon <channel>`) -------------------------------------------
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"  # the authorization page shows the code, to paste at the prompt
+
+
+@dataclass
+class MastodonSignIn:
+    """One sign-in: the app registration and the authorization URL to open."""
+
+    channel: str
+    config: MastodonSettings
+    client_id: str
+    client_secret: str
+    url: str
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.base_url).rstrip("/")
+
+    @classmethod
+    def start(cls, channel: str, config: MastodonSettings, previous: Credential | None) -> "MastodonSignIn":
+        from mastodon import Mastodon
+        from mastodon.errors import MastodonError
+
+        from dissemination.publish.oauth import CLIENT_NAME, TIMEOUT, OAuthError, loopback
+
+        base_url = str(config.base_url).rstrip("/")
+        scopes = config.scopes.split()
+        if previous and previous.client_id and previous.client_secret and previous.endpoint == base_url \
+                and set(scopes) <= set((previous.scope or "").split()):
+            client_id, client_secret = previous.client_id, previous.client_secret  # registered before
+        else:
+            try:
+                client_id, client_secret = Mastodon.create_app(
+                    CLIENT_NAME, scopes=scopes, redirect_uris=OOB, api_base_url=base_url,
+                    request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
+            except (MastodonError, KeyError, ValueError) as exc:
+                # create_app returns the error body as if it were the app; KeyError means refused
+                raise OAuthError(f"{base_url} did not register the app ({type(exc).__name__}); check "
+                                 f"base_url of channel '{channel}'") from None
+        api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url,
+                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
+        url = api.auth_request_url(redirect_uris=OOB, scopes=scopes, allow_http=loopback(base_url))
+        return cls(channel, config, client_id, client_secret, url)
+
+    def finish(self, code: str, now: dt.datetime) -> Credential:
+        from mastodon import Mastodon
+        from mastodon.errors import MastodonError
+
+        from dissemination.publish.oauth import CLIENT_NAME, TIMEOUT, OAuthError, loopback
+
+        scopes = self.config.scopes.split()
+        api = Mastodon(client_id=self.client_id, client_secret=self.client_secret, api_base_url=self.base_url,
+                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME, ratelimit_method="throw")
+        try:
+            token = api.log_in(code=code.strip(), redirect_uri=OOB, scopes=scopes,
+                               allow_http=loopback(self.base_url))
+        except MastodonError as exc:
+            # Mastodon.py's message may quote the request; ours names only what went wrong.
+            what = "the code was not accepted" if "Invalid" in str(exc) else "not all scopes were granted"
+            raise OAuthError(f"{self.base_url}: {what} ({type(exc).__name__}); run the command again "
+                             "and paste the code the page shows") from None
+        try:
+            account = api.account_verify_credentials()
+        except MastodonError as exc:
+            raise OAuthError(f"{self.base_url} refused the new token ({type(exc).__name__})") from None
+        return Credential(self.channel, "mastodon", self.base_url, token, obtained_at=now,
+                          scope=" ".join(scopes), account=f"@{account.get('acct')}",
+                          client_id=self.client_id, client_secret=self.client_secret)
 
 
 # --- the adapter ---------------------------------------------------------------------------------
