@@ -397,7 +397,8 @@ def _check_knowledge(project: Project) -> list[Problem]:
         image = item.meta.image
         if image and not image.lower().startswith(("http://", "https://")):
             out += image_problems(project.root, item.path, item.doc.line_of, image, item.meta.image_alt,
-                                  "or a https:// address", alt_limit(project), image_limit(project))
+                                  "or a https:// address", alt_limit(project), image_limit(project),
+                                  refused_types(project))
     return out
 
 
@@ -415,6 +416,19 @@ def image_limit(project: Project) -> tuple[int, str] | None:
     return min(limits) if limits else None
 
 
+def refused_types(project: Project) -> dict[str, str]:
+    """Image types (MIME) some channel that posts images does not take, and which kind that is."""
+    out: dict[str, str] = {}
+    for caps in _capabilities(project).values():
+        if caps.max_images and caps.image_types:
+            out |= {t: caps.label for t in set(m.IMAGE_TYPES.values()) - set(caps.image_types) if t not in out}
+    return out
+
+
+def _megabytes(size: int) -> str:
+    return f"{size // 2**20} MB" if size % 2**20 == 0 else f"{size / 1e6:g} MB"
+
+
 def _capabilities(project: Project) -> dict[str, Capabilities]:
     from dissemination.publish.channels.base import capabilities_of
 
@@ -423,7 +437,7 @@ def _capabilities(project: Project) -> dict[str, Capabilities]:
 
 def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,  # type: ignore[no-untyped-def]
                    remote: str = "", alt_max: tuple[int, str] | None = None,
-                   size_max: tuple[int, str] | None = None) -> list[Problem]:
+                   size_max: tuple[int, str] | None = None, refused: dict[str, str] | None = None) -> list[Problem]:
     """A local image must be a file under the content root, of a type and size a social channel
     takes, with alt text it accepts (`alt_max`: see `alt_limit`; the instance is asked again when
     posting)."""
@@ -439,10 +453,13 @@ def image_problems(root: Path, path: str, line_of, image: str, alt: str | None, 
     if file.suffix.lower() not in m.IMAGE_TYPES:
         out.append(Problem(path, line, f"image '{image}' is not a JPEG, PNG, GIF or WebP file",
                            "convert it, e.g. to .jpg or .png"))
+    elif refused and m.IMAGE_TYPES[file.suffix.lower()] in refused:
+        out.append(Problem(path, line, f"image '{image}' is a {m.IMAGE_TYPES[file.suffix.lower()]} file, which "
+                           f"{refused[m.IMAGE_TYPES[file.suffix.lower()]]} does not take", "convert it, e.g. to .jpg"))
     size = file.stat().st_size
     if size_max and size > size_max[0]:
         out.append(Problem(path, line, f"image '{image}' is {size / 2**20:.1f} MB, over the "
-                           f"{size_max[0] // 2**20} MB {size_max[1]} accepts", "make it smaller"))
+                           f"{_megabytes(size_max[0])} {size_max[1]} accepts", "make it smaller"))
     if alt and alt_max and len(alt) > alt_max[0]:
         out.append(Problem(path, line_of(("image_alt",)), f"image_alt is {len(alt)} characters, over the "
                            f"{alt_max[0]} channel '{alt_max[1]}' accepts", "describe the image more briefly"))
@@ -498,7 +515,8 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
                                        f"add it to the campaign's {key} or remove it here"))
         if post.meta.image:
             out += image_problems(project.root, path, post.line_of, post.meta.image, post.meta.image_alt,
-                                  alt_max=alt_limit(project), size_max=image_limit(project))
+                                  alt_max=alt_limit(project), size_max=image_limit(project),
+                                  refused=refused_types(project))
         for j, value in enumerate(post.meta.knowledge):
             if value not in project.knowledge and value not in project.broken_knowledge:
                 msg, hint = _unknown("knowledge item", value, set(project.knowledge))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from dissemination.contained import OutsideRoot, inside
+from dissemination.load.models import IMAGE_TYPES as IMAGE_FILE_TYPES
 from dissemination.load.models import ChannelSettings, EnvName, Stakeholder
 from dissemination.publish.channels.text import grapheme_length
 from dissemination.publish.credentials import (CredentialStore, CredentialStoreError, Token, auth_command, default_store,
@@ -68,9 +69,7 @@ class Capabilities:
     max_html_bytes: int | None = None  # a newsletter's HTML (Gmail clips longer ones)
     newsletter: bool = False  # rendered as a newsletter issue (subject, text and HTML), not a post
     link_card: bool = False  # a post's link is shown as a card with a title and description
-    media: bool = False  # uploads images when publishing
-    rate_per_minute: int | None = None
-    idempotent: bool = True  # a repeat with the same key cannot create a second publication
+    rate_per_minute: int | None = None  # publications (e-mail: messages) sent per minute at most
     # Reading engagement: publications per `fetch_metrics` call (one request where the platform
     # batches), calls in flight at once, and calls started per minute (None: unlimited).
     read_batch: int = 1
@@ -80,7 +79,6 @@ class Capabilities:
     # Idempotency-Key for an hour). An unknown item first sent longer ago than this (less a
     # margin) is read back before it is sent again (`Channel.read_back`). None: forever.
     key_retention: dt.timedelta | None = None
-    metrics: tuple[Metric, ...] = ()  # what `fetch_metrics` reads
 
 
 @dataclass(frozen=True)
@@ -135,6 +133,10 @@ def content_file(root: Path, relative: str) -> Path:
 class OpenedChannel:
     channel: "Channel"
     note: str | None  # said plainly to the user when a channel falls back to the outbox
+
+
+# The images `check` lets through (by file name: .jpg, .png, .gif, .webp), as MIME types.
+IMAGE_TYPES = tuple(sorted(set(IMAGE_FILE_TYPES.values())))
 
 
 # --- the channel classes, by kind ------------------------------------------------------------------
@@ -197,7 +199,8 @@ class Channel(abc.ABC):
 
     kind: ClassVar[str]
     settings: ClassVar[type[ChannelSettings]]
-    metrics: ClassVar[tuple[Metric, ...]] = ()  # what `fetch_metrics` reads, whatever the settings
+    # What `fetch_metrics` reads, whatever the settings (the report needs every kind's, configured or not).
+    metrics: ClassVar[tuple[Metric, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 from pydantic import Field
 
 from dissemination.load import models as m
-from dissemination.publish.channels.base import (Capabilities, Health, Metric, PublishError, ReadBackError,
+from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Health, Metric, PublishError, ReadBackError,
                                                     TokenChannel, TokenSettings, content_file, tls_context)
 from dissemination.publish.channels.text import find_urls, grapheme_length
 from dissemination.publish.credentials import Credential, Token, auth_command
@@ -274,9 +274,9 @@ class LinkedInChannel(TokenChannel):
         assert isinstance(config, LinkedInSettings)
         return Capabilities(
             "linkedin", "LinkedIn", markup="little", max_length=config.max_characters, max_images=20,
-            link_card=True, media=True, read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=DUPLICATE_WINDOW,
-            metrics=cls.metrics)
+            image_types=IMAGE_TYPES,
+            link_card=True, read_concurrency=config.metrics_concurrency,
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=DUPLICATE_WINDOW)
 
     @classmethod
     def text(cls, plain: str, capabilities: Capabilities) -> tuple[str, int]:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from dissemination.load import models as m
-from dissemination.publish.channels.base import (Capabilities, Health, Metric, PublishError, ReadBackError,
+from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Health, Metric, PublishError, ReadBackError,
                                                     TokenChannel, TokenSettings, content_file, tls_context)
 from dissemination.publish.channels.text import grapheme_length, replace_url_tokens
 from dissemination.publish.credentials import Credential, Token, auth_command
@@ -293,10 +293,10 @@ class MastodonChannel(TokenChannel):
         assert isinstance(config, MastodonSettings)
         return Capabilities(
             "mastodon", "Mastodon", max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
-            max_images=4, image_bytes=m.MAX_IMAGE_BYTES, alt_length=config.description_limit, media=True,
+            max_images=4, image_bytes=m.MAX_IMAGE_BYTES, alt_length=config.description_limit,
+            image_types=IMAGE_TYPES,
             read_batch=cls.BATCH, read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=KEY_RETENTION,
-            metrics=cls.metrics)
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=KEY_RETENTION)
 
     @classmethod
     def with_live_limits(cls, config: m.ChannelSettings, limits: LiveLimits) -> m.ChannelSettings | None:

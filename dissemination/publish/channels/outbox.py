@@ -48,8 +48,8 @@ class OutboxChannel(Channel):
             return Capabilities("outbox", "De outbox")
         # Standing in: the real channel's text rules, but nothing is uploaded, limited or read.
         return dataclasses.replace(
-            class_of(config).capabilities_of(config), media=False, rate_per_minute=None, idempotent=True,
-            read_batch=1, read_concurrency=1, read_per_minute=None, key_retention=None, metrics=())
+            class_of(config).capabilities_of(config), rate_per_minute=None, read_batch=1, read_concurrency=1,
+            read_per_minute=None, key_retention=None)
 
     @classmethod
     def open(cls, channel_id: str, config: m.ChannelSettings, root: Path,

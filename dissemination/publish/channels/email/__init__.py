@@ -115,7 +115,7 @@ class EmailChannel(Channel):
         assert isinstance(config, EmailSettings)
         return Capabilities(
             "email", "E-mail", medium="email", markup="html", unit="bytes", max_images=50,
-            max_html_bytes=GMAIL_CLIP_BYTES, newsletter=True, rate_per_minute=config.rate_per_minute, metrics=cls.metrics)
+            max_html_bytes=GMAIL_CLIP_BYTES, newsletter=True, rate_per_minute=config.rate_per_minute)
 
     @classmethod
     def open(cls, channel_id: str, config: m.ChannelSettings, root: Path,

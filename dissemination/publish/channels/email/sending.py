@@ -389,7 +389,7 @@ class EmailSender(EmailChannel):
             log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
                         "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
-                   RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
+                   RateLimit(self.capabilities.rate_per_minute), threading.Event(), [], [0])
         run.streamed = not (kit_for or self._recipients_given)
         if expired:
             self.deliveries.expire(claim.id, expired, started)
