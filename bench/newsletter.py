@@ -150,12 +150,12 @@ def seed_subscribers(db: Path, n: int, list_id: str) -> None:
 
 def child_ours(n: int, connections: int, port: int) -> dict:
     from dissemination.ledger import Ledger, PlannedItem
-    from dissemination.load import models as m
-    from dissemination.publish.channels.email import EmailChannel
+    from dissemination.publish.channels.email import EmailSettings
+    from dissemination.publish.channels.email.sending import EmailSender
     from dissemination.publish.recipients import Recipient
 
     os.environ["DISSEMINATION_UNSUBSCRIBE_SECRET"] = SECRET
-    config = m.EmailChannel(kind="email", host="127.0.0.1", port=port, security="none",
+    config = EmailSettings(kind="email", host="127.0.0.1", port=port, security="none",
                             from_address="nieuwsbrief@example.org", from_name="Nieuwsbrief SI Logistiek",
                             web_url="https://nieuwsbrief.example.org", rate_per_minute=10_000_000,
                             connections=connections)
@@ -172,7 +172,7 @@ def child_ours(n: int, connections: int, port: int) -> dict:
         item = PlannedItem("nieuwsbrief-kwartaal", "bench", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", payload)
         ledger.apply_plan([item], now)
         [claim] = ledger.claim_due("bench", now)
-        channel = EmailChannel("nieuwsbrief", config, Path(tmp))
+        channel = EmailSender("nieuwsbrief", config, Path(tmp))
         channel.bind(ledger, lambda: now, dt.timedelta(minutes=5))
         assert channel.preflight().ok
         started_send = time.perf_counter()
@@ -192,7 +192,7 @@ def channel_run_stub(channel, claim, payload, recipients):  # type: ignore[no-un
     import threading as th
 
     from dissemination.publish import mime
-    from dissemination.publish.channels.email import _Run
+    from dissemination.publish.channels.email.sending import _Run
     from dissemination.publish.pacing import RateLimit
     from dissemination.render.newsletter import UNSUBSCRIBE_PLACEHOLDER
 

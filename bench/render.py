@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from dissemination.check import run_check  # noqa: E402
 from dissemination.render import Renderer  # noqa: E402
 from dissemination.render.attribution import _PARSED  # noqa: E402
-from dissemination.render.capabilities import _COUNTED_TOKENS  # noqa: E402
+from dissemination.publish.channels.mastodon import _COUNTED_TOKENS  # noqa: E402
 from dissemination.render.context import FILTERS  # noqa: E402
 from dissemination.render.env import default_templates_dir  # noqa: E402
 from dissemination.render.variants import planned_variants  # noqa: E402

@@ -28,7 +28,7 @@ from bench._ledger import add_published, item_id, sample_root  # noqa: E402
 from dissemination.ledger import Ledger  # noqa: E402
 from dissemination.periods import parse_period  # noqa: E402
 from dissemination.report import make_report  # noqa: E402
-from dissemination.report.figures import REPORT_METRICS  # noqa: E402
+from dissemination.report.figures import report_metrics  # noqa: E402
 
 UTC = dt.timezone.utc
 CAMPAIGNS = ["kennisreeks-praktijkvoorbeelden", "slotsymposium-2027", "nieuwsbrief-kwartaal",
@@ -95,8 +95,8 @@ def main() -> None:
             for k in range(args.repeat):
                 ledger = Ledger.for_root(root)
                 start = time.perf_counter()
-                ledger.latest_readings(period.start_utc, period.end_utc, now, REPORT_METRICS)
-                ledger.latest_readings(period.previous().start_utc, period.previous().end_utc, now, REPORT_METRICS)
+                ledger.latest_readings(period.start_utc, period.end_utc, now, report_metrics())
+                ledger.latest_readings(period.previous().start_utc, period.previous().end_utc, now, report_metrics())
                 queries.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 report, files = make_report(root, ledger, period, Path(folder) / "out" / f"{label}-{k}.html", now)

@@ -49,17 +49,19 @@ class CheckResult:
         return "\n".join(parts)
 
     def limits_used(self) -> list[str]:
-        """Which limits each Mastodon channel was checked against: read from its server, or
-        declared in channels.yaml (until a publish run or `status` reads the server's)."""
+        """Which limits each channel whose server reports its own was checked against: read from
+        its server, or declared in channels.yaml (until a publish run or `status` reads the server's)."""
+        from dissemination.publish.channels.base import class_of
+
         lines = []
         for channel_id, config in self.project.channels.items():
-            if config.kind != "mastodon":
+            limits = class_of(config).limits_text(config)
+            if limits is None:
                 continue
             live = self.project.live_limits.get(channel_id)
             where = (f"read from {live.server} on {live.read_at:%Y-%m-%d %H:%M} UTC" if live else
                      "declared in channels.yaml (the server's are read by the next publish or status)")
-            lines.append(f"{channel_id}: {config.max_characters} characters, URLs as "
-                         f"{config.characters_reserved_per_url}, alt text {config.description_limit}: {where}")
+            lines.append(f"{channel_id}: {limits}: {where}")
         return lines
 
 

@@ -342,8 +342,8 @@ def web(
     calendar."""
     import uvicorn
 
-    from dissemination.load import models as m
     from dissemination.load.project import load_channels
+    from dissemination.publish.channels.email import EmailSettings
     from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
     from dissemination.web import create_app
 
@@ -354,7 +354,7 @@ def web(
         raise typer.Exit(2) from None
     channels, _ = load_channels(State.root)
     names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
-             if isinstance(c, m.EmailChannel)}
+             if isinstance(c, EmailSettings)}
     ledger = _ledger()
     page = _live_calendar(ledger) if calendar else None
     signup = _signup_settings(channels)
@@ -381,12 +381,11 @@ def _live_calendar(ledger):  # type: ignore[no-untyped-def]
 def _signup_settings(channels):  # type: ignore[no-untyped-def]
     """Sign-up forms for every audience, confirmations sent through the first e-mail channel with
     a web_url (into outbox/<channel>/bevestigingen/ while its SMTP secrets are not set)."""
-    from dissemination.load import models as m
-    from dissemination.publish.channels.email import send_single, write_single
+    from dissemination.publish.channels.email import EmailSettings, send_single, write_single
     from dissemination.signup import SignupSettings
 
     found = next(((cid, c) for cid, c in (channels.channels if channels else {}).items()
-                  if isinstance(c, m.EmailChannel) and c.web_url), None)
+                  if isinstance(c, EmailSettings) and c.web_url), None)
     if found is None:
         return None
     channel_id, config = found
@@ -988,7 +987,8 @@ def _stored(store, credential, config) -> None:  # type: ignore[no-untyped-def]
 @auth_app.command("mastodon")
 def auth_mastodon(channel: Annotated[str, typer.Argument(help="The channel's id in channels.yaml.")]) -> None:
     """Register the app on the channel's instance, sign in in a browser, paste the code shown."""
-    from dissemination.publish.oauth import MastodonSignIn, OAuthError
+    from dissemination.publish.channels.mastodon import MastodonSignIn
+    from dissemination.publish.oauth import OAuthError
 
     config = _channel_config(channel, "mastodon")
     store = _credential_store()
@@ -1017,7 +1017,8 @@ def auth_linkedin(
     import threading
     import webbrowser
 
-    from dissemination.publish.oauth import LinkedInOAuth, OAuthError, RedirectListener, new_state
+    from dissemination.publish.channels.linkedin import LinkedInOAuth
+    from dissemination.publish.oauth import OAuthError, RedirectListener, new_state
 
     config = _channel_config(channel, "linkedin")
     store = _credential_store()

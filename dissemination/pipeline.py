@@ -378,14 +378,14 @@ def read_bounces(root: Path, ledger: Ledger, channel: str | None = None, maildir
     """Read each e-mail channel's bounce mailbox (IMAP, or a Maildir) and apply its reports to
     the ledger (`dissemination.publish.bouncebox`). Channels without a mailbox are skipped unless
     named. Raises ContentErrors for a broken channels.yaml, MissingSecret without the link secret."""
-    from dissemination.load import models as m
     from dissemination.publish.bouncebox import Bouncebox, BounceboxError
+    from dissemination.publish.channels.email import EmailSettings
     from dissemination.publish.tokens import Signer, secret_from_env
 
     channels_file, problems = load_channels(root)
     if channels_file is None or problems.errors:
         raise ContentErrors(problems.errors)
-    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, m.EmailChannel)
+    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, EmailSettings)
               and (c == channel if channel else (maildir is not None or cfg.bounce_imap_host or cfg.bounce_maildir))}
     signer = Signer(secret_from_env())
     clock = now or (lambda: dt.datetime.now(UTC))

@@ -129,15 +129,13 @@ def env_block_name(variable: str) -> str:
 def secret_variables(root: Path) -> list[str]:
     """The environment variables a run may need secrets from: the unsubscribe secret and each
     e-mail channel's SMTP login (`username_env`, `password_env` in channels.yaml)."""
-    from dissemination.load import models as m
     from dissemination.load.project import load_channels
     from dissemination.publish.tokens import SECRET_ENV
 
     channels, _ = load_channels(root)
     names = [SECRET_ENV]
     for config in (channels.channels.values() if channels else []):
-        if isinstance(config, m.EmailChannel):
-            names += [n for n in (config.username_env, config.password_env) if n]
+        names += config.secret_envs()
     return names
 
 

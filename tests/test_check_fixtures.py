@@ -110,7 +110,7 @@ EXPECTED = {
         "campaigns/reeks.md:12: unknown channel 'linkedn' (did you mean 'linkedin'?)",
     ],
     "unknown_channel_kind": [
-        "channels.yaml:11: channel 'nieuwsbrief' has unknown kind 'smtp' (kind is one of: mastodon, linkedin, email, outbox)",
+        "channels.yaml:11: channel 'nieuwsbrief' has unknown kind 'smtp' (kind is one of: email, linkedin, mastodon, outbox)",
     ],
     "unknown_key": [
         "knowledge/den-hartogh.md:3: unknown key 'titel' (did you mean 'title'?)",

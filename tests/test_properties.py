@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from conftest import VALID
 from dissemination.check import run_check
 from dissemination.load import models as m
+from dissemination.publish.channels.mastodon import MastodonSettings
 from dissemination.load.markdown import normalise
 from dissemination.load.readers import READERS
 
 MARKDOWN_READERS = {"knowledge", "campaign"}
 FIELD_NAMES = sorted(
     set(m.KnowledgeMeta.model_fields) | set(m.CampaignMeta.model_fields) | set(m.Stakeholder.model_fields)
-    | set(m.Audience.model_fields) | set(m.MastodonChannel.model_fields) | set(m.Cadence.model_fields)
+    | set(m.Audience.model_fields) | set(MastodonSettings.model_fields) | set(m.Cadence.model_fields)
     | set(m.StakeholderMapShell.model_fields) | set(m.Programme.model_fields) | {"mastodon", "linkedin"}
 )
 

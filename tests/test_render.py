@@ -12,12 +12,9 @@ from hypothesis import strategies as st
 from dissemination.check import run_check
 from dissemination.render import UNSUBSCRIBE_PLACEHOLDER, Renderer
 from dissemination.render.attribution import Utm
-from dissemination.render.capabilities import (
-    escape_little,
-    find_urls,
-    grapheme_length,
-    mastodon_length,
-)
+from dissemination.publish.channels.linkedin import escape_little
+from dissemination.publish.channels.mastodon import mastodon_length
+from dissemination.publish.channels.text import find_urls, grapheme_length
 from dissemination.render.context import datum, datumtijd
 from dissemination.render.variants import planned_variants
 
@@ -365,9 +362,9 @@ def test_escape_little_agrees_with_its_definition(text):
 @settings(max_examples=400, deadline=None)
 @given(_post_text)
 def test_url_tokens_are_found_as_the_whitespace_rule_defines(text):
-    from dissemination.render.capabilities import _replace_url_tokens
+    from dissemination.publish.channels.text import replace_url_tokens
 
     def mark(token: str) -> str:
         return f"<{token}>"
 
-    assert _replace_url_tokens(text, mark) == re.sub(r"(?<!\S)\S*://\S*", lambda m: mark(m.group(0)), text)
+    assert replace_url_tokens(text, mark) == re.sub(r"(?<!\S)\S*://\S*", lambda m: mark(m.group(0)), text)

@@ -114,7 +114,7 @@ snapshots = Table(
 # pending -> claimed -> sending -> sent, and `sending` is committed before the body and its final
 # "." go out, so a crash leaves at most one ambiguous row per connection (settled as
 # `unknown`, never resent unless an operator re-opens it: see `resends`). See
-# dissemination/publish/channels/email.py.
+# dissemination/publish/channels/email/sending.py.
 DELIVERY_OPEN = ("pending", "claimed", "sending", "deferred")
 DELIVERY_SETTLED = ("sent", "bounced", "rejected", "suppressed", "withdrawn", "unknown", "failed", "expired")
 

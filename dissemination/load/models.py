@@ -316,14 +316,12 @@ class Programme(Content):
 # --- channels ---------------------------------------------------------------------------------
 
 
-class ChannelKind(str, Enum):
-    mastodon = "mastodon"
-    linkedin = "linkedin"
-    email = "email"
-    outbox = "outbox"
+class ChannelSettings(Content):
+    """What every channel in `channels.yaml` may say. Each kind's own settings (`MastodonSettings`
+    and so on) live in its module under `dissemination/publish/channels/` and add to these;
+    `channels.yaml` is read against the model of the kind it names (see `channels.base.settings_model`)."""
 
-
-class ChannelBase(Content):
+    kind: str
     # How far past its slot an item may still go out; later it is marked missed, not posted.
     late_tolerance: Duration = dt.timedelta(hours=2)
     # Two posts on this account closer together than this are a collision (`check`, `plan
@@ -335,120 +333,23 @@ class ChannelBase(Content):
     metrics_concurrency: Annotated[int, Field(ge=1, le=32)] = 4
     metrics_per_minute: Annotated[int, Field(ge=1)] | None = None
 
+    def endpoint(self) -> str:
+        """The server a stored token belongs to: a token stored for another one is not used."""
+        return ""
 
-class MastodonChannel(ChannelBase):
-    kind: Literal["mastodon"]
-    base_url: HttpUrl
-    # When set in the environment this token is used; otherwise the one `dissemination auth` stored.
-    token_env: EnvName | None = None
-    # Declared limits (Mastodon's defaults), used until a publish run or `status` has read the
-    # instance's own (`configuration.statuses`, `configuration.media_attachments`).
-    max_characters: Annotated[int, Field(ge=1)] = 500
-    characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
-    description_limit: Annotated[int, Field(ge=1)] = 1500  # alt text of an image
-    visibility: Literal["public", "unlisted", "private"] = "public"
-    language: str = "nl"
-    # How long a publish run may wait for a rate limit to reset; a later reset leaves the item
-    # planned for the next run instead.
-    rate_limit_wait: Duration = dt.timedelta(seconds=30)
-    # How long to wait for the server to process an uploaded image (202) before trying later.
-    media_wait: Duration = dt.timedelta(seconds=60)
-    scopes: str = "read:accounts read:statuses write:statuses write:media"
+    def secret_envs(self) -> list[str]:
+        """The environment variables holding this channel's secrets (named, never the values)."""
+        return []
 
+    def paths(self) -> dict[str, str]:
+        """Settings that name a file or folder, which must stay inside the content root."""
+        return {}
 
-class LinkedInChannel(ChannelBase):
-    kind: Literal["linkedin"]
-    author: LinkedInUrn
-    api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
-    # When set in the environment this token is used; otherwise the one `dissemination auth` stored.
-    token_env: EnvName | None = None
-    max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
-    api_base: HttpUrl = "https://api.linkedin.com"  # changed only to test against a local server
-    oauth_base: HttpUrl = "https://www.linkedin.com"  # likewise
-    # The app's client id and secret (for `dissemination auth` and refreshing tokens) come from
-    # these environment variables.
-    client_id_env: EnvName | None = None
-    client_secret_env: EnvName | None = None
-    # Must be registered as a redirect URL of the app in LinkedIn's developer portal.
-    redirect_port: Annotated[int, Field(ge=0, le=65535)] = 8765
-    scopes: str | None = None  # default: what posting as `author` needs, plus openid profile
-    # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
-    request_timeout: Duration = dt.timedelta(seconds=20)
-    # How long to wait for LinkedIn to process an uploaded image before trying later.
-    media_wait: Duration = dt.timedelta(seconds=60)
+    def problems(self, channel_id: str) -> list[tuple[tuple[str, ...], str, str, Literal["error", "warning"]]]:
+        """What `check` says about settings that are valid one by one but not together: (key path
+        for the line, message, hint, severity)."""
+        return []
 
-
-# What `check` and the e-mail channel's preflight say when an e-mail channel has no web_url.
-WEB_URL_HINT = "set web_url to the public address of `dissemination web`; every newsletter needs a working unsubscribe link"
-
-
-class EmailChannel(ChannelBase):
-    kind: Literal["email"]
-    host: NonEmptyText
-    port: Annotated[int, Field(ge=1, le=65535)] = 587
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username_env: EnvName | None = None
-    password_env: EnvName | None = None
-    from_address: Email
-    from_name: DisplayName | None = None
-    reply_to: Email | None = None
-    rate_per_minute: Annotated[int, Field(ge=1)] = 600
-    # SMTP connections sending at once (each reused for a whole batch).
-    connections: Annotated[int, Field(ge=1, le=16)] = 1
-    timeout: Duration = dt.timedelta(seconds=30)
-    # A CA bundle (PEM, relative to the content root) for a relay whose certificate a private CA
-    # signed; default: the system's CAs. The certificate is always verified.
-    tls_ca_file: NonEmptyText | None = None
-    # Public address of `dissemination web`: unsubscribe and click links point there.
-    web_url: AsciiUrl | None = None
-    # The list as mail clients show it (List-Id); defaults: the description and <channel>.<sender domain>.
-    list_name: DisplayName | None = None
-    list_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
-    # Where the List-Unsubscribe mailto: goes (handled by hand: `dissemination suppress`); default reply_to or from.
-    unsubscribe_mailbox: Email | None = None
-    # Links go through `dissemination web` and are counted anonymously; per person only for
-    # contacts with `tracking: true`.
-    track_clicks: bool = True
-    # How long after its slot an edition may still reach a recipient the server deferred (4xx)
-    # or an operator re-opened; later (or once the list's next edition went out) it is not sent.
-    edition_expires_after: Duration = dt.timedelta(days=3)
-    # Editions in a row a recipient's server did not accept (4xx until expiry, 5.2.2 mailbox
-    # full) before the address is suppressed as bounced.
-    soft_bounce_limit: Annotated[int, Field(ge=1, le=100)] = 3
-    # DKIM signing by the sender itself, for a relay that does not sign (see docs/deliverability.md):
-    # the selector, the signing domain (default: from_address's) and the environment variable
-    # holding the private key (PEM). From, To, Subject, Date, Message-ID, List-Id and the
-    # List-Unsubscribe headers are signed (RFC 8058 one-click counts only when they are).
-    dkim_selector: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")] | None = None
-    dkim_domain: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z0-9-]+$")] | None = None
-    dkim_key_env: EnvName | None = None
-    # How long a click keeps the address of a person who consented to per-person tracking.
-    click_retention: Duration = dt.timedelta(days=180)
-    # Bounces that arrive later, by mail: each message's envelope sender is
-    # `<local>+<token>@<domain>` of this address (VERP), so a report names its newsletter and
-    # recipient. `dissemination bounces` reads the mailbox it lands in: over IMAP, or a Maildir.
-    bounce_address: Email | None = None
-    bounce_imap_host: NonEmptyText | None = None
-    bounce_imap_port: Annotated[int, Field(ge=1, le=65535)] = 993
-    bounce_imap_security: Literal["ssl", "starttls", "none"] = "ssl"
-    bounce_imap_folder: NonEmptyText = "INBOX"
-    bounce_username_env: EnvName | None = None
-    bounce_password_env: EnvName | None = None
-    bounce_maildir: NonEmptyText | None = None  # relative to the content root, or absolute
-
-
-class OutboxChannel(ChannelBase):
-    kind: Literal["outbox"]
-    path: str | None = None
-
-
-CHANNEL_MODELS: dict[str, type[ChannelBase]] = {
-    "mastodon": MastodonChannel,
-    "linkedin": LinkedInChannel,
-    "email": EmailChannel,
-    "outbox": OutboxChannel,
-}
-Channel = MastodonChannel | LinkedInChannel | EmailChannel | OutboxChannel
 
 # Keys that would hold a secret value; the file may only name the environment variable.
 SECRET_KEYS = {"token", "access_token", "refresh_token", "password", "secret", "api_key", "client_secret"}
@@ -575,6 +476,9 @@ class Stakeholder(Content):
     website: HttpUrl | None = None
     mastodon: MastodonAccount | None = None
     linkedin: LinkedInUrn | None = None
+    # Accounts on other kinds of channel, by kind (e.g. `bluesky: name.bsky.social`), for the
+    # `mention` filter of channel kinds that have no key of their own above.
+    accounts: dict[Identifier, NonEmptyText] = {}
     contacts: list[Contact] = []
     partner: Partner | None = None
     notes: str | None = None

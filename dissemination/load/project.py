@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from dissemination.contained import OutsideRoot, inside, is_inside
@@ -29,6 +30,9 @@ from dissemination.load.readers import (
     read_stakeholder_map,
 )
 from dissemination.problems import Problem, Problems, suggest
+
+if TYPE_CHECKING:  # the channels build on the models loaded here: imported where they are used
+    from dissemination.publish.channels.base import Capabilities
 
 PROGRAMME_FILE = "programme.yaml"
 CHANNELS_FILE = "channels.yaml"
@@ -53,7 +57,7 @@ class Project:
     milestones_known: bool = True
 
     @cached_property
-    def channels(self) -> dict[str, m.Channel]:
+    def channels(self) -> dict[str, m.ChannelSettings]:
         return dict(self.channels_file.channels) if self.channels_file else {}
 
     @cached_property
@@ -133,8 +137,7 @@ def channel_path_problems(root: Path, channels: ChannelsFile) -> list[Problem]:
     inside the content root."""
     out = []
     for channel_id, config in channels.channels.items():
-        for key in ("path", "tls_ca_file"):
-            value = getattr(config, key, None)
+        for key, value in config.paths().items():
             if value:
                 try:
                     inside(root, value, key)
@@ -149,16 +152,15 @@ def apply_live_limits(project: Project, live: dict) -> None:  # type: ignore[typ
     ledger's `channel_limits`, written by a preflight), for channels still at that server."""
     if project.channels_file is None:
         return
+    from dissemination.publish.channels.base import class_of
+
     channels = project.channels_file.channels
     for channel_id, limits in live.items():
         config = channels.get(channel_id)
-        if not isinstance(config, m.MastodonChannel) or str(config.base_url).rstrip("/") != limits.server:
-            continue
-        update = {k: v for k, v in (("max_characters", limits.max_characters),
-                                    ("characters_reserved_per_url", limits.characters_per_url),
-                                    ("description_limit", limits.description_limit)) if v}
-        channels[channel_id] = config.model_copy(update=update)
-        project.live_limits[channel_id] = limits
+        updated = class_of(config).with_live_limits(config, limits) if config is not None else None
+        if updated is not None:
+            channels[channel_id] = updated
+            project.live_limits[channel_id] = limits
 
 
 def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problems]:  # type: ignore[type-arg]
@@ -395,18 +397,47 @@ def _check_knowledge(project: Project) -> list[Problem]:
         image = item.meta.image
         if image and not image.lower().startswith(("http://", "https://")):
             out += image_problems(project.root, item.path, item.doc.line_of, image, item.meta.image_alt,
-                                  "or a https:// address", alt_limit(project))
+                                  "or a https:// address", alt_limit(project), image_limit(project),
+                                  refused_types(project))
     return out
 
 
 def alt_limit(project: Project) -> tuple[int, str] | None:
-    """The shortest alt text a Mastodon channel accepts (live, else declared), and its channel."""
-    limits = [(c.description_limit, cid) for cid, c in project.channels.items() if isinstance(c, m.MastodonChannel)]
+    """The shortest alt text a channel accepts (live, else declared), and its channel."""
+    limits = [(c.alt_length, cid) for cid, c in _capabilities(project).items()
+              if c.max_images and c.alt_length is not None]
     return min(limits) if limits else None
 
 
+def image_limit(project: Project) -> tuple[int, str] | None:
+    """The largest image file every channel that posts images takes, and the kind that limits it."""
+    limits = [(c.image_bytes, c.label) for c in _capabilities(project).values()
+              if c.max_images and c.image_bytes is not None]
+    return min(limits) if limits else None
+
+
+def refused_types(project: Project) -> dict[str, str]:
+    """Image types (MIME) some channel that posts images does not take, and which kind that is."""
+    out: dict[str, str] = {}
+    for caps in _capabilities(project).values():
+        if caps.max_images and caps.image_types:
+            out |= {t: caps.label for t in set(m.IMAGE_TYPES.values()) - set(caps.image_types) if t not in out}
+    return out
+
+
+def _megabytes(size: int) -> str:
+    return f"{size // 2**20} MB" if size % 2**20 == 0 else f"{size / 1e6:g} MB"
+
+
+def _capabilities(project: Project) -> dict[str, Capabilities]:
+    from dissemination.publish.channels.base import capabilities_of
+
+    return {cid: capabilities_of(c) for cid, c in project.channels.items()}
+
+
 def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,  # type: ignore[no-untyped-def]
-                   remote: str = "", alt_max: tuple[int, str] | None = None) -> list[Problem]:
+                   remote: str = "", alt_max: tuple[int, str] | None = None,
+                   size_max: tuple[int, str] | None = None, refused: dict[str, str] | None = None) -> list[Problem]:
     """A local image must be a file under the content root, of a type and size a social channel
     takes, with alt text it accepts (`alt_max`: see `alt_limit`; the instance is asked again when
     posting)."""
@@ -422,10 +453,13 @@ def image_problems(root: Path, path: str, line_of, image: str, alt: str | None, 
     if file.suffix.lower() not in m.IMAGE_TYPES:
         out.append(Problem(path, line, f"image '{image}' is not a JPEG, PNG, GIF or WebP file",
                            "convert it, e.g. to .jpg or .png"))
+    elif refused and m.IMAGE_TYPES[file.suffix.lower()] in refused:
+        out.append(Problem(path, line, f"image '{image}' is a {m.IMAGE_TYPES[file.suffix.lower()]} file, which "
+                           f"{refused[m.IMAGE_TYPES[file.suffix.lower()]]} does not take", "convert it, e.g. to .jpg"))
     size = file.stat().st_size
-    if size > m.MAX_IMAGE_BYTES:
+    if size_max and size > size_max[0]:
         out.append(Problem(path, line, f"image '{image}' is {size / 2**20:.1f} MB, over the "
-                           f"{m.MAX_IMAGE_BYTES // 2**20} MB Mastodon accepts", "make it smaller"))
+                           f"{_megabytes(size_max[0])} {size_max[1]} accepts", "make it smaller"))
     if alt and alt_max and len(alt) > alt_max[0]:
         out.append(Problem(path, line_of(("image_alt",)), f"image_alt is {len(alt)} characters, over the "
                            f"{alt_max[0]} channel '{alt_max[1]}' accepts", "describe the image more briefly"))
@@ -481,7 +515,8 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
                                        f"add it to the campaign's {key} or remove it here"))
         if post.meta.image:
             out += image_problems(project.root, path, post.line_of, post.meta.image, post.meta.image_alt,
-                                  alt_max=alt_limit(project))
+                                  alt_max=alt_limit(project), size_max=image_limit(project),
+                                  refused=refused_types(project))
         for j, value in enumerate(post.meta.knowledge):
             if value not in project.knowledge and value not in project.broken_knowledge:
                 msg, hint = _unknown("knowledge item", value, set(project.knowledge))

@@ -7,7 +7,6 @@ file line, so the checker can show all of them at once.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 import typing
 from dataclasses import dataclass
@@ -248,7 +247,7 @@ class StakeholderMapFile:
 @dataclass(frozen=True)
 class ChannelsFile:
     path: str
-    channels: dict[str, m.Channel]
+    channels: dict[str, m.ChannelSettings]
     doc: YamlDoc
 
 
@@ -401,7 +400,11 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
     doc, problems = _yaml_file(text, path)
     if doc is None:
         return None, problems
-    channels: dict[str, m.Channel] = {}
+    # The kinds are the channel modules (dissemination/publish/channels/<kind>.py); imported here,
+    # not at the top, since they build on this package's models.
+    from dissemination.publish.channels.base import kinds, settings_model
+
+    channels: dict[str, m.ChannelSettings] = {}
     for channel_id, settings in doc.data.items():
         line = doc.line_of((channel_id,))
         if not isinstance(channel_id, str) or not re.match(r"^[a-z0-9][a-z0-9_-]{0,63}$", channel_id):
@@ -414,34 +417,22 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
             problems.append(Problem(path, line, f"channel '{channel_id}' must be a set of 'key: value' lines"))
             continue
         kind = settings.get("kind")
-        model = m.CHANNEL_MODELS.get(kind) if isinstance(kind, str) else None
+        model = settings_model(kind) if isinstance(kind, str) else None
         if model is None:
             where = doc.line_of((channel_id, "kind")) if "kind" in settings else line
             what = "has no 'kind'" if kind is None else f"has unknown kind '{kind}'"
+            close = suggest(kind, kinds()) if isinstance(kind, str) else None
             problems.append(
                 Problem(path, where, f"channel '{channel_id}' {what}",
-                        f"kind is one of: {', '.join(m.CHANNEL_MODELS)}")
+                        (f"did you mean '{close}'? " if close else "") + f"kind is one of: {', '.join(kinds())}")
             )
             continue
         channel, invalid = validate(model, settings, doc, path, (channel_id,))
         problems += invalid
-        if channel is not None:
-            channels[channel_id] = channel  # type: ignore[assignment]
-        if isinstance(channel, m.EmailChannel) and channel.web_url is None:
-            # A warning, not an error: the newsletters still go to the outbox for review.
-            problems.append(Problem(
-                path, line, f"e-mail channel '{channel_id}' has no web_url, so no e-mail is sent (its newsletters "
-                            f"are written to outbox/{channel_id}/)",
-                m.WEB_URL_HINT, "warning"))
-        elif isinstance(channel, m.EmailChannel) and channel.web_url is not None \
-                and urlsplit(str(channel.web_url)).scheme != "https" \
-                and urlsplit(str(channel.web_url)).hostname not in ("localhost", "127.0.0.1", "::1"):
-            # RFC 8058: one-click unsubscribe (List-Unsubscribe-Post) needs an HTTPS URI; mail
-            # providers ignore the header otherwise and the links travel in clear text.
-            problems.append(Problem(
-                path, doc.line_of((channel_id, "web_url")),
-                f"e-mail channel '{channel_id}': web_url {channel.web_url} is not HTTPS",
-                "serve `dissemination web` behind HTTPS and write web_url as https://…; only localhost may use http"))
+        if isinstance(channel, m.ChannelSettings):
+            channels[channel_id] = channel
+            for where, message, hint, severity in channel.problems(channel_id):
+                problems.append(Problem(path, doc.line_of(where), message, hint, severity))
     return ChannelsFile(path, channels, doc), problems
 
 

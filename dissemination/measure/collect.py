@@ -24,6 +24,7 @@ from dissemination.load import models as m
 from dissemination.load.project import load_channels
 from dissemination.problems import ContentErrors
 from dissemination.publish.channels import Channel, bind_channel, open_channel
+from dissemination.publish.channels.outbox import OutboxSettings
 from dissemination.publish.credentials import CredentialStore
 from dissemination.publish.pacing import RateLimit
 
@@ -51,7 +52,7 @@ class CollectReport:
 class _ChannelReader:
     """One configured channel: a client per worker thread (HTTP clients are not shared)."""
 
-    def __init__(self, channel_id: str, config: m.Channel, root: Path,
+    def __init__(self, channel_id: str, config: m.ChannelSettings, root: Path,
                  credentials: CredentialStore | None, ledger: Ledger) -> None:
         self.channel_id, self.config, self.root, self.credentials = channel_id, config, root, credentials
         self.ledger = ledger
@@ -77,9 +78,7 @@ class _ChannelReader:
             bind_channel(self.local.channel, self.ledger)
         # Clients are made before the rate limiter lets a read go, so that the spacing it keeps
         # is the spacing of the requests themselves.
-        prepare = getattr(self.local.channel, "prepare_reads", None)
-        if prepare is not None:
-            prepare()
+        self.local.channel.prepare_reads()
         return self.local.channel
 
     def start(self, pool: ThreadPoolExecutor, receipts: dict[str, Receipt], now: dt.datetime,
@@ -174,7 +173,7 @@ def collect_metrics(root: Path, ledger: Ledger, now: dt.datetime | None = None,
                 log.warning("metrics: %s: %s", channel_id, reader.health.message)
                 keep(_unavailable(list(receipts), now, channel_id, reader.health.message), len(receipts))
                 continue
-            if reader.fallback and not isinstance(config, m.OutboxChannel):
+            if reader.fallback and not isinstance(config, OutboxSettings):
                 # Items the outbox stood in for say so themselves; real publications cannot be
                 # read without the credentials.
                 real = [i for i, r in receipts.items() if not (r.url or "").startswith("file:")]

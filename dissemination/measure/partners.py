@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dissemination.ledger import Ledger, Snapshot
-from dissemination.load import models as m
 from dissemination.load.project import load_project
 from dissemination.publish.channels import open_channel
+from dissemination.publish.channels.linkedin import LinkedInSettings
+from dissemination.publish.channels.mastodon import MastodonSettings
 from dissemination.publish.credentials import CredentialStore
 
 log = logging.getLogger("dissemination")
@@ -69,10 +70,10 @@ def collect_partner_reach(root: Path, ledger: Ledger, now: dt.datetime | None = 
     rows: list[Snapshot] = []
     for channel_id, published in by_channel.items():
         config = project.channels.get(channel_id)
-        if isinstance(config, m.LinkedInChannel):
+        if isinstance(config, LinkedInSettings):
             rows += [Snapshot.unavailable(item, RESHARES + pid, now, SOURCE_RESHARES, LINKEDIN_RESHARES)
                      for item in published for pid in on_linkedin]
-        elif isinstance(config, m.MastodonChannel) and on_mastodon:
+        elif isinstance(config, MastodonSettings) and on_mastodon:
             rows += _boosts(channel_id, config, root, credentials, published, on_mastodon, now, report)
     report.unavailable = sum(not r.available for r in rows)
     report.boosts = int(sum(r.value or 0 for r in rows if r.metric.startswith(BOOSTS)))
@@ -82,7 +83,7 @@ def collect_partner_reach(root: Path, ledger: Ledger, now: dt.datetime | None = 
     return report
 
 
-def _boosts(channel_id: str, config: m.MastodonChannel, root: Path, credentials: CredentialStore | None,
+def _boosts(channel_id: str, config: MastodonSettings, root: Path, credentials: CredentialStore | None,
             published: dict[str, str], partners: dict[str, str], now: dt.datetime,
             report: PartnerReach) -> list[Snapshot]:
     opened = open_channel(channel_id, config, root, credentials)

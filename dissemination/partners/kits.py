@@ -22,7 +22,7 @@ from dissemination.load import Project
 from dissemination.load.models import CampaignStatus, Stakeholder
 from dissemination.periods import Period
 from dissemination.render import Renderer
-from dissemination.render.capabilities import find_urls
+from dissemination.publish.channels.text import find_urls
 from dissemination.render.newsletter import image_source
 from dissemination.render.preview import _environment
 from dissemination.render.variants import planned_posts

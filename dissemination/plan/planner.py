@@ -27,6 +27,7 @@ from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
 from dissemination.plan.targeting import audiences_on
 from dissemination.problems import Problem
+from dissemination.publish.channels import capabilities_of
 
 if TYPE_CHECKING:  # the ledger (SQLAlchemy, Alembic) is imported where items are made, not by `check`
     from dissemination.ledger import PlannedItem
@@ -53,8 +54,7 @@ def audience_groups(project: Project, campaign: Campaign, post: Post, channel_id
     """(ledger audience, the audiences it serves) of each item of this post on this channel. Only
     audiences whose stakeholder map entry lists the channel (or that the post allows there) get one."""
     audiences = audiences_on(project, campaign, post, channel_id)
-    channel = project.channels.get(channel_id)
-    if isinstance(channel, m.EmailChannel) or len(audiences) == 1:
+    if _newsletter(project, channel_id) or len(audiences) == 1:
         return [(a, [a]) for a in audiences]
     own = [a for a in audiences
            if any(a in v.targets and (len(v.targets) == 1 or channel_id in v.targets) for v in post.variants)
@@ -83,10 +83,15 @@ def _payload(rendered: Any) -> dict[str, Any]:
     return payload
 
 
+def _newsletter(project: Project, channel_id: str) -> bool:
+    config = project.channels.get(channel_id)
+    return config is not None and capabilities_of(config).newsletter
+
+
 def _editions(project: Project, campaign: Campaign, post: Post, channel_id: str) -> dict[str, Any]:
     """A newsletter's editions in the campaign's audience order: a contact in several of its
     audiences gets only the first of them (see publish/recipients.py)."""
-    if not isinstance(project.channels.get(channel_id), m.EmailChannel):
+    if not _newsletter(project, channel_id):
         return {}
     return {"editions": audiences_on(project, campaign, post, channel_id)}
 

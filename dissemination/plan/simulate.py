@@ -35,6 +35,7 @@ from dissemination.plan.budget import COUNTED
 from dissemination.plan.planner import audience_groups
 from dissemination.plan.schedule import Slot
 from dissemination.problems import Problem
+from dissemination.publish.channels.email import EmailSettings
 
 UTC = dt.timezone.utc
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -386,7 +387,7 @@ def _newsletters(project: Project, found: list[Occurrence], consented: dict[str,
         if consented is not None and earlier and mine:
             mine = mine - frozenset().union(*(consented.get(a, frozenset()) for a in earlier))
         channel = project.channels[o.channel]
-        assert isinstance(channel, m.EmailChannel)
+        assert isinstance(channel, EmailSettings)
         rate = measured.get(o.channel)
         per_minute = min(rate, channel.rate_per_minute) if rate else min(
             channel.rate_per_minute, channel.connections * ASSUMED_PER_CONNECTION)

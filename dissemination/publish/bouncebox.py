@@ -33,8 +33,8 @@ from typing import Callable, Iterator
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import ALL_LISTS, Deliveries, normalise
 from dissemination.ledger.subscribers import Subscribers
-from dissemination.load import models as m
 from dissemination.publish.bounces import Report, parse_report
+from dissemination.publish.channels.email import EmailSettings
 from dissemination.publish.tokens import Signer, read_return_path
 
 _MESSAGE_ID = re.compile(r"<([0-9a-f]{16})\.([A-Za-z0-9_-]{16,})@[^>]+>")
@@ -59,7 +59,7 @@ class BounceRun:
 
 
 class Bouncebox:
-    def __init__(self, ledger: Ledger, signer: Signer, channel_id: str, config: m.EmailChannel,
+    def __init__(self, ledger: Ledger, signer: Signer, channel_id: str, config: EmailSettings,
                  clock: Callable[[], dt.datetime]) -> None:
         self.deliveries = Deliveries(ledger)
         self.subscribers = Subscribers(ledger)

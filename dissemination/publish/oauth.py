@@ -1,5 +1,7 @@
-"""Signing in to the platforms (OAuth 2.0 authorization code), for `dissemination auth` and for
-renewing LinkedIn tokens before a publish run (platform_apis.md §1.1, §3.6).
+"""What signing in to the platforms (OAuth 2.0 authorization code) shares, for `dissemination auth`
+and for renewing LinkedIn tokens before a publish run (platform_apis.md §1.1, §3.6). Each
+channel's own sign-in is in its module: `channels.mastodon.MastodonSignIn`,
+`channels.linkedin.LinkedInOAuth`.
 
 Mastodon: the app is registered on the channel's instance (POST /api/v1/apps, kept in the store
 for the next sign-in), the person opens the authorization page and pastes the code it shows
@@ -16,21 +18,14 @@ Nothing here puts a token, code or client secret into a message.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-import httpx
-
-from dissemination.load import models as m
-from dissemination.publish.credentials import Credential
-from dissemination.redact import register
 
 UTC = dt.timezone.utc
-OOB = "urn:ietf:wg:oauth:2.0:oob"
 CLIENT_NAME = "dissemination"
 TIMEOUT = 20.0
 
@@ -39,160 +34,8 @@ class OAuthError(Exception):
     """Signing in failed; the message says why and what to do (and holds no secret)."""
 
 
-def _loopback(url: str) -> bool:
+def loopback(url: str) -> bool:
     return urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1")
-
-
-# --- Mastodon ------------------------------------------------------------------------------------
-
-@dataclass
-class MastodonSignIn:
-    """One sign-in: the app registration and the authorization URL to open."""
-
-    channel: str
-    config: m.MastodonChannel
-    client_id: str
-    client_secret: str
-    url: str
-
-    @property
-    def base_url(self) -> str:
-        return str(self.config.base_url).rstrip("/")
-
-    @classmethod
-    def start(cls, channel: str, config: m.MastodonChannel, previous: Credential | None) -> "MastodonSignIn":
-        from mastodon import Mastodon
-        from mastodon.errors import MastodonError
-
-        base_url = str(config.base_url).rstrip("/")
-        scopes = config.scopes.split()
-        if previous and previous.client_id and previous.client_secret and previous.endpoint == base_url \
-                and set(scopes) <= set((previous.scope or "").split()):
-            client_id, client_secret = previous.client_id, previous.client_secret  # registered before
-        else:
-            try:
-                client_id, client_secret = Mastodon.create_app(
-                    CLIENT_NAME, scopes=scopes, redirect_uris=OOB, api_base_url=base_url,
-                    request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
-            except (MastodonError, KeyError, ValueError) as exc:
-                # create_app returns the error body as if it were the app; KeyError means refused
-                raise OAuthError(f"{base_url} did not register the app ({type(exc).__name__}); check "
-                                 f"base_url of channel '{channel}'") from None
-        api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url,
-                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
-        url = api.auth_request_url(redirect_uris=OOB, scopes=scopes, allow_http=_loopback(base_url))
-        return cls(channel, config, client_id, client_secret, url)
-
-    def finish(self, code: str, now: dt.datetime) -> Credential:
-        from mastodon import Mastodon
-        from mastodon.errors import MastodonError
-
-        scopes = self.config.scopes.split()
-        api = Mastodon(client_id=self.client_id, client_secret=self.client_secret, api_base_url=self.base_url,
-                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME, ratelimit_method="throw")
-        try:
-            token = api.log_in(code=code.strip(), redirect_uri=OOB, scopes=scopes,
-                               allow_http=_loopback(self.base_url))
-        except MastodonError as exc:
-            # Mastodon.py's message may quote the request; ours names only what went wrong.
-            what = "the code was not accepted" if "Invalid" in str(exc) else "not all scopes were granted"
-            raise OAuthError(f"{self.base_url}: {what} ({type(exc).__name__}); run the command again "
-                             "and paste the code the page shows") from None
-        try:
-            account = api.account_verify_credentials()
-        except MastodonError as exc:
-            raise OAuthError(f"{self.base_url} refused the new token ({type(exc).__name__})") from None
-        return Credential(self.channel, "mastodon", self.base_url, token, obtained_at=now,
-                          scope=" ".join(scopes), account=f"@{account.get('acct')}",
-                          client_id=self.client_id, client_secret=self.client_secret)
-
-
-# --- LinkedIn ------------------------------------------------------------------------------------
-
-def linkedin_scopes(config: m.LinkedInChannel) -> str:
-    if config.scopes:
-        return config.scopes
-    if config.author.startswith("urn:li:organization:"):
-        return "openid profile w_organization_social r_organization_social rw_organization_admin"
-    return "openid profile w_member_social"
-
-
-class LinkedInOAuth:
-    def __init__(self, channel: str, config: m.LinkedInChannel, transport: httpx.BaseTransport | None = None) -> None:
-        self.channel = channel
-        self.config = config
-        self.base = str(config.oauth_base).rstrip("/")
-        self.transport = transport
-
-    def client(self) -> tuple[str, str]:
-        names = [self.config.client_id_env, self.config.client_secret_env]
-        if not all(names):
-            raise OAuthError(f"channel '{self.channel}' names no client_id_env and client_secret_env in "
-                             "channels.yaml: add the names of the environment variables that hold the "
-                             "LinkedIn app's client id and secret")
-        missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
-        if missing:
-            raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
-        register(os.environ[names[1]])  # type: ignore[index]
-        return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
-
-    def authorization_url(self, redirect_uri: str, state: str) -> str:
-        client_id, _ = self.client()
-        query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
-                           "state": state, "scope": linkedin_scopes(self.config)})
-        return f"{self.base}/oauth/v2/authorization?{query}"
-
-    def _token(self, form: dict[str, str], now: dt.datetime, previous: Credential | None) -> Credential:
-        client_id, client_secret = self.client()
-        try:
-            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
-                response = http.post(f"{self.base}/oauth/v2/accessToken",
-                                     data={**form, "client_id": client_id, "client_secret": client_secret})
-        except httpx.HTTPError as exc:
-            raise OAuthError(f"cannot reach {self.base}: {type(exc).__name__}") from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
-            error = body.get("error", "") if isinstance(body, dict) else ""
-            detail = body.get("error_description", "") if isinstance(body, dict) else ""
-            raise OAuthError(f"LinkedIn refused the {form['grant_type'].replace('_', ' ')}: HTTP "
-                             f"{response.status_code} {error} {detail}".rstrip())
-        expires_in = body.get("expires_in")
-        refresh_in = body.get("refresh_token_expires_in")
-        return Credential(
-            self.channel, "linkedin", self.base, body["access_token"], obtained_at=now,
-            expires_at=now + dt.timedelta(seconds=int(expires_in)) if expires_in else None,
-            refresh_token=body.get("refresh_token") or (previous.refresh_token if previous else None),
-            # LinkedIn does not extend a refresh token's life when it is used (§3.6)
-            refresh_expires_at=(now + dt.timedelta(seconds=int(refresh_in)) if refresh_in
-                                else previous.refresh_expires_at if previous else None),
-            scope=body.get("scope") or (previous.scope if previous else None),
-            account=previous.account if previous else None)
-
-    def exchange(self, code: str, redirect_uri: str, now: dt.datetime) -> Credential:
-        return self._token({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
-                           now, None)
-
-    def refresh(self, credential: Credential, now: dt.datetime) -> Credential:
-        assert credential.refresh_token
-        return self._token({"grant_type": "refresh_token", "refresh_token": credential.refresh_token},
-                           now, credential)
-
-    def who(self, credential: Credential) -> Credential:
-        """The signed-in member's name from OpenID userinfo, when the token has that scope."""
-        api = str(self.config.api_base).rstrip("/")
-        try:
-            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
-                response = http.get(f"{api}/v2/userinfo",
-                                    headers={"Authorization": f"Bearer {credential.access_token}"})
-        except httpx.HTTPError:
-            return credential
-        if response.status_code != 200:
-            return credential
-        body = response.json()
-        return replace(credential, account=f"{body.get('name', '?')} (urn:li:person:{body.get('sub', '?')})")
 
 
 @dataclass

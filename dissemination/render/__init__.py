@@ -2,8 +2,7 @@
 
 Read top to bottom: `env` (sandboxed templates, lookup with fallbacks, errors as `file:line`),
 `context` (what a template sees, helper filters, Dutch dates), `attribution` (UTM links),
-`capabilities` (each channel's rules: length counting, escaping, limits), `newsletter` (e-mail
-issues), `preview` (the static site for comms staff).
+`newsletter` (e-mail issues), `preview` (the static site for comms staff).
 
 `Renderer(project).render(campaign, post, channel_id, audience_id, slot)` is what `check`,
 `preview` and the publisher call. It never raises for content: problems come back as a list.
@@ -21,14 +20,7 @@ from dissemination.load.readers import Campaign, Post
 from dissemination.plan.schedule import Slot
 from dissemination.problems import Problem
 from dissemination.render.attribution import Utm
-from dissemination.render.capabilities import (
-    Capabilities,
-    capabilities_for,
-    escape_little,
-    grapheme_length,
-    linkedin_length,
-    mastodon_length,
-)
+from dissemination.publish.channels.base import Capabilities, class_of
 from dissemination.render.context import (
     AudienceView,
     Bound,
@@ -57,7 +49,7 @@ class Rendered:
     channel: str
     audience: str
     text: str  # mastodon: status text; linkedin: commentary ALREADY escaped in little format; email: plain-text part
-    html: str | None  # email only: full HTML with CSS inlined, containing the unsubscribe placeholder
+    html: str | None  # newsletters only: full HTML with CSS inlined, containing the unsubscribe placeholder
     subject: str | None  # email only
     length: int  # as the channel counts it (e-mail: bytes of HTML)
     limit: int | None
@@ -85,7 +77,7 @@ def over_limit_problem(campaign: Campaign, post: Post, rendered: Rendered) -> Pr
     """`campaigns/x.md:<post heading line>: <channel> post for <audience> is N characters, over ...`."""
     if not rendered.over_limit:
         return None
-    if rendered.kind == "email":
+    if rendered.html is not None:  # a newsletter
         return Problem(
             campaign.path, post.line,
             f"{rendered.channel} newsletter for {rendered.audience} is {rendered.length} bytes of HTML, "
@@ -155,7 +147,8 @@ class Renderer:
     def capabilities(self, channel_id: str) -> Capabilities | None:
         caps = self._caps.get(channel_id)
         if caps is None and channel_id in self.project.channels:
-            caps = self._caps[channel_id] = capabilities_for(self.project.channels[channel_id])
+            caps = self._caps[channel_id] = class_of(self.project.channels[channel_id]).capabilities_of(
+                self.project.channels[channel_id])
         return caps
 
     def audience_specific(self, channel_id: str, audience_id: str) -> bool:
@@ -164,7 +157,7 @@ class Renderer:
         caps = self.capabilities(channel_id)
         if caps is None:
             return False
-        name = "newsletter.html.j2" if caps.is_email else "post.j2"
+        name = "newsletter.html.j2" if caps.newsletter else "post.j2"
         try:
             chosen = self.templates.select(channel_id, caps.kind, audience_id, name).name or ""
         except TemplateFailure:
@@ -214,7 +207,7 @@ class Renderer:
             "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
             "web_version_url": WEB_VERSION_PLACEHOLDER,
             "sender": self.sender,
-            "_bound": Bound(utm, caps.kind, self.project.stakeholders),
+            "_bound": Bound(utm, class_of(self.project.channels[channel_id]), self.project.stakeholders),
         })
 
     def _item(self, item_id: str, utm: Utm) -> ItemView:
@@ -256,26 +249,21 @@ class Renderer:
             utm = self._utms[key] = Utm(self.owned_domains, channel_id, caps.medium, key[1], utm_content)
         context = self._context(campaign, post, channel_id, audience_id, slot, caps, utm)
         context["body"] = self._body(campaign, post, channel_id, audience_id, slot, context)
-        if caps.is_email:
+        if caps.newsletter:
             return self._newsletter(campaign, post, channel_id, audience_id, slot, caps, utm, context)
         template = self.templates.select(channel_id, caps.kind, audience_id, "post.j2")
         plain = utm.tag_text(tidy(self.templates.render(template, context)))
-        if caps.kind == "mastodon":
-            text, length = plain, mastodon_length(plain, caps.characters_reserved_per_url or 23)
-        elif caps.kind == "linkedin":
-            text, length = escape_little(plain), linkedin_length(plain)
-        else:
-            text, length = plain, grapheme_length(plain)
+        text, length = class_of(self.project.channels[channel_id]).text(plain, caps)
         warnings = []
         if not plain:
             warnings.append("the rendered text is empty")
-        if caps.max_characters is not None and length > caps.max_characters:
-            warnings.append(f"{length} {caps.unit}, over the limit of {caps.max_characters}")
+        if caps.max_length is not None and length > caps.max_length:
+            warnings.append(f"{length} {caps.unit}, over the limit of {caps.max_length}")
         image, alt = self._image(post, context["item"]) if caps.max_images else (None, None)
         sources = self._sources([template], [context["item"].id] if context["item"] else [], [image])
-        card = _card(context, post, context["body"]) if caps.kind == "linkedin" and context["link"] else (None, None)
+        card = _card(context, post, context["body"]) if caps.link_card and context["link"] else (None, None)
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, None, None, length,
-                        caps.max_characters, tuple(warnings), context["link"], caps.kind, caps.unit,
+                        caps.max_length, tuple(warnings), context["link"], caps.kind, caps.unit,
                         slot.knowledge or (context["item"].id if context["item"] else None), plain, image, alt,
                         sources, *card)
 
@@ -315,12 +303,12 @@ class Renderer:
         items = issue_items(self.project.knowledge, campaign, post, audience_id, slot)
         context["items"] = [self._item(it.id, utm) for it in items]
         select = self.templates.select
-        subject = " ".join(self.templates.render(select(channel_id, "email", audience_id, "subject.j2"),
+        subject = " ".join(self.templates.render(select(channel_id, caps.kind, audience_id, "subject.j2"),
                                                  context).split())
         context["subject"] = subject
         text = utm.tag_text(tidy(self.templates.render(
-            select(channel_id, "email", audience_id, "newsletter.txt.j2"), context)))
-        chosen = [select(channel_id, "email", audience_id, name)
+            select(channel_id, caps.kind, audience_id, "newsletter.txt.j2"), context)))
+        chosen = [select(channel_id, caps.kind, audience_id, name)
                   for name in ("subject.j2", "newsletter.txt.j2", "newsletter.html.j2")]
         html = self.templates.render(chosen[2], context)
         html = utm.tag_html(inline_css(html))
@@ -336,5 +324,5 @@ class Renderer:
         if caps.max_html_bytes is not None and size > caps.max_html_bytes:
             warnings.append(f"{size} bytes of HTML, over the limit of {caps.max_html_bytes}")
         return Rendered(campaign.id, post.id, channel_id, audience_id, text, html, subject, size,
-                        caps.max_html_bytes, tuple(warnings), context["link"], "email", "bytes",
+                        caps.max_html_bytes, tuple(warnings), context["link"], caps.kind, caps.unit,
                         slot.knowledge, text, sources=self._sources(chosen, [it.id for it in items], []))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import quote_plus, urlencode
 
-from dissemination.render.capabilities import find_urls
+from dissemination.publish.channels.text import find_urls
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from markupsafe import Markup
 from dissemination.load import models as m
 from dissemination.load.readers import KnowledgeItem
 from dissemination.render.attribution import Utm
-from dissemination.render.capabilities import Capabilities
+from dissemination.publish.channels.base import Capabilities, Channel
 
 DAYS = ["maandag", "dinsdag", "woensdag", "donderdag", "vrijdag", "zaterdag", "zondag"]
 MONTHS = ["januari", "februari", "maart", "april", "mei", "juni", "juli", "augustus", "september",
@@ -84,8 +84,8 @@ class ChannelView:
 
     @classmethod
     def of(cls, channel_id: str, caps: Capabilities) -> "ChannelView":
-        return cls(channel_id, caps.kind, caps.medium, caps.markup, caps.max_characters,
-                   caps.characters_reserved_per_url, caps.max_images)
+        # Templates keep the names they have always seen.
+        return cls(channel_id, caps.kind, caps.medium, caps.markup, caps.max_length, caps.url_weight, caps.max_images)
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ class Bound:
     """What the contextual filters need of one rendering (kept in the context as `_bound`)."""
 
     utm: Utm
-    kind: str
+    channel: type[Channel]  # its `mention`
     stakeholders: dict[str, m.Stakeholder]
 
 
@@ -164,12 +164,7 @@ def mention(bound: Bound, stakeholder_id: str) -> str:
     stakeholder = bound.stakeholders.get(stakeholder_id)
     if stakeholder is None:
         raise ValueError(f"unknown stakeholder '{stakeholder_id}' in mention")
-    if bound.kind == "mastodon" and stakeholder.mastodon:
-        return stakeholder.mastodon
-    if bound.kind == "linkedin" and stakeholder.linkedin:
-        name = "".join(c for c in stakeholder.name if c not in "[]()\\")
-        return f"@[{name}]({stakeholder.linkedin})"
-    return stakeholder.name
+    return bound.channel.mention(stakeholder) or stakeholder.name
 
 
 @pass_context

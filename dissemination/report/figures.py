@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,8 @@ from dissemination.ledger import Ledger
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.partners import KIT_CAMPAIGN
+from dissemination.publish.channels import capabilities_of, channel_class, kinds
+from dissemination.publish.channels.email import EmailSettings
 from dissemination.periods import ZONE, Period, current_quarter, parse_period
 from dissemination.report.dutch import dutch
 from dissemination.report.format import number
@@ -35,9 +38,27 @@ MEASURES = ("publications", "reach", "interactions", "clicks")
 ENGAGEMENT = ("reach", "interactions", "clicks")
 ON_TIME = dt.timedelta(minutes=10)  # as `dissemination status` calls an item overdue
 NOT_YET_READ = "nog niet gemeten"
-# Every metric the definitions above use; others in the ledger are not read for the report.
-REPORT_METRICS = ("impressions", "sent", "rejected", "followers", "reactions", "likes", "favourites", "comments",
-                  "replies", "shares", "reblogs", "quotes", "clicks", "engagement")
+# What each kind's metrics count as in the figures above (`Metric.counts_as`, declared by each
+# channel module); the others in the ledger are not read for the report.
+COUNTED = ("reach", "rejected", "reactions", "comments", "shares", "quotes", "clicks")
+
+
+@cache
+def metrics_by_role() -> dict[str, tuple[str, ...]]:
+    """Every channel kind's metrics, per what they count as, in the order the kinds declare them
+    (the first a publication has is used: LinkedIn's reactions before its likes)."""
+    out: dict[str, list[str]] = {role: [] for role in COUNTED}
+    for kind in kinds():
+        channel = channel_class(kind)
+        for metric in channel.metrics if channel is not None else ():
+            if metric.counts_as in out and metric.name not in out[metric.counts_as]:
+                out[metric.counts_as].append(metric.name)
+    return {role: tuple(names) for role, names in out.items()}
+
+
+def report_metrics() -> tuple[str, ...]:
+    """Every metric the report reads from the ledger."""
+    return tuple(name for names in metrics_by_role().values() for name in names) + ("engagement",)
 DIMENSIONS = {"channel": "Kanaal", "audience": "Doelgroep", "campaign": "Campagne",
               "impact_goal": "Impactdoel", "milestone": "Mijlpaal"}
 QUADRANT_ORDER = [m.Quadrant.manage_closely, m.Quadrant.keep_satisfied, m.Quadrant.keep_informed, m.Quadrant.monitor]
@@ -195,17 +216,16 @@ def publication_values(readings: dict[str, Value], channel_label: str) -> dict[s
     fallback = general.reason if general is not None and not general.known else None
     out: dict[str, Value] = {}
 
-    reach = _pick(readings, ("impressions", "sent", "followers"))
-    if reach is not None and reach.known and "sent" in readings and "impressions" not in readings:
-        rejected = readings.get("rejected")
-        if rejected is not None and rejected.known:
-            reach = Value(reach.value - rejected.value)  # type: ignore[operator]
+    roles = metrics_by_role()
+    reach = _pick(readings, roles["reach"])
+    rejected = _pick(readings, roles["rejected"])
+    if reach is not None and reach.value is not None and rejected is not None and rejected.value is not None:
+        reach = Value(reach.value - rejected.value)
     out["reach"] = reach or _absent(fallback, f"{channel_label} meldt geen bereik")
 
-    parts = [_pick(readings, ("reactions", "likes", "favourites")), _pick(readings, ("comments", "replies")),
-             _pick(readings, ("shares", "reblogs"))]
-    quotes = readings.get("quotes")
-    if quotes is not None and quotes.known:  # only from Mastodon 4.5: left out where not reported
+    parts = [_pick(readings, roles["reactions"]), _pick(readings, roles["comments"]), _pick(readings, roles["shares"])]
+    quotes = _pick(readings, roles["quotes"])
+    if quotes is not None and quotes.known:  # e.g. only from Mastodon 4.5: left out where not reported
         parts.append(quotes)
     present = [p for p in parts if p is not None]
     missing = next((p for p in present if not p.known), None)
@@ -216,7 +236,7 @@ def publication_values(readings: dict[str, Value], channel_label: str) -> dict[s
     else:
         out["interactions"] = Value(sum(p.value for p in present))  # type: ignore[misc]
 
-    clicks = _pick(readings, ("clicks",))
+    clicks = _pick(readings, roles["clicks"])
     out["clicks"] = clicks or _absent(fallback, f"{channel_label} meldt geen klikken")
     return out
 
@@ -249,15 +269,14 @@ class PeriodData:
 
 def _channel_label(project: Project, channel: str) -> str:
     config = project.channels.get(channel)
-    kinds = {"mastodon": "Mastodon", "linkedin": "LinkedIn", "email": "E-mail", "outbox": "De outbox"}
-    return kinds.get(config.kind, channel) if config is not None else channel
+    return capabilities_of(config).label if config is not None else channel
 
 
 def load_period(ledger: Ledger, project: Project, period: Period, as_of: dt.datetime) -> PeriodData:
     start, end = period.start_utc, period.end_utc
     # A partner's kit e-mail is not one of our publications: it has its own section (partners.py).
     items = [r for r in ledger.items_between(start, end) if r["campaign"] != KIT_CAMPAIGN]
-    readings = _readings(ledger.latest_readings(start, end, as_of, REPORT_METRICS))
+    readings = _readings(ledger.latest_readings(start, end, as_of, report_metrics()))
     goals: dict[str, tuple[int, ...]] = {}
     milestones: dict[str, tuple[str, ...]] = {}
     for cid, campaign in project.campaigns.items():
@@ -639,7 +658,7 @@ def _outlook(ledger: Ledger, project: Project, period: Period, events: list[Even
     ahead = current_quarter(period.end_utc + dt.timedelta(hours=12))
     rows = [r for r in ledger.items_between(ahead.start_utc, ahead.end_utc)
             if r["state"] in ("planned", "held") and ahead.contains(r["slot_utc"].replace(tzinfo=UTC))]
-    email = {c for c, config in project.channels.items() if isinstance(config, m.EmailChannel)}
+    email = {c for c, config in project.channels.items() if isinstance(config, EmailSettings)}
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:
         per[row["campaign"]][1 if row["channel"] in email else 0] += 1

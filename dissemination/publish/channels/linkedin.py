@@ -11,20 +11,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from urllib.parse import quote, urlencode
 
-import httpx
+from pydantic import Field
 
-from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.load import models as m
-from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,
-                                                    tls_context)
+from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Health, Metric, PublishError, ReadBackError,
+                                                    TokenChannel, TokenSettings, content_file, tls_context)
+from dissemination.publish.channels.text import find_urls, grapheme_length
 from dissemination.publish.credentials import Credential, Token, auth_command
-from dissemination.publish.oauth import LinkedInOAuth, OAuthError
+from dissemination.records import Claim, Receipt, Snapshot
+from dissemination.redact import register
+
+if TYPE_CHECKING:  # httpx takes ~0.3 s to import: only when publishing or reading
+    import httpx
 
 _DUPLICATE_URN = re.compile(r"duplicate of (urn:li:(?:share|ugcPost):\d+)")
 # LinkedIn's limits are per day and reset at midnight UTC (§3.7); its 429 carries no reset time,
@@ -54,22 +60,253 @@ def _error(response: httpx.Response) -> tuple[str, str]:
     return body.get("code") or (codes[0] if codes else ""), str(body.get("message", ""))
 
 
-class LinkedInChannel:
-    kind = "linkedin"
+# --- the kind: settings, capabilities, text ---------------------------------------------------------
 
-    def __init__(self, channel_id: str, config: m.LinkedInChannel, token: Token, root: Path,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.id = channel_id
+class LinkedInSettings(TokenSettings):
+    kind: Literal["linkedin"]
+    author: m.LinkedInUrn
+    api_version: Annotated[str, Field(pattern=r"^\d{6}(\.\d{2})?$")]
+    max_characters: Annotated[int, Field(ge=1, le=3000)] = 3000
+    api_base: m.HttpUrl = "https://api.linkedin.com"  # changed only to test against a local server
+    oauth_base: m.HttpUrl = "https://www.linkedin.com"  # likewise
+    # The app's client id and secret (for `dissemination auth` and refreshing tokens) come from
+    # these environment variables.
+    client_id_env: m.EnvName | None = None
+    client_secret_env: m.EnvName | None = None
+    # Must be registered as a redirect URL of the app in LinkedIn's developer portal.
+    redirect_port: Annotated[int, Field(ge=0, le=65535)] = 8765
+    scopes: str | None = None  # default: what posting as `author` needs, plus openid profile
+    # LinkedIn has no idempotency key: a timed-out post is retried and recognised as a duplicate.
+    request_timeout: m.Duration = dt.timedelta(seconds=20)
+    # How long to wait for LinkedIn to process an uploaded image before trying later.
+    media_wait: m.Duration = dt.timedelta(seconds=60)
+
+    def endpoint(self) -> str:
+        return str(self.oauth_base).rstrip("/")
+
+
+# LinkedIn's `commentary` is in the "little" text format: reserved characters must be
+# backslash-escaped or LinkedIn silently cuts the post at the first one. Hashtags, URLs and
+# mentions are kept as they are so they still work.
+LITTLE_RESERVED = "\\|{}@[]()<>#*_~"
+
+
+def _escape_reserved(text: str) -> str:
+    # '\\' first, so the backslashes added for the others are not escaped again
+    for char in LITTLE_RESERVED:
+        if char in text:
+            text = text.replace(char, "\\" + char)
+    return text
+
+# Tokens kept as they are: mentions `@[Name](urn:li:organization:1)` and hashtags `#word`.
+_LITTLE_MENTION = re.compile(r"@\[[^\[\]()\\]+\]\(urn:li:(?:person|organization):[A-Za-z0-9_-]+\)")
+_HASHTAG = re.compile(r"#\w+")
+
+
+def _little_keep(text: str) -> list[tuple[int, int]]:
+    """Spans of mentions and of hashtags that start a word. Two literal-led patterns and a look at
+    the character before: one pattern with a look-behind alternative is tried at every position."""
+    spans = [m.span() for m in _LITTLE_MENTION.finditer(text)] if "@[" in text else []
+    if "#" in text:
+        for match in _HASHTAG.finditer(text):
+            before = text[match.start() - 1] if match.start() else " "
+            if not (before.isalnum() or before in "_#"):  # what `\w` and '#' match, as (?<![\w#])
+                spans.append(match.span())
+    return spans
+
+
+def escape_little(text: str) -> str:
+    """Escape LinkedIn's reserved characters, keeping URLs, hashtags and mentions working."""
+    keep = find_urls(text) if "://" in text else []
+    if "#" in text or "@" in text:
+        keep = sorted(keep + _little_keep(text))
+    out, pos = [], 0
+    for start, end in keep:
+        if start < pos:
+            continue  # a hashtag inside a URL's fragment: the URL is kept whole
+        out.append(_escape_reserved(text[pos:start]))
+        out.append(text[start:end])
+        pos = end
+    out.append(_escape_reserved(text[pos:]))
+    return "".join(out)
+
+
+def linkedin_post(claim: Claim, config: LinkedInSettings, image_urn: str | None = None) -> dict[str, Any]:
+    """`image_urn`: the uploaded image (Images API); the outbox, which uploads nothing, names the file."""
+    body: dict[str, Any] = {
+        "author": config.author,
+        "commentary": claim.payload["text"],
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": False,
+    }
+    link = claim.payload.get("link")
+    image = claim.payload.get("image")
+    if image:
+        image_urn = image_urn or f"(urn:li:image of {image}, uploaded first)"
+    if link:  # a post has one content: the image becomes the link's thumbnail
+        # The card's title and description: the knowledge item's (or the post's), set when planned.
+        article = {"source": link, "title": claim.payload.get("link_title") or link}
+        if claim.payload.get("link_description"):
+            article["description"] = claim.payload["link_description"]
+        body["content"] = {"article": article}
+        if image:
+            body["content"]["article"] |= {"thumbnail": image_urn, "thumbnailAltText": claim.payload.get("image_alt")}
+    elif image:
+        body["content"] = {"media": {"id": image_urn, "altText": claim.payload.get("image_alt")}}
+    return body
+
+
+# --- signing in -----------------------------------------------------------------------------------
+
+def linkedin_scopes(config: LinkedInSettings) -> str:
+    if config.scopes:
+        return config.scopes
+    if config.author.startswith("urn:li:organization:"):
+        return "openid profile w_organization_social r_organization_social rw_organization_admin"
+    return "openid profile w_member_social"
+
+
+class LinkedInOAuth:
+    """Signing in (`dissemination auth linkedin <channel>`) and renewing a token with its refresh token."""
+
+    def __init__(self, channel: str, config: LinkedInSettings, transport: httpx.BaseTransport | None = None) -> None:
+        self.channel = channel
         self.config = config
-        self.root = root
-        self.token = token
+        self.base = str(config.oauth_base).rstrip("/")
         self.transport = transport
+
+    def client(self) -> tuple[str, str]:
+        from dissemination.publish.oauth import OAuthError
+
+        names = [self.config.client_id_env, self.config.client_secret_env]
+        if not all(names):
+            raise OAuthError(f"channel '{self.channel}' names no client_id_env and client_secret_env in "
+                             "channels.yaml: add the names of the environment variables that hold the "
+                             "LinkedIn app's client id and secret")
+        missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
+        if missing:
+            raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
+        register(os.environ[names[1]])  # type: ignore[index]
+        return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
+
+    def authorization_url(self, redirect_uri: str, state: str) -> str:
+        client_id, _ = self.client()
+        query = urlencode({"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+                           "state": state, "scope": linkedin_scopes(self.config)})
+        return f"{self.base}/oauth/v2/authorization?{query}"
+
+    def _token(self, form: dict[str, str], now: dt.datetime, previous: Credential | None) -> Credential:
+        import httpx
+
+        from dissemination.publish.oauth import TIMEOUT, OAuthError
+
+        client_id, client_secret = self.client()
+        try:
+            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
+                response = http.post(f"{self.base}/oauth/v2/accessToken",
+                                     data={**form, "client_id": client_id, "client_secret": client_secret})
+        except httpx.HTTPError as exc:
+            raise OAuthError(f"cannot reach {self.base}: {type(exc).__name__}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code != 200 or not isinstance(body, dict) or not body.get("access_token"):
+            error = body.get("error", "") if isinstance(body, dict) else ""
+            detail = body.get("error_description", "") if isinstance(body, dict) else ""
+            raise OAuthError(f"LinkedIn refused the {form['grant_type'].replace('_', ' ')}: HTTP "
+                             f"{response.status_code} {error} {detail}".rstrip())
+        expires_in = body.get("expires_in")
+        refresh_in = body.get("refresh_token_expires_in")
+        return Credential(
+            self.channel, "linkedin", self.base, body["access_token"], obtained_at=now,
+            expires_at=now + dt.timedelta(seconds=int(expires_in)) if expires_in else None,
+            refresh_token=body.get("refresh_token") or (previous.refresh_token if previous else None),
+            # LinkedIn does not extend a refresh token's life when it is used (§3.6)
+            refresh_expires_at=(now + dt.timedelta(seconds=int(refresh_in)) if refresh_in
+                                else previous.refresh_expires_at if previous else None),
+            scope=body.get("scope") or (previous.scope if previous else None),
+            account=previous.account if previous else None)
+
+    def exchange(self, code: str, redirect_uri: str, now: dt.datetime) -> Credential:
+        return self._token({"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
+                           now, None)
+
+    def refresh(self, credential: Credential, now: dt.datetime) -> Credential:
+        assert credential.refresh_token
+        return self._token({"grant_type": "refresh_token", "refresh_token": credential.refresh_token},
+                           now, credential)
+
+    def who(self, credential: Credential) -> Credential:
+        """The signed-in member's name from OpenID userinfo, when the token has that scope."""
+        import httpx
+
+        from dissemination.publish.oauth import TIMEOUT
+
+        api = str(self.config.api_base).rstrip("/")
+        try:
+            with httpx.Client(timeout=TIMEOUT, transport=self.transport) as http:
+                response = http.get(f"{api}/v2/userinfo",
+                                    headers={"Authorization": f"Bearer {credential.access_token}"})
+        except httpx.HTTPError:
+            return credential
+        if response.status_code != 200:
+            return credential
+        body = response.json()
+        return replace(credential, account=f"{body.get('name', '?')} (urn:li:person:{body.get('sub', '?')})")
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+class LinkedInChannel(TokenChannel):
+    kind = "linkedin"
+    settings = LinkedInSettings
+    metrics = (Metric("impressions", "reach"), Metric("clicks", "clicks"), Metric("reactions", "reactions"),
+               Metric("likes", "reactions"), Metric("comments", "comments"), Metric("shares", "shares"))
+    # Posts read per minute (2 requests each for an organisation, 4 for a member): LinkedIn's
+    # daily per-app quotas are not published; this keeps a day's refresh far below any of them.
+    READS_PER_MINUTE = 30
+
+    @classmethod
+    def capabilities_of(cls, config: m.ChannelSettings) -> Capabilities:
+        assert isinstance(config, LinkedInSettings)
+        return Capabilities(
+            "linkedin", "LinkedIn", markup="little", max_length=config.max_characters, max_images=20,
+            image_types=IMAGE_TYPES,
+            link_card=True, read_concurrency=config.metrics_concurrency,
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=DUPLICATE_WINDOW)
+
+    @classmethod
+    def text(cls, plain: str, capabilities: Capabilities) -> tuple[str, int]:
+        # The 3,000 limit applies to the text as readers see it, before escaping.
+        return escape_little(plain), grapheme_length(plain)
+
+    @classmethod
+    def mention(cls, stakeholder: m.Stakeholder) -> str | None:
+        if not stakeholder.linkedin:
+            return None
+        name = "".join(c for c in stakeholder.name if c not in "[]()\\")
+        return f"@[{name}]({stakeholder.linkedin})"
+
+    @classmethod
+    def outbox_request(cls, claim: Claim, config: m.ChannelSettings) -> dict[str, Any]:
+        assert isinstance(config, LinkedInSettings)
+        return {"method": "POST", "url": f"{config.api_base.rstrip('/')}/rest/posts",
+                "headers": {"LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"},
+                "json": linkedin_post(claim, config)}
+
+    def __init__(self, channel_id: str, config: m.ChannelSettings, root: Path, token: Token | None = None,
+                 transport: Any = None) -> None:
+        """`transport`: an httpx transport standing in for LinkedIn (tests)."""
+        import httpx
+
+        super().__init__(channel_id, config, root, token, transport)
+        assert isinstance(config, LinkedInSettings) and token is not None
+        self.config: LinkedInSettings = config
+        self.token: Token = token
         self.base_url = config.api_base.rstrip("/")
-        self.capabilities = Capabilities(max_length=config.max_characters, url_weight=None, media=True,
-                                         rate_per_minute=None, idempotent=True, read_batch=1,
-                                         read_concurrency=config.metrics_concurrency,
-                                         read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE,
-                                         key_retention=DUPLICATE_WINDOW)
         self._clock = lambda: dt.datetime.now(UTC)
         self._stop: str | None = None  # a refused token or an inactive version: no use trying more
         # The token lives only in the client's default headers, never in a message.
@@ -79,7 +316,8 @@ class LinkedInChannel:
             headers={"Authorization": f"Bearer {token.value}",
                      "LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"})
 
-    def bind(self, ledger, clock, lease, progress) -> None:  # type: ignore[no-untyped-def]
+    def bind(self, ledger: Any, clock: Callable[[], dt.datetime] | None = None, lease: dt.timedelta | None = None,
+             progress: Callable[[str, int, int], None] | None = None) -> None:
         """The run's clock: a daily limit waits until the next midnight UTC of that clock."""
         if clock is not None:
             self._clock = clock
@@ -95,7 +333,9 @@ class LinkedInChannel:
     def read_back(self, claim: Claim, since: dt.datetime) -> Receipt | None:
         """Our post among the author's since `since`: the same commentary (as sent, escaped) by the
         same author. GET /rest/posts?q=author, newest first."""
-        body = requests.linkedin_post(claim, self.config, None)
+        import httpx
+
+        body = linkedin_post(claim, self.config, None)
         oldest_ms = int((since - CLOCK_SKEW).timestamp() * 1000)
         for page in range(READ_BACK_PAGES):
             try:
@@ -130,6 +370,8 @@ class LinkedInChannel:
     def preflight(self, now: dt.datetime | None = None) -> Health:
         """Renew a stored token that expires within a week when there is a refresh token, warn a
         week ahead when there is none, and ask LinkedIn whether the token is still accepted."""
+        import httpx
+
         now = now or dt.datetime.now(UTC)
         credential = self.token.credential
         warning = None
@@ -168,6 +410,8 @@ class LinkedInChannel:
             credential.refresh_expires_at is None or credential.refresh_expires_at > now)
         warning = None
         if left <= RENEW_BEFORE and refreshable:
+            from dissemination.publish.oauth import OAuthError
+
             try:
                 renewed = LinkedInOAuth(self.id, self.config, self.transport).refresh(credential, now)
             except OAuthError as exc:
@@ -197,9 +441,11 @@ class LinkedInChannel:
     def publish(self, claim: Claim) -> Receipt:
         if self._stop:
             raise PublishError(self._stop)
+        import httpx
+
         image_urn = self._upload(claim) if claim.payload.get("image") else None
         try:
-            response = self.client.post("/rest/posts", json=requests.linkedin_post(claim, self.config, image_urn))
+            response = self.client.post("/rest/posts", json=linkedin_post(claim, self.config, image_urn))
         except httpx.TimeoutException:
             raise PublishError("LinkedIn did not answer in time; the post may exist, the retry will tell",
                                outcome_unknown=True) from None
@@ -248,6 +494,8 @@ class LinkedInChannel:
         """Upload the post's image through the Images API (initializeUpload, then PUT the bytes)
         and wait (bounded) until LinkedIn has processed it. A retry uploads again; the earlier
         image is never referenced by a post."""
+        import httpx
+
         path = content_file(self.root, claim.payload["image"])
         if not path.is_file():
             raise PublishError(f"image file '{claim.payload['image']}' not found (run `dissemination check`)",
@@ -297,10 +545,6 @@ class LinkedInChannel:
     def _receipt(self, urn: str) -> Receipt:
         return Receipt(remote_id=urn, url=f"https://www.linkedin.com/feed/update/{urn}/")
 
-    # Posts read per minute (2 requests each for an organisation, 4 for a member): LinkedIn's
-    # daily per-app quotas are not published; this keeps a day's refresh far below any of them.
-    READS_PER_MINUTE = 30
-
     # metric -> field of totalShareStatistics (organization posts)
     SHARE_STATISTICS = {"impressions": "impressionCount", "clicks": "clickCount", "likes": "likeCount",
                         "comments": "commentCount", "shares": "shareCount"}
@@ -324,6 +568,8 @@ class LinkedInChannel:
 
     def _get(self, path: str) -> httpx.Response | str:
         """The response, or why there is none."""
+        import httpx
+
         try:
             return self.client.get(path)
         except httpx.HTTPError as exc:

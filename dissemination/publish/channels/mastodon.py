@@ -12,30 +12,25 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import email.utils
+import functools
 import re
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-import requests as http
-from mastodon import (
-    Mastodon,
-    MastodonAPIError,
-    MastodonNetworkError,
-    MastodonNotFoundError,
-    MastodonRatelimitError,
-    MastodonServerError,
-    MastodonUnauthorizedError,
-)
-from mastodon.errors import MastodonError
+from pydantic import Field
 
-from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.load import models as m
-from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import (Capabilities, Health, PublishError, ReadBackError, content_file,
-                                                    tls_context)
-from dissemination.publish.credentials import Token, auth_command
+from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Health, Metric, PublishError, ReadBackError,
+                                                    TokenChannel, TokenSettings, content_file, tls_context)
+from dissemination.publish.channels.text import grapheme_length, replace_url_tokens
+from dissemination.publish.credentials import Credential, Token, auth_command
+from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
+
+if TYPE_CHECKING:  # Mastodon.py and requests take ~0.5 s to import: only when publishing or reading
+    from mastodon import Mastodon, MastodonAPIError
 
 UTC = dt.timezone.utc
 REQUEST_TIMEOUT = 20  # seconds; the library's default of 300 would stall a whole publish run
@@ -44,16 +39,22 @@ CLOCK_SKEW = dt.timedelta(minutes=5)  # read-back looks this much before our fir
 READ_BACK_PAGES = 10  # of 40 statuses: an account posting more in the window is not ours to guess
 
 
-class _Session(http.Session):
-    """Mastodon.py's session, keeping the last answer's headers: the library reads
-    X-RateLimit-Reset but neither Retry-After nor the server's Date beside it."""
+@functools.cache
+def _session_class() -> type:
+    import requests
 
-    last_headers: dict[str, str] = {}
+    class _Session(requests.Session):
+        """Mastodon.py's session, keeping the last answer's headers: the library reads
+        X-RateLimit-Reset but neither Retry-After nor the server's Date beside it."""
 
-    def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        response = super().request(*args, **kwargs)
-        self.last_headers = dict(response.headers)
-        return response
+        last_headers: dict[str, str] = {}
+
+        def request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            response = super().request(*args, **kwargs)
+            self.last_headers = dict(response.headers)
+            return response
+
+    return _Session
 
 
 def _wait_seconds(headers: dict[str, str]) -> float | None:
@@ -126,24 +127,218 @@ def _status(exc: MastodonAPIError) -> int | None:
     return exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
 
 
-class MastodonChannel:
-    kind = "mastodon"
+# --- the kind: settings, capabilities, text ---------------------------------------------------------
 
-    def __init__(self, channel_id: str, config: m.MastodonChannel, token: Token, root: Path) -> None:
-        self.id = channel_id
-        self.config = config
-        self.root = root
-        self.token = token
-        self.base_url = str(config.base_url).rstrip("/")
-        self.capabilities = Capabilities(
-            max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
-            media=True, rate_per_minute=None, idempotent=True, read_batch=self.BATCH,
-            read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or self.READS_PER_MINUTE, key_retention=KEY_RETENTION)
+class MastodonSettings(TokenSettings):
+    kind: Literal["mastodon"]
+    base_url: m.HttpUrl
+    # Declared limits (Mastodon's defaults), used until a publish run or `status` has read the
+    # instance's own (`configuration.statuses`, `configuration.media_attachments`).
+    max_characters: Annotated[int, Field(ge=1)] = 500
+    characters_reserved_per_url: Annotated[int, Field(ge=1)] = 23
+    description_limit: Annotated[int, Field(ge=1)] = 1500  # alt text of an image
+    visibility: Literal["public", "unlisted", "private"] = "public"
+    language: str = "nl"
+    # How long a publish run may wait for a rate limit to reset; a later reset leaves the item
+    # planned for the next run instead.
+    rate_limit_wait: m.Duration = dt.timedelta(seconds=30)
+    # How long to wait for the server to process an uploaded image (202) before trying later.
+    media_wait: m.Duration = dt.timedelta(seconds=60)
+    scopes: str = "read:accounts read:statuses write:statuses write:media"
+
+    def endpoint(self) -> str:
+        return str(self.base_url).rstrip("/")
+
+
+@functools.cache
+def _mastodon_url_rule() -> re.Pattern[str]:
+    """The URL rule Mastodon's server uses (twitter-text's), as shipped in Mastodon.py.
+
+    Loaded from its module file on its own: importing the `mastodon` package would pull in
+    `requests` and half a second of imports that `check` does not need."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mastodon")
+    assert spec is not None and spec.submodule_search_locations
+    file = Path(next(iter(spec.submodule_search_locations))) / "_url_regex.py"
+    module_spec = importlib.util.spec_from_file_location("dissemination_mastodon_url_regex", file)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.url_regex  # type: ignore[no-any-return]
+
+
+_COUNTED_TOKENS: dict[tuple[str, int], str] = {}  # the URL rule is slow; tokens repeat across renders
+_REMOTE_MENTION = re.compile(r"(^|[^/\w])@(([a-z0-9_]+)@[a-z0-9.\-]+[a-z0-9]+)", re.IGNORECASE)
+
+
+def mastodon_length(text: str, url_weight: int = 23, spoiler_text: str = "") -> int:
+    """The length Mastodon's server computes for a status (server `StatusLengthValidator`):
+    grapheme clusters, every URL as `url_weight` characters, a remote mention `@user@domain` as
+    `@user`."""
+    def counted(token: str) -> str:
+        key = (token, url_weight)
+        found = _COUNTED_TOKENS.get(key)
+        if found is None:
+            if len(_COUNTED_TOKENS) > 20_000:
+                _COUNTED_TOKENS.clear()
+            found = _COUNTED_TOKENS[key] = _mastodon_url_rule().sub(
+                lambda u: u.group(2) + "x" * url_weight, token)
+        return found
+
+    if "://" in text:  # URLs never contain white space: run the big URL rule on candidates only
+        text = replace_url_tokens(text, counted)
+    if "@" in text:
+        text = _REMOTE_MENTION.sub(r"\1@\3", text)
+    return grapheme_length(text) + grapheme_length(spoiler_text)
+
+
+def mastodon_status(claim: Claim, config: MastodonSettings) -> dict[str, Any]:
+    """The status a claim is posted as (the outbox writes the same)."""
+    body: dict[str, Any] = {
+        "status": claim.payload["text"],
+        "visibility": config.visibility,
+        "language": config.language,
+    }
+    if claim.payload.get("image"):  # uploaded first (POST /api/v2/media), then sent as media_ids[]
+        body["media"] = [{"file": claim.payload["image"], "description": claim.payload.get("image_alt")}]
+    return body
+
+
+# --- signing in (`dissemination auth mastodon <channel>`) -------------------------------------------
+
+OOB = "urn:ietf:wg:oauth:2.0:oob"  # the authorization page shows the code, to paste at the prompt
+
+
+@dataclass
+class MastodonSignIn:
+    """One sign-in: the app registration and the authorization URL to open."""
+
+    channel: str
+    config: MastodonSettings
+    client_id: str
+    client_secret: str
+    url: str
+
+    @property
+    def base_url(self) -> str:
+        return str(self.config.base_url).rstrip("/")
+
+    @classmethod
+    def start(cls, channel: str, config: MastodonSettings, previous: Credential | None) -> "MastodonSignIn":
+        from mastodon import Mastodon
+        from mastodon.errors import MastodonError
+
+        from dissemination.publish.oauth import CLIENT_NAME, TIMEOUT, OAuthError, loopback
+
+        base_url = str(config.base_url).rstrip("/")
+        scopes = config.scopes.split()
+        if previous and previous.client_id and previous.client_secret and previous.endpoint == base_url \
+                and set(scopes) <= set((previous.scope or "").split()):
+            client_id, client_secret = previous.client_id, previous.client_secret  # registered before
+        else:
+            try:
+                client_id, client_secret = Mastodon.create_app(
+                    CLIENT_NAME, scopes=scopes, redirect_uris=OOB, api_base_url=base_url,
+                    request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
+            except (MastodonError, KeyError, ValueError) as exc:
+                # create_app returns the error body as if it were the app; KeyError means refused
+                raise OAuthError(f"{base_url} did not register the app ({type(exc).__name__}); check "
+                                 f"base_url of channel '{channel}'") from None
+        api = Mastodon(client_id=client_id, client_secret=client_secret, api_base_url=base_url,
+                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME)
+        url = api.auth_request_url(redirect_uris=OOB, scopes=scopes, allow_http=loopback(base_url))
+        return cls(channel, config, client_id, client_secret, url)
+
+    def finish(self, code: str, now: dt.datetime) -> Credential:
+        from mastodon import Mastodon
+        from mastodon.errors import MastodonError
+
+        from dissemination.publish.oauth import CLIENT_NAME, TIMEOUT, OAuthError, loopback
+
+        scopes = self.config.scopes.split()
+        api = Mastodon(client_id=self.client_id, client_secret=self.client_secret, api_base_url=self.base_url,
+                       request_timeout=TIMEOUT, user_agent=CLIENT_NAME, ratelimit_method="throw")
+        try:
+            token = api.log_in(code=code.strip(), redirect_uri=OOB, scopes=scopes,
+                               allow_http=loopback(self.base_url))
+        except MastodonError as exc:
+            # Mastodon.py's message may quote the request; ours names only what went wrong.
+            what = "the code was not accepted" if "Invalid" in str(exc) else "not all scopes were granted"
+            raise OAuthError(f"{self.base_url}: {what} ({type(exc).__name__}); run the command again "
+                             "and paste the code the page shows") from None
+        try:
+            account = api.account_verify_credentials()
+        except MastodonError as exc:
+            raise OAuthError(f"{self.base_url} refused the new token ({type(exc).__name__})") from None
+        return Credential(self.channel, "mastodon", self.base_url, token, obtained_at=now,
+                          scope=" ".join(scopes), account=f"@{account.get('acct')}",
+                          client_id=self.client_id, client_secret=self.client_secret)
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+class MastodonChannel(TokenChannel):
+    kind = "mastodon"
+    settings = MastodonSettings
+    metrics = (Metric("followers", "reach"), Metric("favourites", "reactions"), Metric("replies", "comments"),
+               Metric("reblogs", "shares"), Metric("quotes", "quotes"))
+    # The token's budget is 300 requests / 5 min for every endpoint (§1.6): reads take at most
+    # 50 a minute, so publishing keeps 10 a minute.
+    READS_PER_MINUTE = 50
+    BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
+
+    @classmethod
+    def capabilities_of(cls, config: m.ChannelSettings) -> Capabilities:
+        assert isinstance(config, MastodonSettings)
+        return Capabilities(
+            "mastodon", "Mastodon", max_length=config.max_characters, url_weight=config.characters_reserved_per_url,
+            max_images=4, image_bytes=m.MAX_IMAGE_BYTES, alt_length=config.description_limit,
+            image_types=IMAGE_TYPES,
+            read_batch=cls.BATCH, read_concurrency=config.metrics_concurrency,
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=KEY_RETENTION)
+
+    @classmethod
+    def with_live_limits(cls, config: m.ChannelSettings, limits: LiveLimits) -> m.ChannelSettings | None:
+        if not isinstance(config, MastodonSettings) or config.endpoint() != limits.server:
+            return None
+        update = {k: v for k, v in (("max_characters", limits.max_characters),
+                                    ("characters_reserved_per_url", limits.characters_per_url),
+                                    ("description_limit", limits.description_limit)) if v}
+        return config.model_copy(update=update)
+
+    @classmethod
+    def limits_text(cls, config: m.ChannelSettings) -> str | None:
+        assert isinstance(config, MastodonSettings)
+        return (f"{config.max_characters} characters, URLs as {config.characters_reserved_per_url}, "
+                f"alt text {config.description_limit}")
+
+    @classmethod
+    def text(cls, plain: str, capabilities: Capabilities) -> tuple[str, int]:
+        return plain, mastodon_length(plain, capabilities.url_weight or 23)
+
+    @classmethod
+    def mention(cls, stakeholder: m.Stakeholder) -> str | None:
+        return stakeholder.mastodon
+
+    @classmethod
+    def outbox_request(cls, claim: Claim, config: m.ChannelSettings) -> dict[str, Any]:
+        assert isinstance(config, MastodonSettings)
+        return {"method": "POST", "url": f"{config.endpoint()}/api/v1/statuses",
+                "headers": {"Idempotency-Key": claim.idempotency_key}, "json": mastodon_status(claim, config)}
+
+    def __init__(self, channel_id: str, config: m.ChannelSettings, root: Path, token: Token | None = None,
+                 transport: Any = None) -> None:
+        from mastodon import Mastodon
+
+        super().__init__(channel_id, config, root, token, transport)
+        assert isinstance(config, MastodonSettings) and token is not None
+        self.config: MastodonSettings = config
+        self.token: Token = token
+        self.base_url = config.endpoint()
         self._broken: str | None = None
         self._account_id: str | None = None
-        self.live: LiveLimits | None = None  # the instance's limits, once a preflight read them
-        self._session = _Session()
+        self._session = _session_class()()
         self._single_reads = False  # the server refused the batch read: one GET per status
         self._media_api: Mastodon | None = None
         self._reader = None  # httpx client for engagement reads, made on first use
@@ -163,6 +358,8 @@ class MastodonChannel:
         return f"{self.token.source} was refused by {self.base_url} ({self._broken}); {fix}"
 
     def preflight(self) -> Health:
+        from mastodon import MastodonError, MastodonUnauthorizedError
+
         try:
             account = self.api.account_verify_credentials()
             self._account_id = str(account["id"])
@@ -201,6 +398,8 @@ class MastodonChannel:
         """The instance configuration. Mastodon.py asks for /api/v2/instance/ with a trailing
         slash, which some servers (and proxies) answer 404: then without it, then the v1 read
         (deprecated, but it carries `configuration.statuses` since 3.4.2)."""
+        from mastodon import MastodonNetworkError, MastodonNotFoundError
+
         try:
             return dict(self.api.instance_v2())
         except MastodonNotFoundError:
@@ -221,7 +420,10 @@ class MastodonChannel:
     def publish(self, claim: Claim) -> Receipt:
         if self._broken:
             raise PublishError(f"credential refused earlier in this run ({self._broken})")
-        body = requests.mastodon_status(claim, self.config)
+        from mastodon import (MastodonAPIError, MastodonError, MastodonNetworkError, MastodonRatelimitError,
+                              MastodonServerError, MastodonUnauthorizedError)
+
+        body = mastodon_status(claim, self.config)
         media_ids: list[str] | None = None
         waited = False
         while True:
@@ -269,6 +471,8 @@ class MastodonChannel:
 
         A retry uploads again: the earlier attachment, if any, is never attached to a status and
         the server deletes such media after a day. The status itself is protected by its key."""
+        from mastodon import MastodonAPIError
+
         path = content_file(self.root, media["file"])
         mime = m.IMAGE_TYPES.get(path.suffix.lower())
         alt = media.get("description") or ""
@@ -315,6 +519,8 @@ class MastodonChannel:
         from our own /api/v2/instance read, with "created" (which checks only that an endpoint
         exists in that version)."""
         if self._media_api is None:
+            from mastodon import Mastodon
+
             self._media_api = Mastodon(
                 access_token=self.token.value, api_base_url=self.base_url, ratelimit_method="throw",
                 request_timeout=REQUEST_TIMEOUT, mastodon_version=limits.version, version_check_mode="created",
@@ -334,7 +540,7 @@ class MastodonChannel:
         (GET /api/v1/statuses/:id/source), since `content` is the server's HTML."""
         import httpx
 
-        body = requests.mastodon_status(claim, self.config)
+        body = mastodon_status(claim, self.config)
         alts = sorted(m.get("description") or "" for m in body.get("media", []))
         if self._account_id is None:
             raise ReadBackError(f"{self.base_url}: the account is not known (preflight did not pass)")
@@ -376,10 +582,6 @@ class MastodonChannel:
 
     METRICS = {"favourites": "favourites_count", "reblogs": "reblogs_count", "replies": "replies_count",
                "quotes": "quotes_count"}
-    BATCH = 20  # ids per GET /api/v1/statuses?id[]=…
-    # The token's budget is 300 requests / 5 min for every endpoint (§1.6): reads take at most
-    # 50 a minute, so publishing keeps 10 a minute.
-    READS_PER_MINUTE = 50
 
     def prepare_reads(self):  # type: ignore[no-untyped-def]
         """The HTTP client for engagement reads (made once; its TLS setup takes a while)."""

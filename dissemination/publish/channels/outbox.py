@@ -1,34 +1,60 @@
 """The outbox channel: writes exactly what would be sent, one file per idempotency key.
 
-Used for `kind: outbox` channels and, in the embedded default, for every channel whose
-credentials are not set. A repeat with the same key overwrites its file, so a retried item can
-never appear twice. Files are written atomically (temporary file, then rename).
+Used for `kind: outbox` channels and for every channel that cannot publish (its credentials are
+not set: `Channel.fallback`). What it writes is the request the real channel would make (its
+`outbox_request`). A repeat with the same key overwrites its file, so a retried item can never
+appear twice. Files are written atomically (temporary file, then rename).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any, Literal
 
+from dissemination.contained import inside
 from dissemination.files import remove_orphans, write_atomically
-from dissemination.records import Claim, Receipt, Snapshot
 from dissemination.load import models as m
-from dissemination.publish.channels import requests
-from dissemination.publish.channels.base import Capabilities, Health
+from dissemination.publish.channels.base import Capabilities, Channel, Health, OpenedChannel, class_of
+from dissemination.publish.credentials import CredentialStore, Token
+from dissemination.records import Claim, Receipt, Snapshot
 
 
-class OutboxChannel:
+class OutboxSettings(m.ChannelSettings):
+    kind: Literal["outbox"]
+    path: str | None = None  # the folder, relative to the content root (default: outbox/<channel>/)
+
+    def paths(self) -> dict[str, str]:
+        return {"path": self.path} if self.path else {}
+
+
+class OutboxChannel(Channel):
     kind = "outbox"
+    settings = OutboxSettings
 
-    def __init__(self, channel_id: str, config: m.Channel, folder: Path) -> None:
-        self.id = channel_id
-        self.config = config  # the channel this outbox stands in for
-        self.folder = folder
-        self.capabilities = Capabilities(
-            max_length=getattr(config, "max_characters", None),
-            url_weight=getattr(config, "characters_reserved_per_url", None),
-            media=False, rate_per_minute=None, idempotent=True)
+    def __init__(self, channel_id: str, config: m.ChannelSettings, root: Path, token: Token | None = None,
+                 transport: Any = None) -> None:
+        """`config`: the outbox's own settings, or those of the channel it stands in for."""
+        super().__init__(channel_id, config, root, token, transport)
+        self.folder = root / "outbox" / channel_id
+        if isinstance(config, OutboxSettings) and config.path:
+            self.folder = inside(root, config.path, "path")  # checked by `check`; the folder may have changed since
+
+    @classmethod
+    def capabilities_of(cls, config: m.ChannelSettings) -> Capabilities:
+        if isinstance(config, OutboxSettings):
+            return Capabilities("outbox", "De outbox")
+        # Standing in: the real channel's text rules, but nothing is uploaded, limited or read.
+        return dataclasses.replace(
+            class_of(config).capabilities_of(config), rate_per_minute=None, read_batch=1, read_concurrency=1,
+            read_per_minute=None, key_retention=None)
+
+    @classmethod
+    def open(cls, channel_id: str, config: m.ChannelSettings, root: Path,
+             credentials: CredentialStore | None = None) -> OpenedChannel:
+        return OpenedChannel(cls(channel_id, config, root), None)
 
     def preflight(self) -> Health:
         try:
@@ -56,20 +82,9 @@ class OutboxChannel:
                 for item in receipts]
 
     def _render(self, claim: Claim) -> bytes:
-        config = self.config
-        if isinstance(config, m.MastodonChannel):
-            request = {"method": "POST", "url": f"{config.base_url.rstrip('/')}/api/v1/statuses",
-                       "headers": {"Idempotency-Key": claim.idempotency_key},
-                       "json": requests.mastodon_status(claim, config)}
-        elif isinstance(config, m.LinkedInChannel):
-            request = {"method": "POST", "url": f"{config.api_base.rstrip('/')}/rest/posts",
-                       "headers": {"LinkedIn-Version": config.api_version, "X-Restli-Protocol-Version": "2.0.0"},
-                       "json": requests.linkedin_post(claim, config)}
-        else:
-            request = {"json": claim.payload}
         document = {
             "idempotency_key": claim.idempotency_key, "item": claim.id, "channel": self.id,
             "campaign": claim.campaign, "post": claim.post, "audience": claim.audience,
-            "slot": claim.slot_utc.isoformat(), "request": request,
+            "slot": claim.slot_utc.isoformat(), "request": class_of(self.config).outbox_request(claim, self.config),
         }
         return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()

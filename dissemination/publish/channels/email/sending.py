@@ -1,4 +1,4 @@
-"""E-mail newsletters over SMTP (or, without SMTP settings, into the outbox), exactly once per recipient.
+"""Sending e-mail newsletters over SMTP (or, without SMTP settings, into the outbox), exactly once per recipient.
 
 One item is one audience's edition of a newsletter. Its recipients are the audience's active
 subscribers (`dissemination.ledger.subscribers`, read at send time), minus the suppression list (checked again in the same
@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 from dissemination.addresses import BadAddress, display_name, mailbox
 from dissemination.files import remove_orphans, write_atomically
@@ -48,7 +48,9 @@ from dissemination.ledger.deliveries import Deliveries, Outcome, SendLog
 from dissemination.ledger.subscribers import Subscribers
 from dissemination.load import models as m
 from dissemination.publish import bounces, mime
-from dissemination.publish.channels.base import Capabilities, Health, PublishError
+from dissemination.publish.channels.base import Health, PublishError
+from dissemination.publish.channels.email import WEB_URL_HINT, EmailChannel, EmailSettings
+from dissemination.publish.credentials import Token
 from dissemination.publish.pacing import RateLimit
 from dissemination.publish.recipients import Recipient, UnreadableMap, kit_recipient
 from dissemination.publish.tokens import MissingSecret, Signer, return_path, secret_from_env
@@ -116,7 +118,7 @@ class Transport(Protocol):
 
 
 class SmtpTransport:
-    def __init__(self, config: m.EmailChannel, root: Path) -> None:
+    def __init__(self, config: EmailSettings, root: Path) -> None:
         self.config = config
         self.ca_file = str(root / config.tls_ca_file) if config.tls_ca_file else None
         user_env, password_env = config.username_env, config.password_env
@@ -283,22 +285,21 @@ class _Run:
     streamed: bool = False  # `recipients` holds only the chunks being sent (read from the subscriber database)
 
 
-class EmailChannel:
-    kind = "email"
+class EmailSender(EmailChannel):
+    """The e-mail channel's adapter (`EmailChannel.open` makes it): its transport is SMTP, or the
+    outbox's .eml files."""
 
-    def __init__(self, channel_id: str, config: m.EmailChannel, root: Path, transport: Transport | None = None,
-                 recipients: Callable[[str, list[str]], dict[str, Recipient]] | None = None) -> None:
-        self.id = channel_id
-        self.config = config
-        self.root = root
+    def __init__(self, channel_id: str, config: m.ChannelSettings, root: Path, token: Token | None = None,
+                 transport: Any = None) -> None:
+        super().__init__(channel_id, config, root, token, transport)
+        assert isinstance(config, EmailSettings)
+        self.config: EmailSettings = config
         self.transport: Transport = transport or SmtpTransport(config, root)
         self.outbox = isinstance(self.transport, OutboxTransport)
-        # Given (tests, benchmarks): a callable returning the recipients; otherwise the subscriber
+        # Set (tests, benchmarks): a callable returning the recipients; otherwise the subscriber
         # database, streamed (`publish`).
-        self._recipients_given = recipients is not None
-        self._recipients = recipients or (lambda audience, earlier: {})
-        self.capabilities = Capabilities(max_length=None, url_weight=None, media=False,
-                                         rate_per_minute=config.rate_per_minute, idempotent=True)
+        self._recipients_given = False
+        self._recipients: Callable[[str, list[str]], dict[str, Recipient]] = lambda audience, earlier: {}
         domain = config.from_address.rsplit("@", 1)[1]
         self.domain = domain
         self.list_id = config.list_id or f"{channel_id}.{domain}"
@@ -347,7 +348,7 @@ class EmailChannel:
             return Health(True, f"writing one .eml per recipient to {self.transport.folder}",  # type: ignore[attr-defined]
                           warning=nobody)
         if self.config.web_url is None:
-            return Health(False, f"{self.id}: {m.WEB_URL_HINT}")
+            return Health(False, f"{self.id}: {WEB_URL_HINT}")
         return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})",
                       warning=nobody)
 
@@ -394,7 +395,7 @@ class EmailChannel:
             log.warning("%s: %s to %s: the list has no active subscribers, so nobody is sent this edition "
                         "(`dissemination subscribers import FILE.csv` adds them)", self.id, claim.id, audience)
         run = _Run(claim, None, recipients, queue.Queue(maxsize=2 * CHUNK // HANDFUL),  # type: ignore[arg-type]
-                   RateLimit(self.config.rate_per_minute), threading.Event(), [], [0])
+                   RateLimit(self.capabilities.rate_per_minute), threading.Event(), [], [0])
         run.streamed = not (kit_for or self._recipients_given)
         if expired:
             self.deliveries.expire(claim.id, expired, started)
@@ -645,7 +646,7 @@ class EmailChannel:
 
     # --- metrics -------------------------------------------------------------------------------
 
-    METRICS = ("sent", "rejected", "unsubscribed", "clicks")
+    METRICS = ("sent", "rejected", "unsubscribed", "clicks")  # as declared in `EmailChannel.capabilities_of`
 
     def fetch_metrics(self, receipts: dict[str, Receipt], now: dt.datetime) -> list[Snapshot]:
         """Per newsletter item (one audience): read from the ledger, where sending, the suppression
@@ -662,7 +663,7 @@ class EmailChannel:
                 for item in receipts for metric in self.METRICS]
 
 
-def send_single(config: m.EmailChannel, root: Path, message: "EmailMessage") -> None:
+def send_single(config: EmailSettings, root: Path, message: "EmailMessage") -> None:
     """One mail outside a newsletter (a sign-up confirmation) through the channel's relay, with
     the same TLS and login settings. Raises PublishError when the relay does not take it."""
     transport = SmtpTransport(config, root)
