@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from dissemination.files import WriteRefused
+from dissemination.files import WriteRefused, write_atomically
 from dissemination.redact import RedactingStream, redact
 
 app = typer.Typer(
@@ -183,7 +183,9 @@ def plan(
     if first or last or out_dir:
         err.print("--from, --to and --out go with --simulate", markup=False)
         raise typer.Exit(2)
-    _failed_campaigns(_plan(_now(now), as_json), err if as_json else out)
+    moment = _now(now)
+    done, ledger = _steps(moment, ("plan",))
+    _failed_campaigns(_print_plan(done, ledger, moment, as_json), err if as_json else out)
 
 
 def _ledger_exists() -> bool:
@@ -227,9 +229,8 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
     target.mkdir(parents=True, exist_ok=True)
     text = simulation.report()
     document = simulation.as_json()
-    (target / "simulation.txt").write_text(text, encoding="utf-8")
-    (target / "simulation.json").write_text(json.dumps(document, ensure_ascii=False, indent=2) + "\n",
-                                            encoding="utf-8")
+    write_atomically(target / "simulation.txt", text)
+    write_atomically(target / "simulation.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n")
     if as_json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
     else:
@@ -239,15 +240,23 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
         raise typer.Exit(1)
 
 
-def _plan(moment: dt.datetime, as_json: bool, checked=None) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    """Plan; returns the campaigns that could not be planned, with their errors."""
-    from dissemination.pipeline import ContentErrors, plan as run_plan, status_rows
+def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):  # type: ignore[no-untyped-def]
+    """Run `steps` once (`dissemination.pipeline.run_once`), with progress bars on a terminal."""
+    from dissemination.pipeline import run_once
 
     ledger = _ledger()
-    try:
-        report = run_plan(State.root, ledger, moment, checked)
-    except ContentErrors as exc:
-        _content_errors(exc)
+    with _send_progress() as progress:
+        done = run_once(State.root.resolve(), ledger, moment, steps, progress=progress, **options)
+    return done, ledger
+
+
+def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    """The plan step's outcome; returns the campaigns that could not be planned, with their errors."""
+    from dissemination.status import status_rows
+
+    if done.plan is None and done.stopped:
+        _content_errors(done.stopped)
+    report = done.plan
     if as_json:
         _print_items(status_rows(ledger, moment), True)
         return report.failed
@@ -260,15 +269,10 @@ def _plan(moment: dt.datetime, as_json: bool, checked=None) -> dict:  # type: ig
     return report.failed
 
 
-def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
-    from dissemination.pipeline import ContentErrors, publish_due
-
-    ledger = _ledger()
-    with _send_progress() as progress:
-        try:
-            report = publish_due(State.root.resolve(), ledger, moment, batch=batch, progress=progress)
-        except ContentErrors as exc:
-            _content_errors(exc)
+def _print_publish(done, ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
+    if done.stopped:
+        _content_errors(done.stopped)
+    report = done.publish
     for note in report.notes:
         out.print(f"[yellow]outbox[/]: {note}")
     for warning in report.warnings:
@@ -282,7 +286,7 @@ def _publish(moment: dt.datetime | None, batch: int = 50) -> None:
 
 def _print_next(ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
     """When the next post goes out: after a run that published nothing, the question a person has."""
-    from dissemination.pipeline import next_slot
+    from dissemination.status import next_slot
 
     upcoming = next_slot(ledger, moment or dt.datetime.now(UTC))
     out.print(f"next: {upcoming.describe()}" if upcoming else
@@ -296,7 +300,9 @@ def publish(
     batch: Annotated[int, typer.Option(min=1, help="Items claimed per transaction.")] = 50,
 ) -> None:
     """Publish every item that is due, exactly once. Safe to run in parallel."""
-    _publish(_now(now) if now else None, batch)
+    moment = _now(now) if now else None
+    done, ledger = _steps(moment, ("publish",), batch=batch)
+    _print_publish(done, ledger, moment)
 
 
 def _send_progress():  # type: ignore[no-untyped-def]
@@ -590,7 +596,7 @@ def status(
     died). --json: {"items": [...], "summary": {...}, "next": {...} or null, "liveness": [problem,
     ...], "channels": [...]} (channels left out with --no-channels)."""
     from dissemination.liveness import problems
-    from dissemination.pipeline import next_slot, status_rows
+    from dissemination.status import next_slot, status_rows
 
     moment = _now(now)
     first = _window_edge(since, moment, -1, "--since")
@@ -640,7 +646,8 @@ def status(
 
 
 def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-untyped-def,type-arg]
-    from dissemination.pipeline import ContentErrors, channel_health
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.loop import channel_health
 
     try:
         health = channel_health(State.root.resolve(), ledger=ledger)
@@ -654,7 +661,8 @@ def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-u
 
 
 def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]
-    from dissemination.pipeline import ContentErrors, channel_health
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.loop import channel_health
 
     try:
         health = channel_health(State.root.resolve(), ledger=ledger)
@@ -682,7 +690,6 @@ def approve(
 ) -> None:
     """Approve a campaign: record approver, time and a digest of the approved content."""
     from dissemination.approval import approve_text, content_digest
-    from dissemination.files import write_atomically
     from dissemination.check import run_check
 
     path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)
@@ -722,18 +729,22 @@ def approve(
 @app.command()
 def run(now: NowOption = None) -> None:
     """The main job, once: check, plan, publish what is due, collect metrics, write this quarter's report."""
-    from dissemination.check import run_check
+    from dissemination.pipeline import STEPS
 
-    result = run_check(State.root)
-    _print_problems(result.problems)
-    if not result.problems.errors:
-        out.print(result.summary(), markup=False)
-    failed = _plan(_now(now), False, result)  # errors in shared files stop here; a campaign's do not
-    _publish(_now(now) if now else None)
-    _metrics(_now(now) if now else None)
-    _report(_now(now), None, None, None, None)
+    moment = _now(now) if now else None
+    done, ledger = _steps(moment, STEPS)
+    _print_problems(done.check.problems)
+    if not done.check.problems.errors:
+        out.print(done.check.summary(), markup=False)
+    # errors in shared files stop the run here (exit 1); a campaign's do not
+    failed = _print_plan(done, ledger, moment or _now(None), False)
+    _print_publish(done, ledger, moment)
+    if done.unmeasured:
+        _content_errors(done.unmeasured)
+    _print_metrics(done.metrics, "30d")
+    _print_report(*done.report)
     root = State.root.resolve()
-    out.print(f"ledger: {_ledger().shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
+    out.print(f"ledger: {ledger.shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
     _failed_campaigns(failed)
 
 
@@ -741,26 +752,7 @@ MaxAgeOption = Annotated[
     str, typer.Option("--max-age", help="Read publications younger than this (e.g. 30d, 12h).")]
 
 
-def _metrics(moment: dt.datetime | None, max_age: str = "30d") -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from dissemination.load.models import _duration
-    from dissemination.measure import collect_metrics
-    from dissemination.problems import ContentErrors
-
-    try:
-        age = _duration(max_age)
-    except ValueError:
-        err.print(f"--max-age: '{max_age}' is not a duration of at most 100 years (e.g. 30d, 12h)", markup=False)
-        raise typer.Exit(2) from None
-    with Progress(TextColumn("metrics"), BarColumn(), MofNCompleteColumn(), TextColumn("publications"),
-                  TimeRemainingColumn(), console=out, transient=True, disable=not out.is_terminal) as bar:
-        task = bar.add_task("metrics", total=None)
-        try:
-            report = collect_metrics(State.root.resolve(), _ledger(), moment, age,
-                                     progress=lambda done, total: bar.update(task, completed=done, total=total))
-        except ContentErrors as exc:
-            _content_errors(exc)
+def _print_metrics(report, max_age: str) -> None:  # type: ignore[no-untyped-def]
     for note in report.notes:
         out.print(f"[yellow]metrics[/]: {note}")
     out.print(f"metrics: {report.publications} publication(s) younger than {max_age} read in {report.reads} "
@@ -774,7 +766,17 @@ def metrics(
     max_age: MaxAgeOption = "30d",
 ) -> None:
     """Read the engagement of recent publications from their channels into the ledger."""
-    _metrics(_now(now) if now else None, max_age)
+    from dissemination.load.models import _duration
+
+    try:
+        age = _duration(max_age)
+    except ValueError:
+        err.print(f"--max-age: '{max_age}' is not a duration of at most 100 years (e.g. 30d, 12h)", markup=False)
+        raise typer.Exit(2) from None
+    done, _ = _steps(_now(now) if now else None, ("measure",), max_age=age)
+    if done.unmeasured:
+        _content_errors(done.unmeasured)
+    _print_metrics(done.metrics, max_age)
 
 
 def _report(moment: dt.datetime, period_spec: str | None, first: str | None, last: str | None,
@@ -792,15 +794,18 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
     except ValueError as exc:  # PeriodError, or a date that is not YYYY-MM-DD
         err.print(f"report: {exc}", markup=False)
         raise typer.Exit(2) from None
-    root = State.root.resolve()
-    report, files = make_report(root, _ledger(), period, out_path, moment)
+    report, files = make_report(State.root.resolve(), _ledger(), period, out_path, moment)
+    _print_report(report, files)
+    return files.html
+
+
+def _print_report(report, files) -> None:  # type: ignore[no-untyped-def]
     t = report.totals.current
-    out.print(f"report {period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
+    out.print(f"report {report.period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
               f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name}"
               + (f", PDF: {files.pdf.name})" if files.pdf else ")"), markup=False)
     if files.pdf_note:
         out.print(f"[yellow]report[/]: {files.pdf_note}")
-    return files.html
 
 
 @app.command()
@@ -1224,7 +1229,8 @@ def bounces(
     """Read the bounce mailbox (IMAP, or a Maildir) and apply what the reports say: hard bounces
     and complaints suppress the address, soft bounces are counted; a refusal of our sending setup
     (5.7.x) suppresses nobody and exits 1 so a person looks at it."""
-    from dissemination.pipeline import ContentErrors, read_bounces
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.bouncebox import read_bounces
     from dissemination.publish.tokens import MissingSecret
 
     try:

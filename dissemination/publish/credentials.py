@@ -24,11 +24,11 @@ import contextlib
 import datetime as dt
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from dissemination.files import write_atomically
 from dissemination.redact import register
 
 UTC = dt.timezone.utc
@@ -133,17 +133,7 @@ class FileStore:
         with self._locked():
             data = self._read()
             data[credential.channel] = credential.to_json()
-            # mkstemp creates the file 0600; the rename makes it appear whole or not at all.
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".credentials-")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, indent=2)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(self.path, json.dumps(data, indent=2), mode=0o600)
 
 
 class KeyringStore:
