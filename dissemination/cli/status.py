@@ -1,0 +1,169 @@
+"""`status` and `resolve`: what the ledger holds, what is overdue or waiting for a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Optional
+
+import typer
+
+from dissemination.cli.common import (JsonOption, NowOption, State, UTC, _ledger, _now, _print_items, _print_next, err,
+                                      out)
+from dissemination.redact import redact
+
+
+def _window_edge(value: str | None, moment: dt.datetime, sign: int, name: str) -> dt.datetime | None:
+    from dissemination.load.models import _duration
+
+    if not value:
+        return None
+    try:
+        return moment + sign * _duration(value)
+    except ValueError:
+        pass
+    try:
+        if len(value) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), UTC)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is not None:
+            return parsed
+    except ValueError:
+        pass
+    err.print(f"{name}: '{value}' is not a day (2027-03-01), a moment with offset (2027-03-01T09:00+01:00) or a "
+              "duration (7d, 12h)", markup=False)
+    raise typer.Exit(2)
+
+
+MISSED_RECENTLY = dt.timedelta(days=1)
+
+
+def resolve(
+    item: Annotated[str, typer.Argument(help="The waiting item's id (see dissemination status).")],
+    by: Annotated[str, typer.Option("--by", help="Who decides (recorded in the ledger).")],
+    published: Annotated[Optional[str], typer.Option(
+        "--published", help="It is online at this URL: record it as published.")] = None,
+    remote_id: Annotated[Optional[str], typer.Option(
+        "--id", help="With --published: the platform's id of the post (default: the URL).")] = None,
+    absent: Annotated[bool, typer.Option("--absent", help="It is not online: send it with the next publish run.")] = False,
+) -> None:
+    """Settle an item `waiting` for a person: its outcome was unknown and the channel could not
+    find out whether it was published. FIRST LOOK at the account: --published URL records the post
+    found there; --absent sends it again with the next publish run (a second copy if it was
+    there after all)."""
+    if published is None and not absent or published is not None and absent:
+        err.print("resolve: give either --published URL or --absent", markup=False)
+        raise typer.Exit(2)
+    if not by.strip():
+        err.print("--by: say who decides", markup=False)
+        raise typer.Exit(2)
+    problem = _ledger().resolve(item, dt.datetime.now(UTC), by.strip(), published_url=published, remote_id=remote_id)
+    if problem:
+        err.print(f"resolve: {problem}", markup=False)
+        raise typer.Exit(2)
+    out.print(f"item {item}: " + (f"recorded as published at {published}" if published else
+                                  "planned again; the next `dissemination publish` sends it")
+              + f" (decided by {by.strip()}, recorded in the ledger)", markup=False)
+
+
+def status(
+    now: NowOption = None,
+    as_json: JsonOption = False,
+    channels: Annotated[bool, typer.Option("--channels/--no-channels",
+                                           help="Check each channel's credentials (contacts the platforms).")] = True,
+    since: Annotated[Optional[str], typer.Option("--since", help="Only items with a slot from then on: a day "
+                                                 "(YYYY-MM-DD), a moment with offset, or a duration before now "
+                                                 "(7d).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="Only items with a slot before then: a day, a "
+                                                 "moment with offset, or a duration after now (7d).")] = None,
+) -> None:
+    """Items by state, overdue and held first, a summary line, the next post to go out, then each
+    channel's health. Exits 2 when something is overdue, waiting for a person or was missed in the
+    last day (whatever --since/--until show), or when `serve`'s heartbeat is stale (its process
+    died). --json: {"items": [...], "summary": {...}, "next": {...} or null, "liveness": [problem,
+    ...], "channels": [...]} (channels left out with --no-channels)."""
+    from dissemination.liveness import problems
+    from dissemination.status import next_slot, status_rows
+
+    moment = _now(now)
+    first = _window_edge(since, moment, -1, "--since")
+    last = _window_edge(until, moment, 1, "--until")
+    ledger = _ledger()
+    every = status_rows(ledger, moment)
+    # Missed in the last day: marked missed (updated) within it, so an e-mail's day of tolerance
+    # does not hide it. Like overdue items, they make status exit 2 even outside the window.
+    marked = {row["id"]: row["updated_at"] for row in ledger.items(["missed"])}
+    recent = {i for i, at in marked.items() if at.replace(tzinfo=UTC) >= moment - MISSED_RECENTLY}
+
+    def slot(row: dict) -> dt.datetime:  # type: ignore[type-arg]
+        return dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00"))
+
+    rows = [r for r in every if (first is None or slot(r) >= first) and (last is None or slot(r) < last)]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["state"]] = counts.get(row["state"], 0) + 1
+    overdue = sum(r["overdue"] for r in every)
+    summary = {"states": counts, "overdue": overdue, "missed_last_day": len(recent), "shown": len(rows),
+               "total": len(every)}
+    unwell = problems(ledger, moment)
+    if as_json:
+        upcoming = next_slot(ledger, moment)
+        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None,
+                    "liveness": unwell}
+        if channels:
+            document["channels"] = _channel_health_json(ledger)
+        print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
+    else:
+        _print_items(rows, False)
+        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or (
+            "no items in this window" if every else "the ledger is empty")
+        extra = [f"{overdue} overdue"] if overdue else []
+        extra += [f"{len(recent)} missed in the last day"] if recent else []
+        if len(rows) != len(every):
+            extra.append(f"{len(rows)} of {len(every)} items shown")
+        out.print(f"summary: {text}" + (f" ({'; '.join(extra)})" if extra else ""), markup=False,
+                  style="bold red" if overdue or recent else None)
+        _print_next(ledger, moment)
+        for problem in unwell:
+            out.print(f"NOT OK: {problem}", markup=False, style="bold red")
+        if channels:
+            _print_channel_health(ledger)
+    if unwell or overdue or recent or any(row["state"] == "waiting" for row in every):
+        raise typer.Exit(2)
+
+
+def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-untyped-def,type-arg]
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.loop import channel_health
+
+    try:
+        health = channel_health(State.root.resolve(), ledger=ledger)
+    except ContentErrors as exc:
+        return {"errors": [str(p) for p in exc.problems]}
+    return [{"channel": row.channel, "kind": row.kind, "publishes_to": row.publishes_to, "ok": row.health.ok,
+             "message": row.health.message, "warning": row.health.warning, "note": row.note,
+             "credential_broken": row.health.credential_broken,
+             "expires_at": row.health.expires_at.isoformat().replace("+00:00", "Z") if row.health.expires_at else None}
+            for row in health]
+
+
+def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]
+    from dissemination.problems import ContentErrors
+    from dissemination.publish.loop import channel_health
+
+    try:
+        health = channel_health(State.root.resolve(), ledger=ledger)
+    except ContentErrors as exc:
+        for problem in exc.problems:
+            out.print(str(problem), markup=False)
+        return
+    for row in health:
+        if row.note:
+            line, style = row.note, "yellow"
+        elif not row.health.ok:
+            line, style = f"{row.channel}: NOT OK: {row.health.message}", "bold red"
+        else:
+            line, style = f"{row.channel}: ok: {row.health.message}", None
+        out.print(line, markup=False, style=style)
+        if row.health.warning:
+            out.print(f"{row.channel}: warning: {row.health.warning}", markup=False, style="yellow")
