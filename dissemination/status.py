@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from dissemination.ledger import Ledger
@@ -63,3 +64,56 @@ def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore
     order = {"waiting": 0, "held": 1}  # waiting: a person must look (`dissemination resolve`)
     rows.sort(key=lambda r: (0 if r["overdue"] else order.get(r["state"], 2), r["slot"], r["id"]))
     return rows
+
+
+# Missed in the last day: marked missed (updated) within it, so an e-mail's day of tolerance does
+# not hide it. Like overdue items, they call for attention even outside the window shown.
+MISSED_RECENTLY = dt.timedelta(days=1)
+
+
+@dataclass
+class StatusView:
+    """`status` at a moment: the items in the window asked for, and what calls for a person."""
+    rows: list[dict[str, Any]]  # the items from `first` to `last`
+    every: list[dict[str, Any]]  # all items
+    missed_recently: set[str]
+    liveness: list[str]  # the heartbeat's problems (dissemination/liveness.py)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["state"]] = counts.get(row["state"], 0) + 1
+        return counts
+
+    @property
+    def overdue(self) -> int:
+        return sum(r["overdue"] for r in self.every)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return {"states": self.counts, "overdue": self.overdue, "missed_last_day": len(self.missed_recently),
+                "shown": len(self.rows), "total": len(self.every)}
+
+    @property
+    def needs_attention(self) -> bool:
+        """Something overdue, waiting for a person or missed in the last day, in the window or
+        not, or `serve` stopped beating: `status` exits 2."""
+        return bool(self.liveness or self.overdue or self.missed_recently
+                    or any(row["state"] == "waiting" for row in self.every))
+
+
+def status_view(ledger: Ledger, now: dt.datetime, first: dt.datetime | None = None,
+                last: dt.datetime | None = None) -> StatusView:
+    """The items with a slot in [first, last) (either open), and everything that calls for a person."""
+    from dissemination.liveness import problems
+
+    every = status_rows(ledger, now)
+    marked = {row["id"]: row["updated_at"] for row in ledger.items(["missed"])}
+    recent = {i for i, at in marked.items() if at.replace(tzinfo=UTC) >= now - MISSED_RECENTLY}
+
+    def slot(row: dict[str, Any]) -> dt.datetime:
+        return dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00"))
+
+    rows = [r for r in every if (first is None or slot(r) >= first) and (last is None or slot(r) < last)]
+    return StatusView(rows, every, recent, problems(ledger, now))

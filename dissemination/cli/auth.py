@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 from typing import Annotated, Optional
 
 import typer
@@ -94,11 +93,10 @@ def auth_linkedin(
     timeout: Annotated[int, typer.Option(help="Seconds to wait for the browser.")] = 300,
 ) -> None:
     """Sign in with LinkedIn (3-legged OAuth); the browser comes back to a listener on 127.0.0.1."""
-    import secrets
     import threading
     import webbrowser
 
-    from dissemination.publish.oauth import LinkedInOAuth, OAuthError, RedirectListener, new_state
+    from dissemination.publish.oauth import LinkedInOAuth, OAuthError, RedirectListener, browser_can_show, new_state
 
     config = _channel_config(channel, "linkedin")
     store = _credential_store()
@@ -111,19 +109,10 @@ def auth_linkedin(
         out.print(f"Open this address and allow access (the app must list {listener.redirect_uri} "
                   "as a redirect URL):")
         out.print(url, markup=False, soft_wrap=True)
-        # Only where a browser can show up: a console browser would fight us for the terminal.
-        if browser and (os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                        or sys.platform in ("darwin", "win32")):
+        if browser and browser_can_show():
             threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
-        redirect = listener.wait(timeout)
-        if redirect.error:
-            raise OAuthError(f"LinkedIn did not grant access: {redirect.error}")
-        if not redirect.state or not secrets.compare_digest(redirect.state, state):
-            raise OAuthError("the answer did not come from the sign-in started here (state does not match); "
-                             "run the command again")
-        if not redirect.code:
-            raise OAuthError("LinkedIn sent no authorization code; run the command again")
-        credential = oauth.who(oauth.exchange(redirect.code, listener.redirect_uri, dt.datetime.now(UTC)))
+        code = listener.wait(timeout).code_for(state, "LinkedIn")
+        credential = oauth.who(oauth.exchange(code, listener.redirect_uri, dt.datetime.now(UTC)))
     except OAuthError as exc:
         err.print(f"not signed in: {exc}", markup=False)
         raise typer.Exit(1) from None

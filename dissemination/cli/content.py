@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from dissemination.cli.common import (NowOption, State, UTC, _content_errors, _ledger, _ledger_exists, _now,
+from dissemination.cli.common import (NowOption, State, _content_errors, _ledger, _ledger_exists, _now,
                                       _print_problems, _stakeholder_maps, err, out)
-from dissemination.files import write_atomically
 
 
 def check() -> None:
@@ -49,6 +47,8 @@ def web(
     from dissemination.load import models as m
     from dissemination.load.project import load_channels
     from dissemination.publish.tokens import MissingSecret, Signer, secret_from_env
+    from dissemination.render.calendar import live_calendar
+    from dissemination.signup import signup_settings
     from dissemination.web import create_app
 
     try:
@@ -60,47 +60,13 @@ def web(
     names = {cid: c.list_name or c.description or cid for cid, c in (channels.channels if channels else {}).items()
              if isinstance(c, m.EmailChannel)}
     ledger = _ledger()
-    page = _live_calendar(ledger) if calendar else None
-    signup = _signup_settings(channels)
+    page = live_calendar(State.root.resolve(), ledger) if calendar else None
+    signup = signup_settings(State.root.resolve(), channels,
+                             lambda: {a.id: a.name for _, parsed in _stakeholder_maps() for a in parsed.audiences})
     out.print(f"serving unsubscribe and click links on http://{host}:{port}"
               + (f"; sign-up forms at /aanmelden/<list> for {', '.join(sorted(signup.lists))}" if signup else "")
               + (f"; the calendar on http://{host}:{port}/kalender/" if calendar else ""), markup=False)
     uvicorn.run(create_app(ledger, signer, names, signup, calendar=page), host=host, port=port, log_level="warning")
-
-
-def _live_calendar(ledger):  # type: ignore[no-untyped-def]
-    """The calendar as `web` serves it: content and ledger read afresh for every request."""
-    from dissemination.check import run_check
-    from dissemination.render.calendar import render_calendar
-
-    root = State.root.resolve()
-
-    def page(view: str) -> str:
-        return render_calendar(run_check(root), ledger.items(), dt.datetime.now(UTC), view,
-                               {"month": "/kalender/", "week": "/kalender/week"})[0]
-
-    return page
-
-
-def _signup_settings(channels):  # type: ignore[no-untyped-def]
-    """Sign-up forms for every audience, confirmations sent through the first e-mail channel with
-    a web_url (into outbox/<channel>/bevestigingen/ while its SMTP secrets are not set)."""
-    from dissemination.load import models as m
-    from dissemination.publish.channels.email import send_single, write_single
-    from dissemination.signup import SignupSettings
-
-    found = next(((cid, c) for cid, c in (channels.channels if channels else {}).items()
-                  if isinstance(c, m.EmailChannel) and c.web_url), None)
-    if found is None:
-        return None
-    channel_id, config = found
-    lists = {a.id: a.name for _, parsed in _stakeholder_maps() for a in parsed.audiences}
-    root = State.root.resolve()
-    missing = [e for e in (config.username_env, config.password_env) if e and not os.environ.get(e)]
-    folder = root / "outbox" / channel_id / "bevestigingen"
-    send = (lambda message: write_single(folder, message)) if missing else \
-        (lambda message: send_single(config, root, message))
-    return SignupSettings(lists, str(config.web_url), config.from_address, config.from_name, send)
 
 
 def approve(
@@ -109,8 +75,7 @@ def approve(
     now: NowOption = None,
 ) -> None:
     """Approve a campaign: record approver, time and a digest of the approved content."""
-    from dissemination.approval import approve_text, content_digest
-    from dissemination.check import run_check
+    from dissemination.approval import NotApproved, approve_campaign
 
     path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)
     if not path.is_file():
@@ -121,28 +86,17 @@ def approve(
     if not by.strip():
         err.print("--by: say who approves", markup=False)
         raise typer.Exit(2)
-    result = run_check(State.root)
-    rel = path.resolve().relative_to(State.root.resolve()).as_posix()
-    own = [p for p in result.problems.errors if p.path == rel]
-    if own:
-        for problem in own:
+    try:
+        done = approve_campaign(State.root, path, by.strip(), _now(now))
+    except NotApproved as exc:
+        if not exc.problems:
+            err.print(str(exc), markup=False)
+            raise typer.Exit(1) from None
+        for problem in exc.problems:
             out.print(str(problem), markup=False)
-        out.print(f"[bold red]not approved[/]: {rel} has {len(own)} error(s)")
-        raise typer.Exit(1)
-    loaded = next((c for c in result.project.campaigns.values() if c.path == rel), None)
-    if loaded is None:
-        err.print(f"{rel} is not a campaign under {State.root}/campaigns", markup=False)
-        raise typer.Exit(1)
-    from dissemination.approval import SourceDigests
-    from dissemination.plan.planner import campaign_sources
-    from dissemination.render import Renderer
-
-    # The approval covers what the posts print besides this file: knowledge items, templates, images.
-    sources = campaign_sources(result.project, loaded, result.slots.get(loaded.id, []), Renderer(result.project),
-                               SourceDigests(result.project.root))
-    text = approve_text(path.read_text(encoding="utf-8"), by.strip(), _now(now), loaded.meta.timezone, sources)
-    write_atomically(path, text)
-    out.print(f"approved {rel} by {by.strip()} ({content_digest(text)}; with {len(sources)} knowledge item(s), "
+        out.print(f"[bold red]not approved[/]: {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"approved {done.path} by {by.strip()} ({done.digest}; with {done.sources} knowledge item(s), "
               "template(s) and image(s) its posts use)", markup=False)
 
 

@@ -14,7 +14,6 @@ import typer
 
 from dissemination.cli.common import (JsonOption, NowOption, State, UTC, _content_errors, _failed_campaigns, _ledger,
                                       _ledger_exists, _now, _print_items, _print_next, _print_problems, err, out)
-from dissemination.files import write_atomically
 
 
 def plan(
@@ -75,17 +74,12 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
     other = [p for p in result.problems.errors if p not in own]  # content errors outside the simulation
     for problem in other:
         out.print(str(problem), markup=False)
-    target = out_dir or (State.root / "simulation")
-    target.mkdir(parents=True, exist_ok=True)
-    text = simulation.report()
-    document = simulation.as_json()
-    write_atomically(target / "simulation.txt", text)
-    write_atomically(target / "simulation.json", json.dumps(document, ensure_ascii=False, indent=2) + "\n")
+    written = simulation.write(out_dir or (State.root / "simulation"))
     if as_json:
-        print(json.dumps(document, ensure_ascii=False, indent=2))
+        print(json.dumps(simulation.as_json(), ensure_ascii=False, indent=2))
     else:
-        out.print(text.rstrip("\n"), markup=False, crop=False, overflow="ignore")
-        out.print(f"written to {target / 'simulation.txt'} and simulation.json; nothing was planned", markup=False)
+        out.print(simulation.report().rstrip("\n"), markup=False, crop=False, overflow="ignore")
+        out.print(f"written to {written} and simulation.json; nothing was planned", markup=False)
     if other or any(p.severity == "error" for p in simulation.problems):
         raise typer.Exit(1)
 

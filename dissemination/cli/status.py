@@ -35,7 +35,6 @@ def _window_edge(value: str | None, moment: dt.datetime, sign: int, name: str) -
     raise typer.Exit(2)
 
 
-MISSED_RECENTLY = dt.timedelta(days=1)
 
 
 def resolve(
@@ -82,53 +81,36 @@ def status(
     last day (whatever --since/--until show), or when `serve`'s heartbeat is stale (its process
     died). --json: {"items": [...], "summary": {...}, "next": {...} or null, "liveness": [problem,
     ...], "channels": [...]} (channels left out with --no-channels)."""
-    from dissemination.liveness import problems
-    from dissemination.status import next_slot, status_rows
+    from dissemination.status import next_slot, status_view
 
     moment = _now(now)
     first = _window_edge(since, moment, -1, "--since")
     last = _window_edge(until, moment, 1, "--until")
     ledger = _ledger()
-    every = status_rows(ledger, moment)
-    # Missed in the last day: marked missed (updated) within it, so an e-mail's day of tolerance
-    # does not hide it. Like overdue items, they make status exit 2 even outside the window.
-    marked = {row["id"]: row["updated_at"] for row in ledger.items(["missed"])}
-    recent = {i for i, at in marked.items() if at.replace(tzinfo=UTC) >= moment - MISSED_RECENTLY}
-
-    def slot(row: dict) -> dt.datetime:  # type: ignore[type-arg]
-        return dt.datetime.fromisoformat(row["slot"].replace("Z", "+00:00"))
-
-    rows = [r for r in every if (first is None or slot(r) >= first) and (last is None or slot(r) < last)]
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["state"]] = counts.get(row["state"], 0) + 1
-    overdue = sum(r["overdue"] for r in every)
-    summary = {"states": counts, "overdue": overdue, "missed_last_day": len(recent), "shown": len(rows),
-               "total": len(every)}
-    unwell = problems(ledger, moment)
+    view = status_view(ledger, moment, first, last)
     if as_json:
         upcoming = next_slot(ledger, moment)
-        document = {"items": rows, "summary": summary, "next": upcoming.as_json() if upcoming else None,
-                    "liveness": unwell}
+        document = {"items": view.rows, "summary": view.summary, "next": upcoming.as_json() if upcoming else None,
+                    "liveness": view.liveness}
         if channels:
             document["channels"] = _channel_health_json(ledger)
         print(redact(json.dumps(document, ensure_ascii=False, indent=2)))
     else:
-        _print_items(rows, False)
-        text = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or (
-            "no items in this window" if every else "the ledger is empty")
-        extra = [f"{overdue} overdue"] if overdue else []
-        extra += [f"{len(recent)} missed in the last day"] if recent else []
-        if len(rows) != len(every):
-            extra.append(f"{len(rows)} of {len(every)} items shown")
+        _print_items(view.rows, False)
+        text = ", ".join(f"{n} {state}" for state, n in sorted(view.counts.items())) or (
+            "no items in this window" if view.every else "the ledger is empty")
+        extra = [f"{view.overdue} overdue"] if view.overdue else []
+        extra += [f"{len(view.missed_recently)} missed in the last day"] if view.missed_recently else []
+        if len(view.rows) != len(view.every):
+            extra.append(f"{len(view.rows)} of {len(view.every)} items shown")
         out.print(f"summary: {text}" + (f" ({'; '.join(extra)})" if extra else ""), markup=False,
-                  style="bold red" if overdue or recent else None)
+                  style="bold red" if view.overdue or view.missed_recently else None)
         _print_next(ledger, moment)
-        for problem in unwell:
+        for problem in view.liveness:
             out.print(f"NOT OK: {problem}", markup=False, style="bold red")
         if channels:
             _print_channel_health(ledger)
-    if unwell or overdue or recent or any(row["state"] == "waiting" for row in every):
+    if view.needs_attention:
         raise typer.Exit(2)
 
 
@@ -140,11 +122,7 @@ def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-u
         health = channel_health(State.root.resolve(), ledger=ledger)
     except ContentErrors as exc:
         return {"errors": [str(p) for p in exc.problems]}
-    return [{"channel": row.channel, "kind": row.kind, "publishes_to": row.publishes_to, "ok": row.health.ok,
-             "message": row.health.message, "warning": row.health.warning, "note": row.note,
-             "credential_broken": row.health.credential_broken,
-             "expires_at": row.health.expires_at.isoformat().replace("+00:00", "Z") if row.health.expires_at else None}
-            for row in health]
+    return [row.as_json() for row in health]
 
 
 def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]

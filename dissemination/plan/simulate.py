@@ -25,10 +25,13 @@ post). Nothing here reads the network or writes the ledger.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dissemination.files import write_atomically
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.plan.budget import COUNTED
@@ -165,6 +168,13 @@ class Simulation:
                              "finish": stamp(f.finish)} for f in self.forecasts],
             "over_budget": self.over_budget,
         }
+
+    def write(self, folder: Path) -> Path:
+        """simulation.txt and simulation.json in `folder` (made if need be); returns the first."""
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / "simulation.txt", self.report())
+        write_atomically(folder / "simulation.json", json.dumps(self.as_json(), ensure_ascii=False, indent=2) + "\n")
+        return folder / "simulation.txt"
 
 
 def occurrences(project: Project, slots: dict[str, list[Slot]], renderer: Any,

@@ -190,6 +190,13 @@ class ChannelHealth:
     health: Health
     note: str | None
 
+    def as_json(self) -> dict[str, object]:
+        expires = self.health.expires_at
+        return {"channel": self.channel, "kind": self.kind, "publishes_to": self.publishes_to, "ok": self.health.ok,
+                "message": self.health.message, "warning": self.health.warning, "note": self.note,
+                "credential_broken": self.health.credential_broken,
+                "expires_at": expires.isoformat().replace("+00:00", "Z") if expires else None}
+
 
 def _keep_limits(channel: object, ledger: Ledger | None, now: dt.datetime) -> None:
     """The limits a preflight read from the channel's server, for `check`, rendering and `preview`."""
