@@ -45,7 +45,7 @@ def content_digest(text: str) -> str | None:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-def _str_keys(value):  # type: ignore[no-untyped-def]
+def _str_keys(value):
     """YAML keys may be numbers, dates or null beside strings (`0E0:`); JSON sorts only strings."""
     if isinstance(value, dict):
         return {str(k): _str_keys(v) for k, v in value.items()}

@@ -38,7 +38,7 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         ledger.beat(me, dt.datetime.now(dt.timezone.utc), publish_every, started)
         last_beat = time.monotonic()
 
-    def on_signal(signum, _frame):  # type: ignore[no-untyped-def]
+    def on_signal(signum, _frame):
         log.info("received %s, stopping after the current step", signal.Signals(signum).name)
         stop.set()
 

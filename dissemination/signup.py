@@ -84,9 +84,9 @@ class SignupSettings:
     per_client: RateLimit = field(default_factory=lambda: RateLimit(20, 3600))
 
 
-class _Fields(dict):  # type: ignore[type-arg]
+class _Fields(dict):
     def getlist(self, key: str) -> list[str]:
-        return self.get(f"{key}[]", [])  # type: ignore[no-any-return]
+        return self.get(f"{key}[]", [])
 
 
 def _form(request: Request) -> _Fields:

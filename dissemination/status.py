@@ -47,7 +47,7 @@ def next_slot(ledger: Ledger, now: dt.datetime) -> NextSlot | None:
                     tuple(channels))
 
 
-def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:  # type: ignore[type-arg]
+def status_rows(ledger: Ledger, now: dt.datetime) -> list[dict]:
     """Items for `status`: overdue and waiting for a person first, then held, then the rest by slot."""
     rows = []
     for row in ledger.items():

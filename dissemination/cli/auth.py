@@ -16,7 +16,7 @@ auth_app = typer.Typer(help="Sign in to a platform; the token is stored outside 
                        no_args_is_help=True)
 
 
-def _channel_config(channel: str, kind: str):  # type: ignore[no-untyped-def]
+def _channel_config(channel: str, kind: str):
     from dissemination.load.project import load_channels
 
     channels_file, problems = load_channels(State.root)
@@ -32,7 +32,7 @@ def _channel_config(channel: str, kind: str):  # type: ignore[no-untyped-def]
     return config
 
 
-def _credential_store():  # type: ignore[no-untyped-def]
+def _credential_store():
     from dissemination.publish.credentials import CredentialStoreError, default_store
 
     try:
@@ -42,7 +42,7 @@ def _credential_store():  # type: ignore[no-untyped-def]
         raise typer.Exit(1) from None
 
 
-def _previous(store, channel):  # type: ignore[no-untyped-def]
+def _previous(store, channel):
     from dissemination.publish.credentials import CredentialStoreError
 
     try:
@@ -51,7 +51,7 @@ def _previous(store, channel):  # type: ignore[no-untyped-def]
         return None  # unreadable: sign in afresh and overwrite
 
 
-def _stored(store, credential, config) -> None:  # type: ignore[no-untyped-def]
+def _stored(store, credential, config) -> None:
     from dissemination.publish.credentials import CredentialStoreError
 
     try:

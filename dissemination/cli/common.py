@@ -76,14 +76,14 @@ def _now(value: str | None) -> dt.datetime:
     return moment
 
 
-def _print_problems(problems) -> None:  # type: ignore[no-untyped-def]
+def _print_problems(problems) -> None:
     for problem in problems.errors:
         out.print(str(problem), markup=False)
     for problem in problems.warnings:
         out.print(str(problem), markup=False, style="yellow")
 
 
-def _content_errors(exc) -> None:  # type: ignore[no-untyped-def]
+def _content_errors(exc) -> None:
     from dissemination.problems import SharedContentErrors
 
     for problem in exc.problems:
@@ -95,7 +95,7 @@ def _content_errors(exc) -> None:  # type: ignore[no-untyped-def]
     raise typer.Exit(1)
 
 
-def _failed_campaigns(failed: dict, console=None) -> None:  # type: ignore[no-untyped-def,type-arg]
+def _failed_campaigns(failed: dict, console=None) -> None:
     """After everything else has gone out: which campaigns were not planned, and why; exit 1."""
     if not failed:
         return
@@ -114,13 +114,13 @@ def _failed_campaigns(failed: dict, console=None) -> None:  # type: ignore[no-un
     raise typer.Exit(1)
 
 
-def _ledger():  # type: ignore[no-untyped-def]
+def _ledger():
     from dissemination.ledger import Ledger
 
     return Ledger.for_root(State.root.resolve())
 
 
-def _print_items(rows: list[dict], as_json: bool) -> None:  # type: ignore[type-arg]
+def _print_items(rows: list[dict], as_json: bool) -> None:
     if as_json:
         print(redact(json.dumps(rows, ensure_ascii=False, indent=2)))
         return
@@ -153,7 +153,7 @@ def _ledger_exists() -> bool:
     return bool(os.environ.get("DISSEMINATION_DB_URL")) or (State.root / ".dissemination" / "ledger.db").exists()
 
 
-def _print_next(ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
+def _print_next(ledger, moment: dt.datetime | None) -> None:
     """When the next post goes out: after a run that published nothing, the question a person has."""
     from dissemination.status import next_slot
 
@@ -163,7 +163,7 @@ def _print_next(ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-
               markup=False)
 
 
-def _stakeholder_maps() -> list:  # type: ignore[type-arg]
+def _stakeholder_maps() -> list:
     """(path, parsed map) of every stakeholder map; a map with errors stops the command."""
     from dissemination.load.readers import read_stakeholder_map
 
@@ -182,7 +182,7 @@ def _stakeholder_maps() -> list:  # type: ignore[type-arg]
     return maps
 
 
-def _hasher():  # type: ignore[no-untyped-def]
+def _hasher():
     from dissemination.ledger.subscribers import keyed_hash
     from dissemination.publish.tokens import MissingSecret, secret_from_env
 

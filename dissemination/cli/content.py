@@ -122,7 +122,7 @@ def preview(
     _write_calendar(result, out_dir / "calendar", _now(None))
 
 
-def _write_calendar(result, out_dir: Path, moment: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+def _write_calendar(result, out_dir: Path, moment: dt.datetime) -> None:
     from dissemination.render.calendar import write_calendar
 
     # No ledger yet (content being written, nothing planned): the plan alone, and none created.

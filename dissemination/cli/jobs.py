@@ -84,7 +84,7 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
         raise typer.Exit(1)
 
 
-def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):  # type: ignore[no-untyped-def]
+def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):
     """Run `steps` once (`dissemination.pipeline.run_once`), with progress bars on a terminal."""
     from dissemination.pipeline import run_once
 
@@ -94,7 +94,7 @@ def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):  # ty
     return done, ledger
 
 
-def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:
     """The plan step's outcome; returns the campaigns that could not be planned, with their errors."""
     from dissemination.status import status_rows
 
@@ -113,7 +113,7 @@ def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:  # ty
     return report.failed
 
 
-def _print_publish(done, ledger, moment: dt.datetime | None) -> None:  # type: ignore[no-untyped-def]
+def _print_publish(done, ledger, moment: dt.datetime | None) -> None:
     if done.stopped:
         _content_errors(done.stopped)
     report = done.publish
@@ -138,7 +138,7 @@ def publish(
     _print_publish(done, ledger, moment)
 
 
-def _send_progress():  # type: ignore[no-untyped-def]
+def _send_progress():
     """A progress bar per newsletter with its projected finish (on a terminal only)."""
     import contextlib
 
@@ -147,14 +147,14 @@ def _send_progress():  # type: ignore[no-untyped-def]
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 
     class Finish(ProgressColumn):
-        def render(self, task):  # type: ignore[no-untyped-def]
+        def render(self, task):
             remaining = task.time_remaining
             if remaining is None or task.finished:
                 return ""
             return f"done ~{(dt.datetime.now() + dt.timedelta(seconds=remaining)):%H:%M}"
 
     @contextlib.contextmanager
-    def bars():  # type: ignore[no-untyped-def]
+    def bars():
         tasks: dict[str, int] = {}
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       Finish(), console=out, transient=False) as progress:
@@ -193,7 +193,7 @@ MaxAgeOption = Annotated[
     str, typer.Option("--max-age", help="Read publications younger than this (e.g. 30d, 12h).")]
 
 
-def _print_metrics(report, max_age: str) -> None:  # type: ignore[no-untyped-def]
+def _print_metrics(report, max_age: str) -> None:
     for note in report.notes:
         out.print(f"[yellow]metrics[/]: {note}")
     out.print(f"metrics: {report.publications} publication(s) younger than {max_age} read in {report.reads} "
@@ -239,7 +239,7 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
     return files.html
 
 
-def _print_report(report, files) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report, files) -> None:
     t = report.totals.current
     out.print(f"report {report.period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
               f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name}"

@@ -133,7 +133,7 @@ subscribers_app = typer.Typer(help="Newsletter subscribers (personal data, kept 
                               no_args_is_help=True)
 
 
-def _import(rows, problems: list[str], dry_run: bool, what: str) -> None:  # type: ignore[no-untyped-def]
+def _import(rows, problems: list[str], dry_run: bool, what: str) -> None:
     from dissemination.ledger.subscribers import MissingKey, Subscribers
 
     if not problems:

@@ -114,7 +114,7 @@ def status(
         raise typer.Exit(2)
 
 
-def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-untyped-def,type-arg]
+def _channel_health_json(ledger=None) -> list[dict] | dict:
     from dissemination.problems import ContentErrors
     from dissemination.publish.loop import channel_health
 
@@ -125,7 +125,7 @@ def _channel_health_json(ledger=None) -> list[dict] | dict:  # type: ignore[no-u
     return [row.as_json() for row in health]
 
 
-def _print_channel_health(ledger=None) -> None:  # type: ignore[no-untyped-def]
+def _print_channel_health(ledger=None) -> None:
     from dissemination.problems import ContentErrors
     from dissemination.publish.loop import channel_health
 

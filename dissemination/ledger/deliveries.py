@@ -124,7 +124,7 @@ class Deliveries:
                 suppressions.c.address == normalise(address),
                 suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
 
-    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:
         """Lift the suppressions of `address` (every list, or only `scope`), keeping an audit row
         each (`unsuppressions`). Returns the lifted entries; empty when there were none. Consent
         is not restored: the address is mailed only where it still has a consent record."""
@@ -144,12 +144,12 @@ class Deliveries:
                  "lifted_reason": reason, "lifted_at": stamp} for r in rows])
         return rows
 
-    def unsuppressions(self, address: str) -> list[dict]:  # type: ignore[type-arg]
+    def unsuppressions(self, address: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(unsuppressions).where(
                 unsuppressions.c.address == normalise(address)).order_by(unsuppressions.c.id))]
 
-    def suppression_list(self) -> list[dict]:  # type: ignore[type-arg]
+    def suppression_list(self) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(suppressions).order_by(suppressions.c.created_at, suppressions.c.address))]
@@ -193,7 +193,7 @@ class Deliveries:
                                                     detail="on the suppression list"),
                      {"b_scope": scope})
 
-    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],  # type: ignore[no-untyped-def]
+    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],
                          scope: str, now: dt.datetime, add_new: bool = True) -> None:
         """`prepare` for a list read from the subscriber database: `wanted` is a SELECT of the
         recipients' addresses. Read in batches on the same connection (SQLite's write lock is
@@ -349,7 +349,7 @@ class Deliveries:
                            "sends them"))
         return Resend({a: unknown[a] for a in sorted(reopened)}, suppressed, item_due)
 
-    def resends(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def resends(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(resends).where(resends.c.item_id == item_id).order_by(resends.c.id))]
@@ -359,7 +359,7 @@ class Deliveries:
             return {r.state: r.n for r in conn.execute(select(deliveries.c.state, func.count().label("n")).where(
                 deliveries.c.item_id == item_id).group_by(deliveries.c.state))}
 
-    def rows(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def rows(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
@@ -468,7 +468,7 @@ class Deliveries:
         with self.engine.begin() as conn:
             conn.execute(insert(clicks).values(item_id=item_id, url=url, address=address, clicked_at=utc_naive(now)))
 
-    def clicks(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def clicks(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(clicks).where(clicks.c.item_id == item_id).order_by(clicks.c.id))]
@@ -498,7 +498,7 @@ class Deliveries:
         return out
 
 
-def _insert_ignore(conn: Connection, table, keys: list[str]):  # type: ignore[no-untyped-def]
+def _insert_ignore(conn: Connection, table, keys: list[str]):
     """INSERT that leaves an existing row (same key) alone, on SQLite and PostgreSQL."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -579,11 +579,11 @@ class SendLog:
 
 
 class _Compiled:
-    def __init__(self, statement, dialect) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, statement, dialect) -> None:
         self.compiled = statement.compile(dialect=dialect)
         self.sql = self.compiled.string
         self.order = self.compiled.positiontup if self.compiled.positional else None
 
-    def params(self, values: dict):  # type: ignore[no-untyped-def,type-arg]
+    def params(self, values: dict):
         full = self.compiled.construct_params(values)
         return [full[name] for name in self.order] if self.order is not None else full

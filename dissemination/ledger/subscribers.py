@@ -205,7 +205,7 @@ class Subscribers:
                         "request_origin": row.request_origin, "updated_at": stamp} for x in new])
         return report
 
-    def recipient_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    def recipient_query(self, audience: str, earlier: Collection[str] = ()):
         """SELECT address, name, tracking of the active subscribers of `audience` who get no
         `earlier` edition of the same newsletter, in address order."""
         joined = subscribers.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
@@ -218,7 +218,7 @@ class Subscribers:
                                                 other.c.list.in_(list(earlier))))
         return query.order_by(subscribers.c.address)
 
-    def address_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    def address_query(self, audience: str, earlier: Collection[str] = ()):
         """The same recipients as `recipient_query`, addresses only."""
         return self.recipient_query(audience, earlier).with_only_columns(subscribers.c.address)
 
@@ -351,7 +351,7 @@ class Subscribers:
 
     # --- AVG rights ----------------------------------------------------------------------------
 
-    def export(self, address: str) -> dict | None:  # type: ignore[type-arg]
+    def export(self, address: str) -> dict | None:
         """Everything held about `address` (AVG art. 15), or None when nothing is."""
         address = normalise(address)
         with self.engine.connect() as conn:
@@ -410,7 +410,7 @@ class MissingKey(Exception):
     pass
 
 
-def _plain(row) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _plain(row) -> dict:
     out = {}
     for key, value in row._mapping.items():
         if isinstance(value, dt.datetime):

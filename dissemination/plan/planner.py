@@ -197,7 +197,7 @@ def write_event_calendar(campaign: Campaign, root: Path) -> Path | None:
 
     zone = ZoneInfo(campaign.meta.timezone)
 
-    def stamp(moment) -> str:  # type: ignore[no-untyped-def]
+    def stamp(moment) -> str:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=zone)
         return aware.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
 

@@ -58,12 +58,12 @@ class Credential:
     def __post_init__(self) -> None:
         register(self.access_token, self.refresh_token, self.client_secret)
 
-    def to_json(self) -> dict:  # type: ignore[type-arg]
+    def to_json(self) -> dict:
         data = asdict(self)
         return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in data.items() if v is not None}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Credential":  # type: ignore[type-arg]
+    def from_json(cls, data: dict) -> "Credential":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for key in ("obtained_at", "expires_at", "refresh_expires_at"):
@@ -100,7 +100,7 @@ class FileStore:
                 f"point {STORE_ENV} at a file outside it")
         self.description = f"the file {self.path}"
 
-    def _read(self) -> dict:  # type: ignore[type-arg]
+    def _read(self) -> dict:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -141,7 +141,7 @@ class KeyringStore:
 
     SERVICE = "dissemination"
 
-    def __init__(self, keyring) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, keyring) -> None:
         self.keyring = keyring
         self.description = f"the system keyring ({type(keyring.get_keyring()).__name__}, service '{self.SERVICE}')"
 
@@ -159,7 +159,7 @@ class KeyringStore:
             raise CredentialStoreError(f"cannot write to the system keyring ({type(exc).__name__})") from None
 
 
-def _usable_keyring():  # type: ignore[no-untyped-def]
+def _usable_keyring():
     try:
         import keyring
     except ImportError:

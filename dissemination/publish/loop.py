@@ -128,7 +128,7 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
                 receipt = None
                 if _needs_read_back(channel, claim, clock()):
                     try:
-                        receipt = channel.read_back(claim, claim.first_claimed_at)  # type: ignore[attr-defined]
+                        receipt = channel.read_back(claim, claim.first_claimed_at)
                     except ReadBackError as exc:
                         reason = (f"outcome unknown since {claim.first_claimed_at:%Y-%m-%d %H:%M} UTC and "
                                   f"{claim.channel} no longer recognises a repeat; reading back failed ({exc}): "

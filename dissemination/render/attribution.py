@@ -39,7 +39,7 @@ class Utm:
         if found is None:
             found = self._tag(url)
             self._tagged[url] = self._tagged[found] = found  # type: ignore[attr-defined]
-        return found  # type: ignore[no-any-return]
+        return found
 
     def _tag(self, url: str) -> str:
         parsed = _parse(url, self.owned_domains)
