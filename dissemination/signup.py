@@ -271,6 +271,11 @@ def signup_settings(root: Path, channels: ChannelsFile | None,
     channel_id, config = found
     missing = [e for e in (config.username_env, config.password_env) if e and not os.environ.get(e)]
     folder = root / "outbox" / channel_id / "bevestigingen"
-    send: Send = (lambda message: write_single(folder, message)) if missing else \
-        (lambda message: send_single(config, root, message))
+
+    def send(message: EmailMessage) -> None:
+        if missing:  # no SMTP login: the confirmation goes to the outbox, as newsletters do
+            write_single(folder, message)
+        else:
+            send_single(config, root, message)
+
     return SignupSettings(lists(), str(config.web_url), config.from_address, config.from_name, send)

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -16,6 +16,10 @@ from rich.table import Table
 
 from dissemination.redact import RedactingStream, redact
 
+if TYPE_CHECKING:
+    from dissemination.ledger import Ledger
+    from dissemination.load.readers import StakeholderMapFile
+    from dissemination.problems import ContentErrors, Problem, Problems
 
 app = typer.Typer(
     help="Campaigns as code: check, plan, publish and report on programme dissemination.",
@@ -23,15 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-
 # Everything printed passes the one redaction of the process's secrets (see dissemination.redact).
+# A RedactingStream is no IO[str], but rich only writes to and flushes it: hence the ignores.
 out = Console(file=RedactingStream("stdout"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
-
-
 err = Console(file=RedactingStream("stderr"), soft_wrap=True, highlight=False)  # type: ignore[arg-type]
-
-
 UTC = dt.timezone.utc
 
 
@@ -76,14 +75,14 @@ def _now(value: str | None) -> dt.datetime:
     return moment
 
 
-def _print_problems(problems) -> None:
+def _print_problems(problems: Problems) -> None:
     for problem in problems.errors:
         out.print(str(problem), markup=False)
     for problem in problems.warnings:
         out.print(str(problem), markup=False, style="yellow")
 
 
-def _content_errors(exc) -> None:
+def _content_errors(exc: ContentErrors) -> NoReturn:
     from dissemination.problems import SharedContentErrors
 
     for problem in exc.problems:
@@ -95,7 +94,7 @@ def _content_errors(exc) -> None:
     raise typer.Exit(1)
 
 
-def _failed_campaigns(failed: dict, console=None) -> None:
+def _failed_campaigns(failed: dict[str, list[Problem]], console: Console | None = None) -> None:
     """After everything else has gone out: which campaigns were not planned, and why; exit 1."""
     if not failed:
         return
@@ -114,13 +113,13 @@ def _failed_campaigns(failed: dict, console=None) -> None:
     raise typer.Exit(1)
 
 
-def _ledger():
+def _ledger() -> Ledger:
     from dissemination.ledger import Ledger
 
     return Ledger.for_root(State.root.resolve())
 
 
-def _print_items(rows: list[dict], as_json: bool) -> None:
+def _print_items(rows: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print(redact(json.dumps(rows, ensure_ascii=False, indent=2)))
         return
@@ -153,7 +152,7 @@ def _ledger_exists() -> bool:
     return bool(os.environ.get("DISSEMINATION_DB_URL")) or (State.root / ".dissemination" / "ledger.db").exists()
 
 
-def _print_next(ledger, moment: dt.datetime | None) -> None:
+def _print_next(ledger: Ledger, moment: dt.datetime | None) -> None:
     """When the next post goes out: after a run that published nothing, the question a person has."""
     from dissemination.status import next_slot
 
@@ -163,7 +162,7 @@ def _print_next(ledger, moment: dt.datetime | None) -> None:
               markup=False)
 
 
-def _stakeholder_maps() -> list:
+def _stakeholder_maps() -> list[tuple[str, StakeholderMapFile]]:
     """(path, parsed map) of every stakeholder map; a map with errors stops the command."""
     from dissemination.load.readers import read_stakeholder_map
 
@@ -182,7 +181,7 @@ def _stakeholder_maps() -> list:
     return maps
 
 
-def _hasher():
+def _hasher() -> Callable[[str], str] | None:
     from dissemination.ledger.subscribers import keyed_hash
     from dissemination.publish.tokens import MissingSecret, secret_from_env
 

@@ -7,13 +7,21 @@ import datetime as dt
 import json
 import logging
 import os
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Collection, Iterator, Optional
 
 import typer
 
 from dissemination.cli.common import (JsonOption, NowOption, State, UTC, _content_errors, _failed_campaigns, _ledger,
                                       _ledger_exists, _now, _print_items, _print_next, _print_problems, err, out)
+
+if TYPE_CHECKING:
+    from dissemination.ledger import Ledger
+    from dissemination.measure import CollectReport
+    from dissemination.pipeline import RunResult
+    from dissemination.problems import Problem
+    from dissemination.report import Report, ReportFiles
 
 
 def plan(
@@ -84,7 +92,7 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
         raise typer.Exit(1)
 
 
-def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):
+def _steps(moment: dt.datetime | None, steps: Collection[str], **options: Any) -> tuple[RunResult, Ledger]:
     """Run `steps` once (`dissemination.pipeline.run_once`), with progress bars on a terminal."""
     from dissemination.pipeline import run_once
 
@@ -94,13 +102,14 @@ def _steps(moment: dt.datetime | None, steps: tuple[str, ...], **options):
     return done, ledger
 
 
-def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:
+def _print_plan(done: RunResult, ledger: Ledger, moment: dt.datetime, as_json: bool) -> dict[str, list[Problem]]:
     """The plan step's outcome; returns the campaigns that could not be planned, with their errors."""
     from dissemination.status import status_rows
 
     if done.plan is None and done.stopped:
         _content_errors(done.stopped)
     report = done.plan
+    assert report is not None  # asked for, and nothing stopped the run before it
     if as_json:
         _print_items(status_rows(ledger, moment), True)
         return report.failed
@@ -113,10 +122,11 @@ def _print_plan(done, ledger, moment: dt.datetime, as_json: bool) -> dict:
     return report.failed
 
 
-def _print_publish(done, ledger, moment: dt.datetime | None) -> None:
+def _print_publish(done: RunResult, ledger: Ledger, moment: dt.datetime | None) -> None:
     if done.stopped:
         _content_errors(done.stopped)
     report = done.publish
+    assert report is not None
     for note in report.notes:
         out.print(f"[yellow]outbox[/]: {note}")
     for warning in report.warnings:
@@ -138,24 +148,25 @@ def publish(
     _print_publish(done, ledger, moment)
 
 
-def _send_progress():
+def _send_progress() -> AbstractContextManager[Callable[[str, int, int], None] | None]:
     """A progress bar per newsletter with its projected finish (on a terminal only)."""
     import contextlib
 
     if not out.is_terminal:
         return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn,
+                               TimeRemainingColumn)
 
     class Finish(ProgressColumn):
-        def render(self, task):
+        def render(self, task: Task) -> str:
             remaining = task.time_remaining
             if remaining is None or task.finished:
                 return ""
             return f"done ~{(dt.datetime.now() + dt.timedelta(seconds=remaining)):%H:%M}"
 
     @contextlib.contextmanager
-    def bars():
-        tasks: dict[str, int] = {}
+    def bars() -> Iterator[Callable[[str, int, int], None]]:
+        tasks: dict[str, TaskID] = {}
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       Finish(), console=out, transient=False) as progress:
             def update(label: str, done: int, total: int) -> None:
@@ -174,6 +185,7 @@ def run(now: NowOption = None) -> None:
 
     moment = _now(now) if now else None
     done, ledger = _steps(moment, STEPS)
+    assert done.check is not None  # the check reports problems, it never stops the run
     _print_problems(done.check.problems)
     if not done.check.problems.errors:
         out.print(done.check.summary(), markup=False)
@@ -183,6 +195,7 @@ def run(now: NowOption = None) -> None:
     if done.unmeasured:
         _content_errors(done.unmeasured)
     _print_metrics(done.metrics, "30d")
+    assert done.report is not None
     _print_report(*done.report)
     root = State.root.resolve()
     out.print(f"ledger: {ledger.shown_url.replace(str(root) + '/', '')}; outbox: {root / 'outbox'}", markup=False)
@@ -193,7 +206,8 @@ MaxAgeOption = Annotated[
     str, typer.Option("--max-age", help="Read publications younger than this (e.g. 30d, 12h).")]
 
 
-def _print_metrics(report, max_age: str) -> None:
+def _print_metrics(report: CollectReport | None, max_age: str) -> None:
+    assert report is not None  # asked for, and channels.yaml could be read
     for note in report.notes:
         out.print(f"[yellow]metrics[/]: {note}")
     out.print(f"metrics: {report.publications} publication(s) younger than {max_age} read in {report.reads} "
@@ -239,7 +253,7 @@ def _report(moment: dt.datetime, period_spec: str | None, first: str | None, las
     return files.html
 
 
-def _print_report(report, files) -> None:
+def _print_report(report: Report, files: ReportFiles) -> None:
     t = report.totals.current
     out.print(f"report {report.period.label}: {int(t['publications'].value)} publication(s); written to {files.html} "
               f"(figures: {files.figures_csv.name}, publications: {files.publications_csv.name}"

@@ -46,8 +46,8 @@ def newsletters(
         out.print_json(data=found)
         return
     for f in found:
-        counts = ", ".join(f"{n} {k}" for k, n in f.items() if isinstance(n, int))
-        out.print(f"{f['id']}  {f['channel']} {f['campaign']}/{f['post']} to {f['audience']} ({f['state']}): {counts}",
+        tally = ", ".join(f"{n} {k}" for k, n in f.items() if isinstance(n, int))
+        out.print(f"{f['id']}  {f['channel']} {f['campaign']}/{f['post']} to {f['audience']} ({f['state']}): {tally}",
                   markup=False)
     if not found:
         out.print("no newsletter has been sent yet", markup=False)

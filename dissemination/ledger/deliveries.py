@@ -222,9 +222,9 @@ class Deliveries:
             deliveries.c.state == "pending",
             and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
         with self.engine.begin() as conn:
-            wanted = conn.execute(select(deliveries.c.address).where(
+            wanted = list(conn.execute(select(deliveries.c.address).where(
                 deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
-                deliveries.c.address).limit(limit)).scalars().all()
+                deliveries.c.address).limit(limit)).scalars())
             if len(wanted) < limit:
                 # Deferred rows are few; their back-off depends on their attempts, checked here.
                 wanted += [r.address for r in conn.execute(select(

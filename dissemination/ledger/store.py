@@ -20,7 +20,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, overload
 
 from alembic import command
 from alembic.config import Config
@@ -43,6 +43,14 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         raise ValueError("ledger times must be timezone-aware")
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@overload
+def as_utc(stored: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def as_utc(stored: None) -> None: ...
 
 
 def as_utc(stored: dt.datetime | None) -> dt.datetime | None:

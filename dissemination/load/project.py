@@ -282,6 +282,7 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
             stakeholder = next((s for s in mp.stakeholders if s.id == sid), None)
             if stakeholder is None:
                 continue
+            sid = stakeholder.id  # the same value, as the parsed map has it
             line = mp.doc.line_of(("stakeholders", i, "id"))
             if sid in seen_stakeholder:
                 out.append(Problem(mp.path, line, f"duplicate stakeholder id '{sid}'",

@@ -426,7 +426,7 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
         channel, invalid = validate(model, settings, doc, path, (channel_id,))
         problems += invalid
         if channel is not None:
-            channels[channel_id] = channel  # type: ignore[assignment]
+            channels[channel_id] = channel  # type: ignore[assignment]  # validate() returns a `model`
         if isinstance(channel, m.EmailChannel) and channel.web_url is None:
             # A warning, not an error: the newsletters still go to the outbox for review.
             problems.append(Problem(

@@ -110,7 +110,7 @@ class KitBuilder:
     def kit(self, partner: Stakeholder, period: Period, out_dir: Path) -> Kit:
         assert partner.partner is not None
         kit = Kit(partner, period, out_dir / f"{partner.id}.html")
-        seen: set[tuple[str, str, int]] = set()
+        seen: set[tuple[str, str, int | None]] = set()
         wanted = partner.partner.audiences
         for campaign, post, _channel, slot in planned_posts(self.project, self.result.slots):
             key = (campaign.id, post.id, slot.occurrence)

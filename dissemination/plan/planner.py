@@ -176,7 +176,8 @@ def ics_text(value: str) -> str:
 
 def ics_fold(line: str) -> str:
     """A content line folded at 75 octets (RFC 5545 §3.1), never inside a UTF-8 character."""
-    out, current = [], ""
+    out: list[str] = []
+    current = ""
     for char in line:
         limit = 75 if not out else 74  # a continuation line starts with a space
         if len((current + char).encode("utf-8")) > limit:

@@ -160,11 +160,12 @@ class Bouncebox:
         run = BounceRun()
         try:
             context = ssl.create_default_context()
+            host = c.bounce_imap_host or ""  # the caller reads IMAP only when a host is set
             if c.bounce_imap_security == "ssl":
-                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(c.bounce_imap_host, c.bounce_imap_port, ssl_context=context,
+                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, c.bounce_imap_port, ssl_context=context,
                                                         timeout=c.timeout.total_seconds())
             else:
-                imap = imaplib.IMAP4(c.bounce_imap_host, c.bounce_imap_port, timeout=c.timeout.total_seconds())
+                imap = imaplib.IMAP4(host, c.bounce_imap_port, timeout=c.timeout.total_seconds())
                 if c.bounce_imap_security == "starttls":
                     imap.starttls(ssl_context=context)
             try:
@@ -195,11 +196,11 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _unseen(imap: imaplib.IMAP4) -> Iterator[tuple[bytes, bytes]]:
-    status, data = imap.uid("SEARCH", None, "UNSEEN")  # type: ignore[arg-type]
+def _unseen(imap: imaplib.IMAP4) -> Iterator[tuple[str, bytes]]:
+    status, data = imap.uid("SEARCH", None, "UNSEEN")  # type: ignore[arg-type]  # no charset: imaplib takes None
     if status != "OK":
         return
-    for uid in (data[0] or b"").split():
+    for uid in (data[0] or b"").decode("ascii").split():  # message numbers: ASCII digits
         status, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[])")  # PEEK: \Seen only once applied
         raw = next((part[1] for part in fetched if isinstance(part, tuple)), None) if status == "OK" else None
         if raw is not None:

@@ -65,12 +65,16 @@ def resolve_command(item_id: str) -> str:
             f"`dissemination resolve {item_id} --absent --by NAME`")
 
 
-def _needs_read_back(channel: object, claim: Claim, now: dt.datetime) -> bool:
-    """An earlier attempt may have published the item, and the platform may no longer
-    recognise a repeat: only reading the account's posts can tell."""
+def _read_back_since(channel: object, claim: Claim, now: dt.datetime) -> dt.datetime | None:
+    """When an earlier attempt may have published the item and the platform may no longer
+    recognise a repeat, only reading the account's posts can tell: from this moment (None: no
+    need to read back)."""
     retention = getattr(getattr(channel, "capabilities", None), "key_retention", None)
-    return (claim.outcome_unknown and retention is not None and claim.first_claimed_at is not None
-            and now - claim.first_claimed_at >= retention - READ_BACK_MARGIN)
+    first = claim.first_claimed_at
+    if claim.outcome_unknown and retention is not None and first is not None \
+            and now - first >= retention - READ_BACK_MARGIN:
+        return first
+    return None
 
 
 def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, worker: str | None = None,
@@ -126,11 +130,12 @@ def publish_due(root: Path, ledger: Ledger, now: dt.datetime | None = None, work
             try:
                 _fault("before_remote")
                 receipt = None
-                if _needs_read_back(channel, claim, clock()):
+                since = _read_back_since(channel, claim, clock())
+                if since is not None:
                     try:
-                        receipt = channel.read_back(claim, claim.first_claimed_at)
+                        receipt = channel.read_back(claim, since)
                     except ReadBackError as exc:
-                        reason = (f"outcome unknown since {claim.first_claimed_at:%Y-%m-%d %H:%M} UTC and "
+                        reason = (f"outcome unknown since {since:%Y-%m-%d %H:%M} UTC and "
                                   f"{claim.channel} no longer recognises a repeat; reading back failed ({exc}): "
                                   f"look at the account, then run {resolve_command(claim.id)}")
                         ledger.record_waiting(claim, clock(), reason)

@@ -126,16 +126,16 @@ class LinkedInOAuth:
         self.transport = transport
 
     def client(self) -> tuple[str, str]:
-        names = [self.config.client_id_env, self.config.client_secret_env]
-        if not all(names):
+        id_env, secret_env = self.config.client_id_env, self.config.client_secret_env
+        if not id_env or not secret_env:
             raise OAuthError(f"channel '{self.channel}' names no client_id_env and client_secret_env in "
                              "channels.yaml: add the names of the environment variables that hold the "
                              "LinkedIn app's client id and secret")
-        missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
+        missing = [n for n in (id_env, secret_env) if not os.environ.get(n)]
         if missing:
             raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
-        register(os.environ[names[1]])  # type: ignore[index]
-        return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
+        register(os.environ[secret_env])
+        return os.environ[id_env], os.environ[secret_env]
 
     def authorization_url(self, redirect_uri: str, state: str) -> str:
         client_id, _ = self.client()

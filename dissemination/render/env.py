@@ -123,9 +123,8 @@ def _check_arguments(args: Iterable[Any], what: str) -> None:
 
 
 def _check_format(text: Any) -> None:
-    if isinstance(text, str) and _BIG_FORMAT.search(text) and ("%" in text or "{" in text):
-        match = _BIG_FORMAT.search(text)
-        raise TemplateLimit(f"a width or precision of {match.group()} in a format string is too large")  # type: ignore[union-attr]
+    if isinstance(text, str) and (match := _BIG_FORMAT.search(text)) and ("%" in text or "{" in text):
+        raise TemplateLimit(f"a width or precision of {match.group()} in a format string is too large")
 
 
 def _bits(number: Any) -> float:
