@@ -93,11 +93,15 @@ def _simulate(moment: dt.datetime, first: str | None, last: str | None, out_dir:
 
 
 def _steps(moment: dt.datetime | None, steps: Collection[str], **options: Any) -> tuple[RunResult, Ledger]:
-    """Run `steps` once (`dissemination.pipeline.run_once`), with progress bars on a terminal."""
+    """Run `steps` once (`dissemination.pipeline.run_once`), with progress bars on a terminal for
+    the steps that take long (sending newsletters, reading metrics)."""
+    import contextlib
+
     from dissemination.pipeline import run_once
 
     ledger = _ledger()
-    with _send_progress() as progress:
+    bars = _send_progress() if {"publish", "measure"} & set(steps) else contextlib.nullcontext(None)
+    with bars as progress:
         done = run_once(State.root.resolve(), ledger, moment, steps, progress=progress, **options)
     return done, ledger
 
@@ -149,7 +153,8 @@ def publish(
 
 
 def _send_progress() -> AbstractContextManager[Callable[[str, int, int], None] | None]:
-    """A progress bar per newsletter with its projected finish (on a terminal only)."""
+    """A progress bar per newsletter, and one for the metrics reads, with the projected finish (on a
+    terminal only)."""
     import contextlib
 
     if not out.is_terminal:
