@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._project import make_root  # noqa: E402
 from dissemination.ledger import Ledger  # noqa: E402
-from dissemination.pipeline import plan  # noqa: E402
+from dissemination.plan.apply import plan  # noqa: E402
 
 UTC = dt.timezone.utc
 POINTS = ["after_claim", "before_remote", "after_remote", "after_record"]

@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO / "tests"))
 from fakes.linkedin import FakeLinkedIn  # noqa: E402
 from fakes.mastodon import FakeMastodon  # noqa: E402
 
-from dissemination import pipeline  # noqa: E402
+from dissemination.plan.apply import plan  # noqa: E402
+from dissemination.publish import loop  # noqa: E402
 from dissemination.ledger import Ledger  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -108,7 +109,7 @@ def run_sequence(rng: random.Random, root: Path, planned_db: Path, template: str
             mastodon.set_now(moment)
             linkedin.set_now(moment)
             try:
-                pipeline.publish_due(root, ledger, moment, worker=f"bench-{rng.random():.6f}")
+                loop.publish_due(root, ledger, moment, worker=f"bench-{rng.random():.6f}")
             except Crash:
                 pass
             finally:
@@ -192,7 +193,7 @@ def run_campaign(sequences: int, seed: int = 1, steps: int = 8, folder: Path | N
     rng = random.Random(seed)
     outcome = Outcome()
     armed = {"kill": False}
-    original = pipeline._fault
+    original = loop._fault
 
     def fault(point: str) -> None:
         if armed["kill"] and point == "after_remote":
@@ -221,14 +222,14 @@ def _run(rng, outcome, armed, original, fault, sequences, steps, folder):  # typ
         template = (root / "channels.yaml").read_text()
         planned_db = work / "planned.db"
         ledger = Ledger(f"sqlite:///{planned_db}")
-        pipeline.plan(root, ledger, DUE - dt.timedelta(days=30))
+        plan(root, ledger, DUE - dt.timedelta(days=30))
         ledger.close()
-        pipeline._fault = fault  # the named crash point of bench/crash.py, in-process
+        loop._fault = fault  # the named crash point of bench/crash.py, in-process
         try:
             for _ in range(sequences):
                 run_sequence(rng, root, planned_db, template, steps, outcome, armed)
         finally:
-            pipeline._fault = original
+            loop._fault = original
     return outcome
 
 

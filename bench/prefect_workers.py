@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from bench._project import make_root  # noqa: E402
 from dissemination.ledger import Ledger  # noqa: E402
-from dissemination.pipeline import plan, publish_due  # noqa: E402
+from dissemination.plan.apply import plan
+from dissemination.publish.loop import publish_due  # noqa: E402
 
 UTC = dt.timezone.utc
 BASE = dt.datetime(2027, 1, 4, 8, 0, tzinfo=UTC)

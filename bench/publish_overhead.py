@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._project import make_root  # noqa: E402
 from dissemination.ledger import Ledger, Receipt  # noqa: E402
 from dissemination.load import load_project  # noqa: E402
-from dissemination.pipeline import plan, publish_due  # noqa: E402
+from dissemination.plan.apply import plan
+from dissemination.publish.loop import publish_due  # noqa: E402
 from dissemination.publish.channels import open_channel  # noqa: E402
 
 UTC = dt.timezone.utc

@@ -17,6 +17,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ import yaml
 from dissemination.load.markdown import normalise, split_front_matter
 from dissemination.load.readers import Campaign
 from dissemination.load.yamlsrc import parse_yaml
+from dissemination.problems import Problem
 
 APPROVAL_KEYS = ("status", "approved_by", "approved_at", "approval_digest")
 SOURCES_KEY = "approved_sources"
@@ -43,7 +45,7 @@ def content_digest(text: str) -> str | None:
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
-def _str_keys(value):  # type: ignore[no-untyped-def]
+def _str_keys(value):
     """YAML keys may be numbers, dates or null beside strings (`0E0:`); JSON sorts only strings."""
     if isinstance(value, dict):
         return {str(k): _str_keys(v) for k, v in value.items()}
@@ -153,3 +155,43 @@ def _set_key(front: list[str], key: str, value: object) -> list[str]:
     return front + [rendered]
 
 
+
+
+class NotApproved(Exception):
+    """The campaign was not approved: `problems` are its errors (none when the file is not a
+    campaign of this content root)."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
+@dataclass(frozen=True)
+class Approval:
+    path: str  # relative to the content root
+    digest: str | None
+    sources: int  # knowledge items, templates and images its posts use
+
+
+def approve_campaign(root: Path, path: Path, by: str, now: dt.datetime) -> Approval:
+    """Approve the campaign file `path` by `by` at `now`: only a campaign without errors of its
+    own; the approval covers what its posts print besides the file (knowledge items, templates,
+    images). The file is rewritten whole or not at all."""
+    from dissemination.check import run_check
+    from dissemination.files import write_atomically
+    from dissemination.plan.planner import campaign_sources
+    from dissemination.render import Renderer
+
+    result = run_check(root)
+    rel = path.resolve().relative_to(root.resolve()).as_posix()
+    own = [p for p in result.problems.errors if p.path == rel]
+    if own:
+        raise NotApproved(f"{rel} has {len(own)} error(s)", own)
+    loaded = next((c for c in result.project.campaigns.values() if c.path == rel), None)
+    if loaded is None:
+        raise NotApproved(f"{rel} is not a campaign under {root}/campaigns")
+    sources = campaign_sources(result.project, loaded, result.slots.get(loaded.id, []), Renderer(result.project),
+                               SourceDigests(result.project.root))
+    text = approve_text(path.read_text(encoding="utf-8"), by, now, loaded.meta.timezone, sources)
+    write_atomically(path, text)
+    return Approval(rel, content_digest(text), len(sources))

@@ -65,7 +65,7 @@ class CheckResult:
         return lines
 
 
-def stored(root: Path) -> tuple[dict, dict[str, frozenset[str]] | None]:  # type: ignore[type-arg]
+def stored(root: Path) -> tuple[dict, dict[str, frozenset[str]] | None]:
     """What the ledger knows that the content does not: the limits channels' servers reported,
     and the active subscribers of each list. A check never creates a ledger: without one the
     limits are the declared ones and the subscribers unknown (None), not zero."""
@@ -84,13 +84,13 @@ def stored(root: Path) -> tuple[dict, dict[str, frozenset[str]] | None]:  # type
         ledger.close()
 
 
-def ledger_facts(ledger) -> tuple[dict, dict[str, frozenset[str]]]:  # type: ignore[no-untyped-def,type-arg]
+def ledger_facts(ledger) -> tuple[dict, dict[str, frozenset[str]]]:
     from dissemination.ledger.subscribers import Subscribers
 
     return ledger.live_limits(), Subscribers(ledger).by_list()
 
 
-def run_check(root: Path, known: tuple | None = None, start: dt.datetime | None = None,  # type: ignore[type-arg]
+def run_check(root: Path, known: tuple | None = None, start: dt.datetime | None = None,
               end: dt.datetime | None = None, measured_rates: dict[str, float] | None = None) -> CheckResult:
     """Everything `check` reports. `known`: what the ledger knows (`ledger_facts`: the limits
     channels' servers reported, the subscribers of each list; default: the ledger's, if there is one). `start`/`end` limit the simulation (plan/simulate.py) to the slots
@@ -106,7 +106,7 @@ def run_check(root: Path, known: tuple | None = None, start: dt.datetime | None 
             gc.enable()
 
 
-def _run_check(root: Path, known: tuple, start: dt.datetime | None, end: dt.datetime | None,  # type: ignore[type-arg]
+def _run_check(root: Path, known: tuple, start: dt.datetime | None, end: dt.datetime | None,
                measured_rates: dict[str, float] | None) -> CheckResult:
     live, subscribers = known
     project, problems = load_project(root, live)

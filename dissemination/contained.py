@@ -35,8 +35,9 @@ def inside(root: Path, relative: str | PurePath, what: str = "path") -> Path:
     try:
         resolved = (base / text).resolve()
     except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long for the system
-        reason = "is a symbolic link that loops" if getattr(exc, "errno", None) == errno.ELOOP or \
-            isinstance(exc, RuntimeError) else f"cannot be used ({os.strerror(exc.errno) if getattr(exc, 'errno', None) else exc})"
+        code = getattr(exc, "errno", None)
+        reason = "is a symbolic link that loops" if code == errno.ELOOP or isinstance(exc, RuntimeError) else \
+            f"cannot be used ({os.strerror(code) if code else exc})"
         raise OutsideRoot(f"{what} '{printable(text)}' {reason}") from None
     if not resolved.is_relative_to(base):
         linked = " through a symbolic link" if (base / text).absolute().is_relative_to(base) else ""

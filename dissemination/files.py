@@ -39,14 +39,17 @@ def check_target(path: Path) -> None:
         raise WriteRefused(f"{path} belongs to another user; not replacing it")
 
 
-def write_atomically(path: Path, data: bytes | str, before_replace: Callable[[], None] | None = None) -> None:
+def write_atomically(path: Path, data: bytes | str, before_replace: Callable[[], None] | None = None,
+                     mode: int | None = None) -> None:
     """Write `data` to `path` whole or not at all. `before_replace` runs once the data is on disk;
-    if it raises, nothing is replaced."""
+    if it raises, nothing is replaced. `mode`: the file's permissions (e.g. 0o600 for secrets);
+    default: those it had, or the usual ones for a new file."""
     check_target(path)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o666 & ~_umask()
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -54,7 +57,8 @@ def write_atomically(path: Path, data: bytes | str, before_replace: Callable[[],
             handle.flush()
             os.fsync(handle.fileno())
         # The file keeps its permissions; a new one gets the usual 0666 less the umask, not the
-        # temporary file's 0600: a report is read by the group that shares its folder.
+        # temporary file's 0600: a report is read by the group that shares its folder. A secret
+        # is never readable by others, not even for a moment: mkstemp made the file 0600.
         os.chmod(tmp, mode)
         if before_replace is not None:
             before_replace()

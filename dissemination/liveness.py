@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from dissemination.ledger import Ledger
-from dissemination.pipeline import status_rows
+from dissemination.status import status_rows
 
 STALE_PERIODS = 3
 

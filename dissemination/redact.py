@@ -62,7 +62,7 @@ class RedactingStream:
 
     @property
     def target(self) -> TextIO:
-        return getattr(sys, self.name)  # type: ignore[no-any-return]
+        return getattr(sys, self.name)
 
     def write(self, text: str) -> int:
         return self.target.write(redact(text))

@@ -14,7 +14,9 @@ import schedule
 
 from dissemination.ledger import Ledger
 from dissemination.notify import notify
-from dissemination.pipeline import ContentErrors, next_slot, plan, publish_due, worker_id
+from dissemination.pipeline import run_once
+from dissemination.publish.loop import worker_id
+from dissemination.status import next_slot
 
 log = logging.getLogger("dissemination.serve")
 
@@ -36,37 +38,39 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
         ledger.beat(me, dt.datetime.now(dt.timezone.utc), publish_every, started)
         last_beat = time.monotonic()
 
-    def on_signal(signum, _frame):  # type: ignore[no-untyped-def]
+    def on_signal(signum, _frame):
         log.info("received %s, stopping after the current step", signal.Signals(signum).name)
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
 
     def plan_tick() -> None:
-        import datetime as dt
-
-        try:
-            report = plan(root, ledger, dt.datetime.now(dt.timezone.utc))
-            log.info("tick plan: %d added, %d updated, %d cancelled", report.stats.added,
-                     report.stats.updated, report.stats.cancelled)
-            for campaign in report.failed:
-                log.error("tick plan: campaign %s has errors and keeps its previous plan", campaign)
-        except ContentErrors as exc:
+        run = run_once(root, ledger, steps=("plan",))
+        if run.stopped:
             log.error("tick plan: %d content error(s), keeping the previous plan: %s",
-                      len(exc.problems), "; ".join(str(p) for p in exc.problems[:3]))
+                      len(run.stopped.problems), "; ".join(str(p) for p in run.stopped.problems[:3]))
+            return
+        assert run.plan is not None
+        log.info("tick plan: %d added, %d updated, %d cancelled", run.plan.stats.added,
+                 run.plan.stats.updated, run.plan.stats.cancelled)
+        for campaign in run.plan.failed:
+            log.error("tick plan: campaign %s has errors and keeps its previous plan", campaign)
 
     def publish_tick() -> None:
         nonlocal done_ticks
-        try:
-            report = publish_due(root, ledger)
+        run = run_once(root, ledger, steps=("publish",))
+        if run.stopped:
+            log.error("tick publish: channels cannot be read: %s", "; ".join(str(p) for p in run.stopped.problems[:3]))
+            notify("dissemination serve: channels cannot be read", "\n".join(str(p) for p in run.stopped.problems))
+        else:
+            report = run.publish
+            assert report is not None
             log.info("tick publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
                      len(report.retried), len(report.failed), len(report.missed))
             for note in report.notes:  # e.g. a channel without secrets writes to the outbox
                 if note not in told:
                     log.info("tick publish: %s", note)
-            problems = [f"failed permanently: {item}" for item in report.failed]
-            problems += [f"missed (past its late tolerance, not posted): {item}" for item in report.missed]
-            problems += [f"channel not usable: {reason}" for reason in report.unusable]
+            problems = run.problems + run.missed
             if problems:
                 notify(f"dissemination serve: {len(problems)} problem(s) publishing",
                        "\n".join(problems) + f"\n(content root {root}; see `dissemination status`)")
@@ -76,30 +80,22 @@ def serve(root: Path, ledger: Ledger, publish_every: int = 60, plan_every: int =
                 log.info("tick publish: %s", following)
             told.clear()
             told.update(report.notes + [following])
-        except ContentErrors as exc:
-            log.error("tick publish: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
-            notify("dissemination serve: channels cannot be read", "\n".join(str(p) for p in exc.problems))
         beat()
         done_ticks += 1
         if ticks is not None and done_ticks >= ticks:
             stop.set()
 
     def metrics_tick() -> None:
-        import datetime as dt
-
-        from dissemination.measure import collect_metrics
-        from dissemination.periods import current_quarter
-        from dissemination.report import make_report
-
-        now = dt.datetime.now(dt.timezone.utc)
-        try:
-            collected = collect_metrics(root, ledger, now)
-            log.info("tick metrics: %d publication(s), %d reading(s) added", collected.publications, collected.added)
-        except ContentErrors as exc:
-            log.error("tick metrics: channels cannot be read: %s", "; ".join(str(p) for p in exc.problems[:3]))
-        period = current_quarter(now)
-        _, files = make_report(root, ledger, period, now=now)
-        log.info("tick report: %s written to %s", period.label, files.html)
+        run = run_once(root, ledger, steps=("measure", "report"))
+        if run.metrics is not None:
+            log.info("tick metrics: %d publication(s), %d reading(s) added", run.metrics.publications,
+                     run.metrics.added)
+        if run.unmeasured is not None:
+            log.error("tick metrics: channels cannot be read: %s",
+                      "; ".join(str(p) for p in run.unmeasured.problems[:3]))
+        assert run.report is not None
+        report, files = run.report
+        log.info("tick report: %s written to %s", report.period.label, files.html)
 
     scheduler = schedule.Scheduler()
     scheduler.every(plan_every).seconds.do(plan_tick)

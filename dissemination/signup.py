@@ -18,6 +18,7 @@ again. The answers never say whether an address was already known.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 import time
@@ -27,7 +28,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from html import escape
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -38,6 +40,9 @@ from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
 from dissemination.ledger.subscribers import Subscribers
 from dissemination.publish.tokens import BadToken, Signer, personal_token, read_personal, verify_personal
+
+if TYPE_CHECKING:
+    from dissemination.load.readers import ChannelsFile
 
 UTC = dt.timezone.utc
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -79,9 +84,9 @@ class SignupSettings:
     per_client: RateLimit = field(default_factory=lambda: RateLimit(20, 3600))
 
 
-class _Fields(dict):  # type: ignore[type-arg]
+class _Fields(dict):
     def getlist(self, key: str) -> list[str]:
-        return self.get(f"{key}[]", [])  # type: ignore[no-any-return]
+        return self.get(f"{key}[]", [])
 
 
 def _form(request: Request) -> _Fields:
@@ -248,3 +253,28 @@ def preferences_link(ledger: Ledger, signer: Signer, address: str) -> str | None
     """The path of a subscriber's preference page, or None when the address is no subscriber."""
     subscriber_id = Subscribers(ledger).id_of(address)
     return None if subscriber_id is None else f"/voorkeuren/{personal_token(signer, 'preferences', subscriber_id, address)}"
+
+
+def signup_settings(root: Path, channels: ChannelsFile | None,
+                    lists: Callable[[], dict[str, str]]) -> SignupSettings | None:
+    """Sign-up forms for every audience (`lists`: list id -> name, read only when there is a
+    channel to confirm through), confirmations sent through the first e-mail channel with a
+    web_url (into outbox/<channel>/bevestigingen/ while its SMTP secrets are not set). None: no
+    such channel, no forms."""
+    from dissemination.publish.channels.email import EmailSettings, send_single, write_single
+
+    found = next(((cid, c) for cid, c in (channels.channels if channels else {}).items()
+                  if isinstance(c, EmailSettings) and c.web_url), None)
+    if found is None:
+        return None
+    channel_id, config = found
+    missing = [e for e in (config.username_env, config.password_env) if e and not os.environ.get(e)]
+    folder = root / "outbox" / channel_id / "bevestigingen"
+
+    def send(message: EmailMessage) -> None:
+        if missing:  # no SMTP login: the confirmation goes to the outbox, as newsletters do
+            write_single(folder, message)
+        else:
+            send_single(config, root, message)
+
+    return SignupSettings(lists(), str(config.web_url), config.from_address, config.from_name, send)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 
-from dissemination.pipeline import read_bounces
+from dissemination.publish.bouncebox import read_bounces
 from flows._common import ledger_for, transient_only
 
 

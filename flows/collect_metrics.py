@@ -8,7 +8,7 @@ from functools import partial
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dissemination.measure import collect_metrics
+from dissemination.pipeline import run_once
 from flows._common import (content_root, credential_store, ledger_for, notify_failure, run_name,
                            secrets_into_environment, transient_only)
 
@@ -21,10 +21,14 @@ def collect(root: str | None, max_age_days: int) -> dict:
     secrets_into_environment(content_root(root))
     ledger = ledger_for(root)
     try:
-        report = collect_metrics(content_root(root), ledger, max_age=dt.timedelta(days=max_age_days),
-                                 credentials=credential_store())
+        run = run_once(content_root(root), ledger, steps=("measure",), max_age=dt.timedelta(days=max_age_days),
+                       credentials=credential_store())
     finally:
         ledger.close()
+    if run.unmeasured:
+        raise run.unmeasured
+    report = run.metrics
+    assert report is not None
     for note in report.notes:
         logger.warning("metrics: %s", note)
     logger.info("metrics: %d publication(s) in %d read(s); %d reading(s) added (%d unavailable)",

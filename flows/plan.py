@@ -7,7 +7,8 @@ from functools import partial
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from dissemination.pipeline import ContentErrors, plan
+from dissemination.pipeline import run_once
+from dissemination.problems import ContentErrors
 from flows._common import content_root, ledger_for, notify_failure, run_moment, run_name, transient_only
 
 
@@ -17,13 +18,15 @@ def plan_ledger(root: str | None, now: str | None = None) -> dict:
     logger = get_run_logger()
     ledger = ledger_for(root)
     try:
-        report = plan(content_root(root), ledger, run_moment(now))
-    except ContentErrors as exc:
-        for problem in exc.problems:
-            logger.error(str(problem))
-        raise
+        run = run_once(content_root(root), ledger, run_moment(now), steps=("plan",))
     finally:
         ledger.close()
+    if run.stopped:
+        for problem in run.stopped.problems:
+            logger.error(str(problem))
+        raise run.stopped
+    report = run.plan
+    assert report is not None
     s = report.stats
     logger.info("plan: %d added, %d updated, %d unchanged, %d cancelled, %d held",
                 s.added, s.updated, s.unchanged, s.cancelled, s.held)

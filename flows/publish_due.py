@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from dissemination.notify import notify
-from dissemination.pipeline import publish_due
+from dissemination.pipeline import run_once
 from flows._common import (RunFailed, content_root, credential_store, ledger_for, notify_failure, run_moment,
                            run_name, secrets_into_environment, transient_only)
 
@@ -27,11 +27,15 @@ def publish_batch(root: str | None, batch: int, now: str | None = None) -> dict:
     for name in secrets_into_environment(content_root(root)):
         logger.info("%s from its Prefect Secret block", name)  # the name only, never the value
     ledger = ledger_for(root)
-    moment = run_moment(now) if now else None
     try:
-        report = publish_due(content_root(root), ledger, now=moment, batch=batch, credentials=credential_store())
+        run = run_once(content_root(root), ledger, run_moment(now) if now else None, steps=("publish",), batch=batch,
+                       credentials=credential_store())
     finally:
         ledger.close()
+    if run.stopped:
+        raise run.stopped
+    report = run.publish
+    assert report is not None
     for note in report.notes:
         logger.warning("outbox: %s", note)
     for warning in report.warnings:
@@ -46,7 +50,8 @@ def publish_batch(root: str | None, batch: int, now: str | None = None) -> dict:
     logger.info("publish: %d published, %d to retry, %d failed, %d missed", len(report.published),
                 len(report.retried), len(report.failed), len(report.missed))
     return {"published": report.published, "retried": report.retried, "failed": report.failed,
-            "missed": report.missed, "waiting": report.waiting, "unusable": report.unusable}
+            "missed": report.missed, "waiting": report.waiting, "unusable": report.unusable,
+            "problems": run.problems}
 
 
 @flow(name="publish_due", flow_run_name=partial(run_name, "publish_due"), timeout_seconds=TIMEOUT + 300,
@@ -60,10 +65,7 @@ def publish_due_flow(root: str | None = None, batch: int = 50, now: str | None =
         notify("dissemination: items missed",
                f"{len(result['missed'])} item(s) passed their late tolerance and were not posted: "
                + ", ".join(result["missed"]))
-    problems = [f"failed permanently: {item}" for item in result["failed"]]
-    problems += [f"channel not usable: {reason}" for reason in result["unusable"]]
-    # outcome unknown and read-back could not tell: a person must look (`dissemination resolve`)
-    problems += [f"waiting for a person: {item}" for item in result["waiting"]]
+    problems = result["problems"]
     if problems:
         raise RunFailed("; ".join(problems) + " (see `dissemination status`)")
     return result

@@ -162,7 +162,7 @@ def test_reading_metrics_renews_an_expired_token_or_says_why_nothing_was_read(pr
     from dataclasses import replace
 
     from dissemination.ledger import Ledger
-    from dissemination.pipeline import collect_metrics
+    from dissemination.measure import collect_metrics
 
     stored = _store_token(linkedin, dt.timedelta(days=30), refresh=True)
     assert cli(project, "publish", "--now", DUE, env=NO_ENV_TOKEN).exit_code == 0 and len(linkedin.posts) == 1
@@ -177,7 +177,7 @@ def test_reading_metrics_renews_an_expired_token_or_says_why_nothing_was_read(pr
         return [s for s in Ledger.for_root(project).snapshots()
                 if s["fetched_at"] == at.replace(tzinfo=None) and "linkedin" in s["source"]]
 
-    assert collect_metrics(project, Ledger.for_root(project), read_at) > 0
+    assert collect_metrics(project, Ledger.for_root(project), read_at).added > 0
     assert readings(read_at) and all(s["available"] for s in readings(read_at))
     assert _stored().access_token != stored.access_token
     # once nothing can renew it, the readings say what to do instead of being left out

@@ -392,7 +392,7 @@ def test_the_newsletters_command_says_who_was_not_reached_and_why(tmp_path, smtp
 
 
 def test_progress_is_reported_for_a_send(tmp_path, smtp, monkeypatch):
-    from dissemination.pipeline import publish_due
+    from dissemination.publish.loop import publish_due
 
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(450)])
     monkeypatch.setenv("DISSEMINATION_UNSUBSCRIBE_SECRET", SECRET)

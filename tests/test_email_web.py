@@ -14,7 +14,7 @@ from publishing import cli
 
 from dissemination.ledger import Ledger
 from dissemination.ledger.deliveries import Deliveries
-from dissemination.pipeline import collect_metrics
+from dissemination.measure import collect_metrics
 from dissemination.publish.tokens import Signer
 from dissemination.web import create_app
 

@@ -511,7 +511,7 @@ def test_orphan_clean_up_removes_only_its_own_temporary_files(root):
 def test_unexpected_exceptions_count_towards_the_attempt_limit(mastodon_project, fake_mastodon):
     import datetime as dt
 
-    from dissemination.pipeline import MAX_ATTEMPTS
+    from dissemination.publish.loop import MAX_ATTEMPTS
 
     fake_mastodon.malformed = True
     moment = dt.datetime(2027, 3, 1, 9, tzinfo=dt.timezone.utc)

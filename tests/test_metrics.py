@@ -9,7 +9,7 @@ from fakes.mastodon import FakeMastodon
 from publishing import cli, make_project
 
 from dissemination.ledger import Ledger
-from dissemination.pipeline import collect_metrics
+from dissemination.measure import collect_metrics
 
 PLAN_AT = "2026-12-01T00:00Z"
 DUE = "2027-03-01T09:00:00+00:00"
@@ -52,7 +52,7 @@ def test_mastodon_counts_round_trip_and_a_deleted_status_is_marked(published, fa
     mastodon, _ = fakes
     (sid,) = mastodon.statuses
     mastodon.statuses[sid].update(favourites_count=4, reblogs_count=2, replies_count=1, quotes_count=0)
-    assert collect_metrics(published, Ledger.for_root(published), READ_AT) > 0
+    assert collect_metrics(published, Ledger.for_root(published), READ_AT).added > 0
     rows = _by_channel(published)["mastodon"]
     assert {r["metric"]: r["value"] for r in rows} == {"favourites": 4, "reblogs": 2, "replies": 1, "quotes": 0,
                                                       "followers": 250}
@@ -60,7 +60,7 @@ def test_mastodon_counts_round_trip_and_a_deleted_status_is_marked(published, fa
     assert all(r["fetched_at"] == READ_AT.replace(tzinfo=None) for r in rows)
     assert ("GET", "/api/v1/statuses") in mastodon.requests  # the batch read
     # the same reading again in the same minute adds nothing
-    assert collect_metrics(published, Ledger.for_root(published), READ_AT + dt.timedelta(seconds=20)) == 0
+    assert collect_metrics(published, Ledger.for_root(published), READ_AT + dt.timedelta(seconds=20)).added == 0
     del mastodon.statuses[sid]  # deleted on the server: the batch read leaves it out
     collect_metrics(published, Ledger.for_root(published), READ_AT + dt.timedelta(hours=1))
     gone = _by_channel(published)["mastodon"][5:]
@@ -69,7 +69,7 @@ def test_mastodon_counts_round_trip_and_a_deleted_status_is_marked(published, fa
 
 
 def test_linkedin_organization_statistics_round_trip(published, fakes):
-    assert collect_metrics(published, Ledger.for_root(published), READ_AT) > 0
+    assert collect_metrics(published, Ledger.for_root(published), READ_AT).added > 0
     rows = _by_channel(published)["linkedin"]
     values = {(r["source"], r["metric"]): r["value"] for r in rows}
     stats = "linkedin:organizationalEntityShareStatistics"

@@ -21,7 +21,7 @@ import json
 import threading
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable
 
 from sqlalchemy import (DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select,
                         update)
@@ -133,7 +133,7 @@ class Deliveries:
                 suppressions.c.address == normalise(address),
                 suppressions.c.scope.in_([scope, ALL_LISTS])).limit(1)).scalar()
 
-    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:  # type: ignore[type-arg]
+    def unsuppress(self, address: str, by: str, reason: str, now: dt.datetime, scope: str | None = None) -> list[dict]:
         """Lift the suppressions of `address` (every list, or only `scope`), keeping an audit row
         each (`unsuppressions`). Returns the lifted entries; empty when there were none. Consent
         is not restored: the address is mailed only where it still has a consent record."""
@@ -153,12 +153,12 @@ class Deliveries:
                  "lifted_reason": reason, "lifted_at": stamp} for r in rows])
         return rows
 
-    def unsuppressions(self, address: str) -> list[dict]:  # type: ignore[type-arg]
+    def unsuppressions(self, address: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(select(unsuppressions).where(
                 unsuppressions.c.address == normalise(address)).order_by(unsuppressions.c.id))]
 
-    def suppression_list(self) -> list[dict]:  # type: ignore[type-arg]
+    def suppression_list(self) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(suppressions).order_by(suppressions.c.created_at, suppressions.c.address))]
@@ -203,7 +203,7 @@ class Deliveries:
             listed.scalar_subquery())).values(state="suppressed", owner=None, updated_at=stamp,
                                               detail="on the suppression list"))
 
-    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],  # type: ignore[no-untyped-def]
+    def prepare_streamed(self, item_id: str, worker: str, wanted, address_key: Callable[[str], str],
                          scope: str, now: dt.datetime, add_new: bool = True) -> None:
         """`prepare` for a list read from the subscriber database: `wanted` is a SELECT of the
         recipients' addresses. Read in batches on the same connection (SQLite's write lock is
@@ -234,9 +234,9 @@ class Deliveries:
             deliveries.c.state == "pending",
             and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
         with self.writing, self.engine.begin() as conn:
-            wanted = conn.execute(select(deliveries.c.address).where(
+            wanted = list(conn.execute(select(deliveries.c.address).where(
                 deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
-                deliveries.c.address).limit(limit)).scalars().all()
+                deliveries.c.address).limit(limit)).scalars())
             if len(wanted) < limit:
                 # Deferred rows are few; their back-off depends on their attempts, checked here.
                 wanted += [r.address for r in conn.execute(select(
@@ -361,7 +361,7 @@ class Deliveries:
                            "sends them"))
         return Resend({a: unknown[a] for a in sorted(reopened)}, suppressed, item_due)
 
-    def resends(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def resends(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(resends).where(resends.c.item_id == item_id).order_by(resends.c.id))]
@@ -371,7 +371,7 @@ class Deliveries:
             return {r.state: r.n for r in conn.execute(select(deliveries.c.state, func.count().label("n")).where(
                 deliveries.c.item_id == item_id).group_by(deliveries.c.state))}
 
-    def rows(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def rows(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(deliveries).where(deliveries.c.item_id == item_id).order_by(deliveries.c.address))]
@@ -480,7 +480,7 @@ class Deliveries:
         with self.engine.begin() as conn:
             conn.execute(insert(clicks).values(item_id=item_id, url=url, address=address, clicked_at=utc_naive(now)))
 
-    def clicks(self, item_id: str) -> list[dict]:  # type: ignore[type-arg]
+    def clicks(self, item_id: str) -> list[dict]:
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(
                 select(clicks).where(clicks.c.item_id == item_id).order_by(clicks.c.id))]
@@ -528,12 +528,12 @@ class _PendingRows:
         if compiled.order is not None:  # positional (SQLite): a tuple per row
             where = [compiled.order.index(name) for name in ("b_address", "b_key")]
 
-            def row(address: str, key: str) -> object:
+            def row(address: str, key: str) -> Any:
                 values = list(self.template)
                 values[where[0]], values[where[1]] = address, key
                 return values
         else:  # named (PostgreSQL)
-            def row(address: str, key: str) -> object:
+            def row(address: str, key: str) -> Any:
                 return {**self.template, "b_address": address, "b_key": key}
         self.row = row
 
@@ -541,7 +541,7 @@ class _PendingRows:
         self.cursor.executemany(self.sql, [self.row(a, k) for a, k in addresses])
 
 
-def _insert_ignore(conn: Connection, table, keys: list[str]):  # type: ignore[no-untyped-def]
+def _insert_ignore(conn: Connection, table, keys: list[str]):
     """INSERT that leaves an existing row (same key) alone, on SQLite and PostgreSQL."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -623,11 +623,11 @@ class SendLog:
 
 
 class _Compiled:
-    def __init__(self, statement, dialect) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, statement, dialect) -> None:
         self.compiled = statement.compile(dialect=dialect)
         self.sql = self.compiled.string
         self.order = self.compiled.positiontup if self.compiled.positional else None
 
-    def params(self, values: dict):  # type: ignore[no-untyped-def,type-arg]
+    def params(self, values: dict):
         full = self.compiled.construct_params(values)
         return [full[name] for name in self.order] if self.order is not None else full

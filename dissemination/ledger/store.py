@@ -20,7 +20,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, overload
 
 from alembic import command
 from alembic.config import Config
@@ -43,6 +43,14 @@ def utc_naive(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         raise ValueError("ledger times must be timezone-aware")
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+@overload
+def as_utc(stored: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def as_utc(stored: None) -> None: ...
 
 
 def as_utc(stored: dt.datetime | None) -> dt.datetime | None:
@@ -246,7 +254,7 @@ class Ledger:
         conn.execute(_FINISH_ATTEMPT, {"b_attempt": claim.attempt_id, "b_now": utc_naive(now),
                                        "b_outcome": outcome, "b_detail": detail})
 
-    def _mine(self, claim: Claim):  # type: ignore[no-untyped-def]
+    def _mine(self, claim: Claim):
         return and_(items.c.id == claim.id, items.c.state == "claimed", items.c.lease_owner == claim.worker)
 
     def extend_lease(self, claim: Claim, until: dt.datetime) -> bool:
@@ -422,7 +430,7 @@ class Ledger:
         published = and_(items.c.published_at >= utc_naive(published_from),
                          items.c.published_at < utc_naive(published_to))
 
-        def seek(metric: str, available_only: bool):  # type: ignore[no-untyped-def]
+        def seek(metric: str, available_only: bool):
             query = select(last.c.id).where(last.c.item_id == items.c.id, last.c.metric == metric,
                                             last.c.fetched_at < stamp)
             if available_only:
@@ -594,7 +602,7 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
     (BEGIN IMMEDIATE), so two workers can never both read an item as due and both claim it."""
 
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -604,5 +612,5 @@ def _sqlite_immediate_transactions(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn):  # type: ignore[no-untyped-def]
+    def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -21,7 +21,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Callable, Collection, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Collection, Iterable, Iterator
 
 from sqlalchemy import delete, exists, func, insert, select, update
 
@@ -29,6 +29,9 @@ from dissemination.ledger.deliveries import normalise
 from dissemination.ledger.schema import (clicks, deliveries, erasures, resends, subscribers, subscriptions,
                                          suppressions, unsuppressions)
 from dissemination.ledger.store import Ledger, as_utc, utc_naive
+
+if TYPE_CHECKING:
+    from dissemination.load.readers import StakeholderMapFile
 
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _LIST = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -137,7 +140,8 @@ def read_csv(name: str, text: str, lists: Collection[str] | None = None) -> tupl
             problems.append(f"{where}: {'; '.join(errors)}")
             continue
         seen[address] = where
-        rows.append(Row(where, address, row_lists, get["consent_source"], consent_at,  # type: ignore[arg-type]
+        assert consent_at is not None  # a consent_date that is not a date is an error above
+        rows.append(Row(where, address, row_lists, get["consent_source"], consent_at,
                         get.get("name") or None, language, tracking in ("yes", "true", "ja"),
                         get.get("organisation") or None, confirmed_at, get.get("request_origin") or None))
     return rows, problems
@@ -164,14 +168,14 @@ class Subscribers:
                 erased: dict[str, dt.datetime] = {}
                 for start in range(0, len(hashes), 500):
                     chunk = list(islice(hashes, start, start + 500))
-                    erased.update(conn.execute(select(erasures.c.address_hash, erasures.c.erased_at).where(
-                        erasures.c.address_hash.in_(chunk))).all())
+                    erased.update((r.address_hash, r.erased_at) for r in conn.execute(
+                        select(erasures.c.address_hash, erasures.c.erased_at).where(erasures.c.address_hash.in_(chunk))))
                 report.problems = [
                     f"{row.where}: {row.address} was erased at the person's request on {erased[h]:%Y-%m-%d} (AVG); "
                     "it is never added again by an import (remove the row)" for h, row in hashes.items() if h in erased]
             if report.problems:
                 return report
-            existing = {}
+            existing: dict[str, int] = {}
             addresses = [r.address for r in rows]
             for start in range(0, len(addresses), 500):
                 existing.update((r.address, r.id) for r in conn.execute(select(subscribers.c.address, subscribers.c.id).where(
@@ -187,10 +191,10 @@ class Subscribers:
                         address=row.address, name=row.name, language=row.language, organisation=row.organisation,
                         tracking=row.tracking, state="active", created_at=stamp, updated_at=stamp
                     ).returning(subscribers.c.id)).scalar_one()
-                    have = {}
+                    have: dict[str, str] = {}
                 else:
-                    have = dict(conn.execute(select(subscriptions.c.list, subscriptions.c.state).where(
-                        subscriptions.c.subscriber_id == sid)).all())
+                    have = {r.list: r.state for r in conn.execute(select(subscriptions.c.list, subscriptions.c.state).where(
+                        subscriptions.c.subscriber_id == sid))}
                 new = [x for x in row.lists if x not in have]
                 report.kept_unsubscribed += [f"{row.address} ({x})" for x in row.lists if have.get(x) == "unsubscribed"]
                 if not new:
@@ -205,7 +209,7 @@ class Subscribers:
                         "request_origin": row.request_origin, "updated_at": stamp} for x in new])
         return report
 
-    def recipient_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    def recipient_query(self, audience: str, earlier: Collection[str] = ()):
         """SELECT address, name, tracking of the active subscribers of `audience` who get no
         `earlier` edition of the same newsletter, in address order."""
         joined = subscribers.join(subscriptions, subscriptions.c.subscriber_id == subscribers.c.id)
@@ -218,7 +222,7 @@ class Subscribers:
                                                 other.c.list.in_(list(earlier))))
         return query.order_by(subscribers.c.address)
 
-    def address_query(self, audience: str, earlier: Collection[str] = ()):  # type: ignore[no-untyped-def]
+    def address_query(self, audience: str, earlier: Collection[str] = ()):
         """The same recipients as `recipient_query`, addresses only."""
         return self.recipient_query(audience, earlier).with_only_columns(subscribers.c.address)
 
@@ -315,8 +319,8 @@ class Subscribers:
             address = conn.execute(select(subscribers.c.address).where(subscribers.c.id == subscriber_id)).scalar()
             if address is None:
                 return None
-            return address, dict(conn.execute(select(subscriptions.c.list, subscriptions.c.state).where(
-                subscriptions.c.subscriber_id == subscriber_id)).all())
+            return address, {r.list: r.state for r in conn.execute(select(subscriptions.c.list, subscriptions.c.state).where(
+                subscriptions.c.subscriber_id == subscriber_id))}
 
     def id_of(self, address: str) -> int | None:
         with self.engine.connect() as conn:
@@ -351,7 +355,7 @@ class Subscribers:
 
     # --- AVG rights ----------------------------------------------------------------------------
 
-    def export(self, address: str) -> dict | None:  # type: ignore[type-arg]
+    def export(self, address: str) -> dict | None:
         """Everything held about `address` (AVG art. 15), or None when nothing is."""
         address = normalise(address)
         with self.engine.connect() as conn:
@@ -410,22 +414,22 @@ class MissingKey(Exception):
     pass
 
 
-def _plain(row) -> dict:  # type: ignore[no-untyped-def,type-arg]
+def _plain(row) -> dict:
     out = {}
     for key, value in row._mapping.items():
         if isinstance(value, dt.datetime):
-            value = as_utc(value).isoformat()  # type: ignore[union-attr]
+            value = as_utc(value).isoformat()
         out[key] = value
     return out
 
 
-def contact_rows(maps: Iterable[tuple[str, object]]) -> Iterator[Row]:
+def contact_rows(maps: Iterable[tuple[str, StakeholderMapFile]]) -> Iterator[Row]:
     """Today's e-mail contacts of parsed stakeholder maps (`(path, StakeholderMap)`), with their
     consent records, as import rows: one row per address, on the lists (audiences) of every
     stakeholder it is listed under."""
     merged: dict[str, Row] = {}
     for path, parsed in maps:
-        for stakeholder in parsed.stakeholders:  # type: ignore[attr-defined]
+        for stakeholder in parsed.stakeholders:
             for contact in stakeholder.contacts:
                 if contact.email is None or contact.consent is None:
                     continue

@@ -598,7 +598,7 @@ class ProgrammeEvent(Event):
     milestones: Annotated[list[MilestoneId], BeforeValidator(_as_list)] = []
 
     @model_validator(mode="after")
-    def _ends_after_start(self) -> "Event":
+    def _ends_after_start(self) -> "ProgrammeEvent":
         if self.ends and self.ends <= self.starts:
             raise content_error("the event ends before it starts", "check starts and ends")
         return self

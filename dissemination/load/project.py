@@ -147,7 +147,7 @@ def channel_path_problems(root: Path, channels: ChannelsFile) -> list[Problem]:
     return out
 
 
-def apply_live_limits(project: Project, live: dict) -> None:  # type: ignore[type-arg]
+def apply_live_limits(project: Project, live: dict) -> None:
     """Replace the limits channels.yaml declares by those the channel's server reported (the
     ledger's `channel_limits`, written by a preflight), for channels still at that server."""
     if project.channels_file is None:
@@ -163,14 +163,14 @@ def apply_live_limits(project: Project, live: dict) -> None:  # type: ignore[typ
             project.live_limits[channel_id] = limits
 
 
-def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problems]:  # type: ignore[type-arg]
+def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problems]:
     """Read every content file under `root` and check all cross-references. `live`: channel id
     -> the limits its server reported (ledger.LiveLimits), used instead of the declared ones."""
     root = root.resolve()
     problems = Problems()
     project = Project(root)
 
-    def read(file: Path, reader):  # type: ignore[no-untyped-def]
+    def read(file: Path, reader):
         rel = file.relative_to(root).as_posix()
         if not is_inside(root, file):
             problems.add(rel, 1, "the file is a symbolic link to outside the content root",
@@ -200,7 +200,7 @@ def load_project(root: Path, live: dict | None = None) -> tuple[Project, Problem
         else:
             project.audiences_known = False
 
-    def read_folder(folder: str, reader, kind: str, into: dict, broken: set[str]) -> None:  # type: ignore[no-untyped-def]
+    def read_folder(folder: str, reader, kind: str, into: dict, broken: set[str]) -> None:
         """Markdown files whose id must match the file name and be unique across sub-folders."""
         first_path: dict[str, str] = {}
         for file in _files(root, folder, ("*.md",)):
@@ -248,7 +248,7 @@ def check_references(project: Project) -> list[Problem]:
     return out
 
 
-def _unknown(kind: str, value: str, known: set[str] | dict) -> tuple[str, str]:  # type: ignore[type-arg]
+def _unknown(kind: str, value: str, known: set[str] | dict) -> tuple[str, str]:
     close = suggest(value, known)
     if close:
         hint = f"did you mean '{close}'?"
@@ -284,6 +284,7 @@ def _check_stakeholder_maps(project: Project) -> list[Problem]:
             stakeholder = next((s for s in mp.stakeholders if s.id == sid), None)
             if stakeholder is None:
                 continue
+            sid = stakeholder.id  # the same value, as the parsed map has it
             line = mp.doc.line_of(("stakeholders", i, "id"))
             if sid in seen_stakeholder:
                 out.append(Problem(mp.path, line, f"duplicate stakeholder id '{sid}'",
@@ -435,7 +436,7 @@ def _capabilities(project: Project) -> dict[str, Capabilities]:
     return {cid: capabilities_of(c) for cid, c in project.channels.items()}
 
 
-def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,  # type: ignore[no-untyped-def]
+def image_problems(root: Path, path: str, line_of, image: str, alt: str | None,
                    remote: str = "", alt_max: tuple[int, str] | None = None,
                    size_max: tuple[int, str] | None = None, refused: dict[str, str] | None = None) -> list[Problem]:
     """A local image must be a file under the content root, of a type and size a social channel
@@ -470,7 +471,7 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
     out: list[Problem] = []
     meta, doc, path = campaign.meta, campaign.doc, campaign.path
 
-    def ref(kind: str, values: list[str], key: str, known, skip=frozenset()) -> bool:  # type: ignore[no-untyped-def]
+    def ref(kind: str, values: list[str], key: str, known, skip=frozenset()) -> bool:
         """Report unknown references; True when all of them are known."""
         all_known = True
         for j, value in enumerate(values):
@@ -539,7 +540,7 @@ def _check_campaign(project: Project, campaign: Campaign) -> list[Problem]:
     return out
 
 
-def _ambiguous_variants(campaign: Campaign, post, channels: set[str], audiences: set[str]) -> list[Problem]:  # type: ignore[no-untyped-def]
+def _ambiguous_variants(campaign: Campaign, post, channels: set[str], audiences: set[str]) -> list[Problem]:
     """Two variants for the same targets is an error; a channel variant and an audience variant
     that both apply to one channel + audience is a warning, since only one of them can be used."""
     out: list[Problem] = []

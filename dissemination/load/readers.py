@@ -431,8 +431,8 @@ def read_channels(path: str, text: str) -> tuple[ChannelsFile | None, list[Probl
         problems += invalid
         if isinstance(channel, m.ChannelSettings):
             channels[channel_id] = channel
-            for where, message, hint, severity in channel.problems(channel_id):
-                problems.append(Problem(path, doc.line_of(where), message, hint, severity))
+            for at, message, hint, severity in channel.problems(channel_id):
+                problems.append(Problem(path, doc.line_of(at), message, hint, severity))
     return ChannelsFile(path, channels, doc), problems
 
 

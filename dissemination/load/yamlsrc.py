@@ -26,6 +26,7 @@ _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+# The C loader where PyYAML was built with it: a base class chosen at run time, which mypy cannot follow.
 class _ContentLoader(_BaseLoader):  # type: ignore[misc, valid-type]
     def line(self, mark: yaml.Mark) -> int:
         """1-based line of a mark within the parsed text, counting '\n' only."""
@@ -163,9 +164,10 @@ class _Builder:
                         None, None, "a merge key (<<) takes a mapping or a list of mappings", source.start_mark)
                 merged = self.build(source)
                 merged_lines = loader.value_lines.get(id(merged), {})
+                assert isinstance(merged_lines, dict)  # a mapping's lines: by key
                 for key, value in merged.items():
                     data[key] = value
-                    lines[key] = merged_lines.get(key, loader.line(key_node.start_mark))  # type: ignore[union-attr]
+                    lines[key] = merged_lines.get(key, loader.line(key_node.start_mark))
         for key_node, value_node in node.value:
             if key_node.tag == _MERGE:
                 continue

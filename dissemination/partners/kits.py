@@ -110,7 +110,7 @@ class KitBuilder:
     def kit(self, partner: Stakeholder, period: Period, out_dir: Path) -> Kit:
         assert partner.partner is not None
         kit = Kit(partner, period, out_dir / f"{partner.id}.html")
-        seen: set[tuple[str, str, int]] = set()
+        seen: set[tuple[str, str, int | None]] = set()
         wanted = partner.partner.audiences
         for campaign, post, _channel, slot in planned_posts(self.project, self.result.slots):
             key = (campaign.id, post.id, slot.occurrence)
@@ -130,7 +130,7 @@ class KitBuilder:
         kit.entries.sort(key=lambda e: (e.when, e.publication))
         return kit
 
-    def _entry(self, partner: Stakeholder, campaign, post, slot, audience: str) -> KitEntry | None:  # type: ignore[no-untyped-def]
+    def _entry(self, partner: Stakeholder, campaign, post, slot, audience: str) -> KitEntry | None:
         assert partner.partner is not None
         knowledge = self.project.knowledge.get(slot.knowledge) if slot.knowledge else None
         publication = knowledge.id if knowledge else f"{campaign.id}.{post.id}"
@@ -213,7 +213,7 @@ class KitsUnavailable(Exception):
     """Kits cannot be built: no web address for the partner links (an e-mail channel's web_url)."""
 
 
-def make_kits(root: Path, ledger, period: Period, out_dir: Path | None, now: dt.datetime,  # type: ignore[no-untyped-def]
+def make_kits(root: Path, ledger, period: Period, out_dir: Path | None, now: dt.datetime,
               signer, only: str | None = None, send: bool = False) -> tuple[list[Kit], list[str]]:
     """The step behind `dissemination kits` and the `kits` flow: check the content (errors raise
     ContentErrors, nothing written), then write every partner's kit for `period` under
@@ -268,7 +268,7 @@ def kit_mail(project: Project, kit: Kit) -> tuple[str, str, str]:
     return subject, inline_css(page), "\n".join(lines)
 
 
-def _add_item(ledger, item, now: dt.datetime) -> bool:  # type: ignore[no-untyped-def]
+def _add_item(ledger, item, now: dt.datetime) -> bool:
     """Insert the item unless one with its key exists (whatever its state): True when added. Not
     through `apply_plan`, which would cancel the other periods' kits that are not sent yet."""
     import json
@@ -295,7 +295,7 @@ def _add_item(ledger, item, now: dt.datetime) -> bool:  # type: ignore[no-untype
     return True
 
 
-def queue_kits(project: Project, ledger, kits: list[Kit], now: dt.datetime) -> list[str]:  # type: ignore[no-untyped-def]
+def queue_kits(project: Project, ledger, kits: list[Kit], now: dt.datetime) -> list[str]:
     """Put each kit in the ledger for its contact, once: a kit already queued or sent stays as it is."""
     from dissemination.ledger import PlannedItem
 

@@ -68,7 +68,7 @@ class PartnerLinks:
         return link
 
     @staticmethod
-    def _row(conn: Connection, code: str):  # type: ignore[no-untyped-def]
+    def _row(conn: Connection, code: str):
         return conn.execute(select(partner_links).where(partner_links.c.code == code)).first()
 
     def resolve(self, code: str) -> PartnerLink | None:

@@ -181,7 +181,8 @@ def ics_text(value: str) -> str:
 
 def ics_fold(line: str) -> str:
     """A content line folded at 75 octets (RFC 5545 §3.1), never inside a UTF-8 character."""
-    out, current = [], ""
+    out: list[str] = []
+    current = ""
     for char in line:
         limit = 75 if not out else 74  # a continuation line starts with a space
         if len((current + char).encode("utf-8")) > limit:
@@ -202,7 +203,7 @@ def write_event_calendar(campaign: Campaign, root: Path) -> Path | None:
 
     zone = ZoneInfo(campaign.meta.timezone)
 
-    def stamp(moment) -> str:  # type: ignore[no-untyped-def]
+    def stamp(moment) -> str:
         aware = moment if moment.tzinfo else moment.replace(tzinfo=zone)
         return aware.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
 

@@ -25,10 +25,13 @@ post). Nothing here reads the network or writes the ledger.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from dissemination.files import write_atomically
 from dissemination.load import models as m
 from dissemination.load.project import Project
 from dissemination.plan.budget import COUNTED
@@ -167,6 +170,13 @@ class Simulation:
             "over_budget": self.over_budget,
         }
 
+    def write(self, folder: Path) -> Path:
+        """simulation.txt and simulation.json in `folder` (made if need be); returns the first."""
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(folder / "simulation.txt", self.report())
+        write_atomically(folder / "simulation.json", json.dumps(self.as_json(), ensure_ascii=False, indent=2) + "\n")
+        return folder / "simulation.txt"
+
 
 def occurrences(project: Project, slots: dict[str, list[Slot]], renderer: Any,
                 start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Occurrence]:
@@ -196,9 +206,10 @@ def _expand(project: Project, slots: dict[str, list[Slot]], renderer: Any, start
             utc = slot.utc
             if (start and utc < start) or (end and utc >= end):
                 continue
-            post = posts.get(slot.post)
-            if post is None:
+            slot_post = posts.get(slot.post)
+            if slot_post is None:
                 continue
+            post = slot_post
             image = post.meta.image
             if image is None and slot.knowledge and slot.knowledge in project.knowledge:
                 image = project.knowledge[slot.knowledge].meta.image
@@ -255,7 +266,7 @@ def _untimed_slots(project: Project) -> list[Problem]:
             data = post.meta_doc.data if post.meta_doc is not None else None
             if not isinstance(data, dict):
                 continue
-            written = [(("slot",), data.get("slot"))]
+            written: list[tuple[tuple[str | int, ...], object]] = [(("slot",), data.get("slot"))]
             if isinstance(data.get("slots"), list):
                 written += [(("slots", j), v) for j, v in enumerate(data["slots"])]
             for loc, value in written:
@@ -415,9 +426,9 @@ def _newsletters(project: Project, found: list[Occurrence], consented: dict[str,
                            f"0 recipients: {why}", "import or invite subscribers (dissemination subscribers "
                            "import), leave the audience out, or say why with 'without_recipients: <reason>'",
                            severity="warning"))
-    for key, late in left_out.items():
+    for key, items in left_out.items():
         o = left_out_at[key]
-        names = ", ".join(f"{k} (published {project.knowledge[k].meta.published})" for k in sorted(late))
+        names = ", ".join(f"{k} (published {project.knowledge[k].meta.published})" for k in sorted(items))
         out.append(Problem(key[0], key[1], f"newsletter {o.label} of {o.slot.local:%Y-%m-%d} leaves out "
                            f"{names}: published after the issue", "move the newsletter later, or feature "
                            "other items", "warning"))

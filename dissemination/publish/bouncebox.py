@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import imaplib
+import logging
 import mailbox
 import os
 import re
@@ -31,12 +32,16 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from dissemination.ledger import Ledger
+from dissemination.load.project import load_channels
+from dissemination.problems import ContentErrors
 from dissemination.ledger.deliveries import ALL_LISTS, Deliveries, normalise
 from dissemination.ledger.subscribers import Subscribers
 from dissemination.publish.bounces import Report, parse_report
 from dissemination.publish.channels.email import EmailSettings
 from dissemination.publish.tokens import Signer, read_return_path
 
+log = logging.getLogger("dissemination")
+UTC = dt.timezone.utc
 _MESSAGE_ID = re.compile(r"<([0-9a-f]{16})\.([A-Za-z0-9_-]{16,})@[^>]+>")
 
 
@@ -155,11 +160,12 @@ class Bouncebox:
         run = BounceRun()
         try:
             context = ssl.create_default_context()
+            host = c.bounce_imap_host or ""  # the caller reads IMAP only when a host is set
             if c.bounce_imap_security == "ssl":
-                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(c.bounce_imap_host, c.bounce_imap_port, ssl_context=context,
+                imap: imaplib.IMAP4 = imaplib.IMAP4_SSL(host, c.bounce_imap_port, ssl_context=context,
                                                         timeout=c.timeout.total_seconds())
             else:
-                imap = imaplib.IMAP4(c.bounce_imap_host, c.bounce_imap_port, timeout=c.timeout.total_seconds())
+                imap = imaplib.IMAP4(host, c.bounce_imap_port, timeout=c.timeout.total_seconds())
                 if c.bounce_imap_security == "starttls":
                     imap.starttls(ssl_context=context)
             try:
@@ -190,15 +196,58 @@ def _quote(folder: str) -> str:
     return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _unseen(imap: imaplib.IMAP4) -> Iterator[tuple[bytes, bytes]]:
-    status, data = imap.uid("SEARCH", None, "UNSEEN")  # type: ignore[arg-type]
+def _unseen(imap: imaplib.IMAP4) -> Iterator[tuple[str, bytes]]:
+    status, data = imap.uid("SEARCH", None, "UNSEEN")  # type: ignore[arg-type]  # no charset: imaplib takes None
     if status != "OK":
         return
-    for uid in (data[0] or b"").split():
+    for uid in (data[0] or b"").decode("ascii").split():  # message numbers: ASCII digits
         status, fetched = imap.uid("FETCH", uid, "(BODY.PEEK[])")  # PEEK: \Seen only once applied
         raw = next((part[1] for part in fetched if isinstance(part, tuple)), None) if status == "OK" else None
         if raw is not None:
             yield uid, raw
 
 
-__all__ = ["BounceRun", "Bouncebox", "BounceboxError", "normalise"]
+__all__ = ["BounceReport", "BounceRun", "Bouncebox", "BounceboxError", "normalise", "read_bounces"]
+
+
+@dataclass
+class BounceReport:
+    channel: str
+    soft_bounce_limit: int
+    run: BounceRun | None = None
+    error: str | None = None  # the mailbox could not be read (what to fix)
+
+
+def read_bounces(root: Path, ledger: Ledger, channel: str | None = None, maildir: Path | None = None,
+                 now: Callable[[], dt.datetime] | None = None) -> list[BounceReport]:
+    """Read each e-mail channel's bounce mailbox (IMAP, or a Maildir) and apply its reports to
+    the ledger (`dissemination.publish.bouncebox`). Channels without a mailbox are skipped unless
+    named. Raises ContentErrors for a broken channels.yaml, MissingSecret without the link secret."""
+    from dissemination.publish.tokens import secret_from_env
+
+    channels_file, problems = load_channels(root)
+    if channels_file is None or problems.errors:
+        raise ContentErrors(problems.errors)
+    chosen = {c: cfg for c, cfg in channels_file.channels.items() if isinstance(cfg, EmailSettings)
+              and (c == channel if channel else (maildir is not None or cfg.bounce_imap_host or cfg.bounce_maildir))}
+    signer = Signer(secret_from_env())
+    clock = now or (lambda: dt.datetime.now(UTC))
+    reports = []
+    for channel_id, config in chosen.items():
+        report = BounceReport(channel_id, config.soft_bounce_limit)
+        box = Bouncebox(ledger, signer, channel_id, config, clock)
+        folder = maildir or (Path(config.bounce_maildir) if config.bounce_maildir else None)
+        try:
+            if folder is not None:
+                report.run = box.read_maildir(folder if folder.is_absolute() else root / folder)
+            elif config.bounce_imap_host:
+                report.run = box.read_imap()
+            else:
+                report.error = "no bounce mailbox (set bounce_imap_host or bounce_maildir)"
+        except BounceboxError as exc:
+            report.error = str(exc)
+        if report.run and report.run.sender:
+            log.error("%s: %d bounce report(s) say the receiving server refuses our mail (5.7.x)", channel_id,
+                      len(report.run.sender))
+        reports.append(report)
+    return reports

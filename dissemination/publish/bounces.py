@@ -96,7 +96,7 @@ def _address_field(value: str | None) -> str | None:
 def _blocks(part: Message) -> list[Message]:
     payload = part.get_payload()
     if isinstance(payload, list):
-        return payload
+        return [block for block in payload if isinstance(block, Message)]
     # Some generators write the fields as plain text: parse the blank-line separated blocks.
     text = payload if isinstance(payload, str) else ""
     return [email.message_from_string(block) for block in re.split(r"\r?\n\s*\r?\n", text.strip()) if block.strip()]
@@ -105,7 +105,7 @@ def _blocks(part: Message) -> list[Message]:
 def _headers(part: Message) -> Message | None:
     payload = part.get_payload()
     if isinstance(payload, list):
-        return payload[0] if payload else None
+        return payload[0] if payload and isinstance(payload[0], Message) else None
     if isinstance(payload, str):
         return email.message_from_string(payload)
     return None
@@ -120,7 +120,8 @@ def parse_report(raw: bytes) -> list[Report]:
                                     for v in message.get_all(h) or [] for a in v.split(",") if "@" in a))
     if message.get_content_type() != "multipart/report":
         return []
-    report_type = (message.get_param("report-type") or "").lower()
+    param = message.get_param("report-type")
+    report_type = param.lower() if isinstance(param, str) else ""
     original: Message | None = None
     status_part = feedback = None
     for part in message.walk():

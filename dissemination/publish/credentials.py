@@ -24,11 +24,11 @@ import contextlib
 import datetime as dt
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Iterator, Protocol
 
+from dissemination.files import write_atomically
 from dissemination.redact import register
 
 UTC = dt.timezone.utc
@@ -58,12 +58,12 @@ class Credential:
     def __post_init__(self) -> None:
         register(self.access_token, self.refresh_token, self.client_secret)
 
-    def to_json(self) -> dict:  # type: ignore[type-arg]
+    def to_json(self) -> dict:
         data = asdict(self)
         return {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in data.items() if v is not None}
 
     @classmethod
-    def from_json(cls, data: dict) -> "Credential":  # type: ignore[type-arg]
+    def from_json(cls, data: dict) -> "Credential":
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         for key in ("obtained_at", "expires_at", "refresh_expires_at"):
@@ -100,7 +100,7 @@ class FileStore:
                 f"point {STORE_ENV} at a file outside it")
         self.description = f"the file {self.path}"
 
-    def _read(self) -> dict:  # type: ignore[type-arg]
+    def _read(self) -> dict:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -133,17 +133,7 @@ class FileStore:
         with self._locked():
             data = self._read()
             data[credential.channel] = credential.to_json()
-            # mkstemp creates the file 0600; the rename makes it appear whole or not at all.
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".credentials-")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                    json.dump(data, handle, indent=2)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(self.path, json.dumps(data, indent=2), mode=0o600)
 
 
 class KeyringStore:
@@ -151,7 +141,7 @@ class KeyringStore:
 
     SERVICE = "dissemination"
 
-    def __init__(self, keyring) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, keyring) -> None:
         self.keyring = keyring
         self.description = f"the system keyring ({type(keyring.get_keyring()).__name__}, service '{self.SERVICE}')"
 
@@ -169,7 +159,7 @@ class KeyringStore:
             raise CredentialStoreError(f"cannot write to the system keyring ({type(exc).__name__})") from None
 
 
-def _usable_keyring():  # type: ignore[no-untyped-def]
+def _usable_keyring():
     try:
         import keyring
     except ImportError:

@@ -18,7 +18,9 @@ Nothing here puts a token, code or client secret into a message.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import secrets
+import sys
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -43,6 +45,18 @@ class Redirect:
     code: str | None
     state: str | None
     error: str | None
+
+    def code_for(self, state: str, platform: str) -> str:
+        """The authorization code, if this redirect answers the sign-in started with `state`
+        (compared in constant time); OAuthError saying what to do otherwise."""
+        if self.error:
+            raise OAuthError(f"{platform} did not grant access: {self.error}")
+        if not self.state or not secrets.compare_digest(self.state, state):
+            raise OAuthError("the answer did not come from the sign-in started here (state does not match); "
+                             "run the command again")
+        if not self.code:
+            raise OAuthError(f"{platform} sent no authorization code; run the command again")
+        return self.code
 
 
 class RedirectListener:
@@ -94,3 +108,10 @@ class RedirectListener:
 
 def new_state() -> str:
     return secrets.token_urlsafe(24)
+
+
+def browser_can_show() -> bool:
+    """Whether opening a browser makes sense here: a console browser would fight the command
+    for the terminal."""
+    return bool(os.environ.get("BROWSER") or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or sys.platform in ("darwin", "win32"))

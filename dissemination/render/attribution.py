@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from urllib.parse import quote_plus, urlencode
 
@@ -26,20 +26,19 @@ class Utm:
     medium: str
     campaign: str
     content: str
+    # url -> tagged url, and tagged url -> itself
+    _tagged: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def owns(self, url: str) -> bool:
         return _parse(url, self.owned_domains) is not None
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_tagged", {})  # url -> tagged url, and tagged url -> itself
-
     def tag(self, url: str) -> str:
         """`url` with the UTM parameters added, if it points to an owned domain."""
-        found = self._tagged.get(url)  # type: ignore[attr-defined]
+        found = self._tagged.get(url)
         if found is None:
             found = self._tag(url)
-            self._tagged[url] = self._tagged[found] = found  # type: ignore[attr-defined]
-        return found  # type: ignore[no-any-return]
+            self._tagged[url] = self._tagged[found] = found
+        return found
 
     def _tag(self, url: str) -> str:
         parsed = _parse(url, self.owned_domains)

@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from jinja2 import FileSystemLoader, StrictUndefined
@@ -254,3 +254,15 @@ def write_calendar(result: CheckResult, ledger_items: Iterable[dict[str, Any]], 
     for e in entries:
         counts[e.state] = counts.get(e.state, 0) + e.editions
     return CalendarSummary(out / "index.html", out / "week.html", sum(e.editions for e in entries), counts)
+
+
+def live_calendar(root: Path, ledger: Any) -> Callable[[str], str]:
+    """The calendar as `dissemination web` serves it: content and ledger read afresh for every
+    request (`view`: month or week)."""
+    from dissemination.check import run_check
+
+    def page(view: str) -> str:
+        return render_calendar(run_check(root), ledger.items(), dt.datetime.now(dt.timezone.utc), view,
+                               {"month": "/kalender/", "week": "/kalender/week"})[0]
+
+    return page

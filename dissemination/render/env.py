@@ -123,9 +123,8 @@ def _check_arguments(args: Iterable[Any], what: str) -> None:
 
 
 def _check_format(text: Any) -> None:
-    if isinstance(text, str) and _BIG_FORMAT.search(text) and ("%" in text or "{" in text):
-        match = _BIG_FORMAT.search(text)
-        raise TemplateLimit(f"a width or precision of {match.group()} in a format string is too large")  # type: ignore[union-attr]
+    if isinstance(text, str) and (match := _BIG_FORMAT.search(text)) and ("%" in text or "{" in text):
+        raise TemplateLimit(f"a width or precision of {match.group()} in a format string is too large")
 
 
 def _bits(number: Any) -> float:
@@ -289,13 +288,13 @@ def make_environment(search_path: list[Path], roots: list[Path] | None = None) -
     return env
 
 
-def render_bounded(env: SandboxedEnvironment, template: Template, context: dict) -> str:  # type: ignore[type-arg]
+def render_bounded(env: SandboxedEnvironment, template: Template, context: dict) -> str:
     """Render within the budget: the output is built piece by piece and checked as it grows."""
     token = _BUDGET.set(_Budget(time.monotonic() + MAX_SECONDS))
     try:
         parts: list[str] = []
         size = 0
-        for part in template.root_render_func(template.new_context(context, shared=True)):  # type: ignore[attr-defined]
+        for part in template.root_render_func(template.new_context(context, shared=True)):
             size += len(part)
             if size > MAX_TEXT:
                 raise TemplateLimit(f"the template's output is longer than {MAX_TEXT} characters")
@@ -405,16 +404,16 @@ class Templates:
         self._chosen[key] = found
         return found
 
-    def _run(self, template: Template, context: dict) -> str:  # type: ignore[type-arg]
+    def _run(self, template: Template, context: dict) -> str:
         """Render without copying the globals into every context: the context already holds them
         (see `context`)."""
         return render_bounded(self.env, template, context)
 
-    def context(self, values: dict) -> dict:  # type: ignore[type-arg]
+    def context(self, values: dict) -> dict:
         """A render context: the environment's globals (range, dict, ...) plus `values`."""
         return {**self._globals, **values}
 
-    def render(self, template: Template, context: dict) -> str:  # type: ignore[type-arg]
+    def render(self, template: Template, context: dict) -> str:
         try:
             return self._run(template, context)
         except Exception as exc:  # noqa: BLE001 - any error inside a template is the author's to fix
@@ -438,7 +437,7 @@ class Templates:
         audience of one slot, so it can be rendered once per slot."""
         return not self._per_channel.get(text, True)
 
-    def render_text(self, template: Template, context: dict, path: str, first_line: int) -> str:  # type: ignore[type-arg]
+    def render_text(self, template: Template, context: dict, path: str, first_line: int) -> str:
         try:
             return self._run(template, context)
         except Exception as exc:  # noqa: BLE001

@@ -44,7 +44,9 @@ def reach_by_channel(report: Report) -> Chart:
     known = [f.amount or 0 for r in rows for f in (r.current["reach"], r.previous["reach"])]
     top = max(known + [1])
     scale = (WIDTH - LABEL_WIDTH - 80) / top
-    bars, labels, words = [], [], []
+    bars: list[Bar] = []
+    labels: list[tuple[float, float, str]] = []
+    words: list[str] = []
     y = 28.0
     for row in rows:
         labels.append((LABEL_WIDTH - 8, y + BAR_HEIGHT + 2, str(row.key)))

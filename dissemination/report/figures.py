@@ -234,7 +234,7 @@ def publication_values(readings: dict[str, Value], channel_label: str) -> dict[s
     elif missing is not None:
         out["interactions"] = missing
     else:
-        out["interactions"] = Value(sum(p.value for p in present))  # type: ignore[misc]
+        out["interactions"] = Value(sum(p.value for p in present if p.value is not None))
 
     clicks = _pick(readings, roles["clicks"])
     out["clicks"] = clicks or _absent(fallback, f"{channel_label} meldt geen klikken")
@@ -471,6 +471,7 @@ def _goal(target: m.Target, before: Figure) -> tuple[float | None, str]:
 
 def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: PeriodData, as_of: dt.datetime,
                  baseline: PeriodData | None, partner_reach: Any = None) -> list[TargetRow]:
+    goal: float | None
     if target.metric == "partner_reach":
         # clicks on partner links plus boosts by partners (report/partners.py), over all partners
         value = partner_reach(current.period)
@@ -495,12 +496,12 @@ def _target_rows(ledger: Ledger, project: Project, target: m.Target, current: Pe
     key = {"campaign": "campaign", "audience": "audience", "channel": "channel"}.get(target.per or "")
     if key:
         names = set(getattr(target, key + "s")) or {g for p in chosen + base for g in p.keys(key)}
-        groups = [(g, [p for p in chosen if g in p.keys(key)], [p for p in base if g in p.keys(key)])
-                  for g in sorted(names)]
+        compared = [(g, [p for p in chosen if g in p.keys(key)], [p for p in base if g in p.keys(key)])
+                    for g in sorted(names)]
     else:
-        groups = [(None, chosen, base)]
+        compared = [(None, chosen, base)]
     rows = []
-    for group, pubs, base_pubs in groups:
+    for group, pubs, base_pubs in compared:
         value = figures(pubs)[target.metric]
         if target.minimum is not None:
             goal, note = target.minimum, f"minimaal {number(target.minimum)}"

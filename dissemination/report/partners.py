@@ -111,9 +111,9 @@ def partner_figures(ledger: Ledger, project: Project, period: Period, as_of: dt.
     return out
 
 
-def _latest(rows: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+def _latest(rows: list[dict]) -> list[dict]:
     """One reading per (item, metric): the last one, or the last available where it is not."""
-    best: dict[tuple[str, str], dict] = {}  # type: ignore[type-arg]
+    best: dict[tuple[str, str], dict] = {}
     for row in sorted(rows, key=lambda r: r["fetched_at"]):
         key = (row["item_id"], row["metric"])
         if row["available"] or key not in best or not best[key]["available"]:

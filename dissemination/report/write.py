@@ -137,9 +137,9 @@ def figure_rows(report: Report) -> list[dict[str, str]]:
                             ("gemist", c.missed), ("mislukt", c.failed), ("vastgehouden", c.held), ("open", c.open)):
             out.append(_plain(label, "plan", plan.campaign, plan.label, maat, str(value)))
     for event in report.events:
-        for maat, value in (("aanmeldingen", event.registrations), ("deelnemers", event.attendance)):
+        for maat, given in (("aanmeldingen", event.registrations), ("deelnemers", event.attendance)):
             out.append(_plain(label, "evenement", event.starts.date().isoformat(), event.name, maat,
-                              "" if value is None else str(value), "" if value is not None else "nog niet ingevuld"))
+                              "" if given is None else str(given), "" if given is not None else "nog niet ingevuld"))
     if report.outlook is not None:
         o = report.outlook
         for maat, value in (("berichten", o.posts), ("nieuwsbrieven", o.newsletters),

@@ -180,16 +180,16 @@ class LinkedInOAuth:
     def client(self) -> tuple[str, str]:
         from dissemination.publish.oauth import OAuthError
 
-        names = [self.config.client_id_env, self.config.client_secret_env]
-        if not all(names):
+        id_env, secret_env = self.config.client_id_env, self.config.client_secret_env
+        if not id_env or not secret_env:
             raise OAuthError(f"channel '{self.channel}' names no client_id_env and client_secret_env in "
                              "channels.yaml: add the names of the environment variables that hold the "
                              "LinkedIn app's client id and secret")
-        missing = [n for n in names if not os.environ.get(n)]  # type: ignore[arg-type]
+        missing = [n for n in (id_env, secret_env) if not os.environ.get(n)]
         if missing:
             raise OAuthError(f"{' and '.join(missing)} not set: set the LinkedIn app's client id and secret")
-        register(os.environ[names[1]])  # type: ignore[index]
-        return os.environ[names[0]], os.environ[names[1]]  # type: ignore[index]
+        register(os.environ[secret_env])
+        return os.environ[id_env], os.environ[secret_env]
 
     def authorization_url(self, redirect_uri: str, state: str) -> str:
         client_id, _ = self.client()
@@ -594,7 +594,7 @@ class LinkedInChannel(TokenChannel):
                              f"&organizationalEntity={quote(self.config.author, safe='')}"
                              f"&{kind}=List({quote(urn, safe='')})")
         refusal = self._refusal(response, "rw_organization_admin")
-        if refusal is None:
+        if refusal is None and not isinstance(response, str):
             elements = [e for e in response.json().get("elements", []) if urn in (e.get("share"), e.get("ugcPost"))]
             if not elements:
                 refusal = "no statistics for this post (LinkedIn keeps them for 12 months)"
@@ -609,8 +609,8 @@ class LinkedInChannel(TokenChannel):
         source = "linkedin:socialMetadata"
         response = self._get(f"/rest/socialMetadata/{quote(urn, safe='')}")
         refusal = self._refusal(response, "r_organization_social")
-        if refusal is not None:
-            return [Snapshot.unavailable(item, "reactions", now, source, refusal)]
+        if refusal is not None or isinstance(response, str):
+            return [Snapshot.unavailable(item, "reactions", now, source, refusal or str(response))]
         body = response.json()
         reactions = sum(r.get("count", 0) for r in (body.get("reactionSummaries") or {}).values())
         return [Snapshot(item, "reactions", float(reactions), now, source)]
@@ -623,11 +623,11 @@ class LinkedInChannel(TokenChannel):
             response = self._get(f"/rest/memberCreatorPostAnalytics?q=entity&entity=({union}:{quote(urn, safe='')})"
                                  f"&queryType={query_type}&aggregation=TOTAL")
             refusal = self._refusal(response, "r_member_postAnalytics")
-            if refusal is None:
+            if refusal is None and not isinstance(response, str):
                 counts = [e.get("count") for e in response.json().get("elements", []) if e.get("count") is not None]
                 if counts:
                     rows.append(Snapshot(item, metric, float(sum(counts)), now, source))
                     continue
                 refusal = f"no {query_type} count returned"
-            rows.append(Snapshot.unavailable(item, metric, now, source, refusal))
+            rows.append(Snapshot.unavailable(item, metric, now, source, refusal or str(response)))
         return rows

@@ -38,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 from dissemination.addresses import BadAddress, display_name, mailbox
 from dissemination.files import remove_orphans, write_atomically
@@ -137,6 +137,7 @@ class SmtpTransport:
                 conn = smtplib.SMTP(c.host, c.port, timeout=timeout)
             # The body and the final "." are two writes with a ledger commit between them; with
             # Nagle's algorithm the "." would wait for the server's delayed ACK (~40 ms a message).
+            assert conn.sock is not None  # connected by the constructor
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.ehlo()
             if c.security == "starttls":
@@ -166,7 +167,7 @@ class SmtpTransport:
                                 "does not offer SMTPUTF8")
         envelope = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode(),
                     f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
-        verdict = None
+        mark: str | None = None  # what committing the `sending` mark said
         try:
             if conn.does_esmtp and conn.has_extn("pipelining"):
                 conn.send(b"".join(envelope))
@@ -174,7 +175,7 @@ class SmtpTransport:
                 # commit leaves the round trip's critical path. A recipient refused after it is
                 # settled from `sending` like any other; a crash in between leaves an `unknown`
                 # row for a message that never went, never one sent twice.
-                verdict = commit()
+                mark = commit()
                 replies = [conn.getreply() for _ in envelope]
             else:
                 replies = []
@@ -191,24 +192,24 @@ class SmtpTransport:
                 conn.getreply()
             if mail_code != 250:
                 conn.rset()
-                answer = f"{mail_code} {mail_answer.decode(errors='replace')}"
+                said = f"{mail_code} {mail_answer.decode(errors='replace')}"
                 if 400 <= mail_code < 500:
-                    raise _Dropped(f"{answer} to MAIL FROM", False)
-                raise _SenderRefused(f"the server refused the sender {sender}: {answer}")
+                    raise _Dropped(f"{said} to MAIL FROM", False)
+                raise _SenderRefused(f"the server refused the sender {sender}: {said}")
             if rcpt_code not in (250, 251):
                 conn.rset()  # RFC 5321 4.1.1.5: the next MAIL starts clean (Postfix: "503 nested MAIL")
-                answer = f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
-                verdict = bounces.classify(rcpt_code, answer)
+                said = f"{rcpt_code} {rcpt_answer.decode(errors='replace')}"
+                verdict = bounces.classify(rcpt_code, said)
                 if verdict.kind == "sender":
-                    raise _SenderRefused(f"the server refused to take mail from {sender} for {address}: {answer}")
-                return _STATE[verdict.kind, rcpt_code >= 500], answer
+                    raise _SenderRefused(f"the server refused to take mail from {sender} for {address}: {said}")
+                return _STATE[verdict.kind, rcpt_code >= 500], said
             if data_code != 354:
                 conn.rset()
                 return ("rejected" if data_code >= 500 else "deferred"), f"{data_code} {data_answer.decode(errors='replace')}"
-            verdict = verdict or commit()
-            if verdict != "go":
+            mark = mark or commit()
+            if mark != "go":
                 conn.close()  # the only way out of DATA without a "."; the server drops the message
-                raise _Abandon(verdict)
+                raise _Abandon(mark)
             dot_sent = True  # from here on the message may arrive, whatever happens to us
             conn.send(data + b".\r\n")
             code, answer = conn.getreply()
@@ -294,7 +295,9 @@ class EmailSender(EmailChannel):
         super().__init__(channel_id, config, root, token, transport)
         assert isinstance(config, EmailSettings)
         self.config: EmailSettings = config
-        self.transport: Transport = transport or SmtpTransport(config, root)
+        # SmtpTransport's send takes the SMTP connection its own open() made, narrower than the
+        # protocol's `object`: sound, since a transport only ever gets its own connections back.
+        self.transport: Transport = transport or cast(Transport, SmtpTransport(config, root))
         self.outbox = isinstance(self.transport, OutboxTransport)
         # Set (tests, benchmarks): a callable returning the recipients; otherwise the subscriber
         # database, streamed (`publish`).
@@ -389,6 +392,7 @@ class EmailSender(EmailChannel):
             # From the subscriber database, streamed: names and tracking consent are read per
             # chunk as it is sent (`_send_all`), so a million subscribers never sit in memory.
             recipients = {}
+            assert self.ledger is not None  # bound with the deliveries
             self.deliveries.prepare_streamed(claim.id, claim.worker, Subscribers(self.ledger).address_query(
                 audience, earlier), self.signer.address_key, self.id, started, add_new=add_new)
         if not self.deliveries.counts(claim.id):
@@ -423,9 +427,9 @@ class EmailSender(EmailChannel):
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no recipients"
         log.info("%s: %s to %s: %s", self.id, claim.id, audience, summary)
         open_rows = sum(counts.get(s, 0) for s in ("pending", "claimed", "sending", "deferred"))
-        for exc in run.crashed:  # a sending thread died: its error is the item's reason, not "4xx deferrals"
-            run.error.insert(0, f"a sending thread failed: {type(exc).__name__}: {exc}")
-            log.error("%s: %s: sending thread failed: %s: %s", self.id, claim.id, type(exc).__name__, exc)
+        for crash in run.crashed:  # a sending thread died: its error is the item's reason, not "4xx deferrals"
+            run.error.insert(0, f"a sending thread failed: {type(crash).__name__}: {crash}")
+            log.error("%s: %s: sending thread failed: %s: %s", self.id, claim.id, type(crash).__name__, crash)
         if run.sender_refused:
             # Not a recipient's fault: retrying would only repeat it, and publishing it would hide it.
             raise PublishError(f"stopped: {run.error[0]}. The relay or its settings are wrong (channels.yaml: host, "
