@@ -40,6 +40,8 @@ RULES: dict[str, Callable[[Capabilities, type[Harness]], bool] | None] = {
     "engagement": lambda caps, harness: bool(harness.metric_names),
 }
 assert tuple(RULES) == PROPERTIES
+# The harness hook a property needs: implemented exactly where the property applies.
+HOOKS = {"rate_limit": "trigger_rate_limit", "broken_credential": "break_credential", "engagement": "add_engagement"}
 
 
 def applicable(prop: str) -> list:  # type: ignore[type-arg]
@@ -89,6 +91,8 @@ def test_the_cases_of_each_channel_follow_its_capabilities(harness):
                 or RULES[p] is not None and RULES[p](caps, type(harness))]
     generated = [p for p in PROPERTIES if harness.kind in [c.values[0] for c in applicable(p)]]
     assert generated == expected, f"{harness.kind} declares {caps}"
+    implemented = [p for p, hook in HOOKS.items() if getattr(type(harness), hook) is not getattr(Harness, hook)]
+    assert implemented == [p for p in HOOKS if p in generated]
 
 
 # --- the contract --------------------------------------------------------------------------------
