@@ -34,7 +34,7 @@ class EmailHarness(Harness):
     }
 
     def start(self) -> None:
-        self.password = "relay-password-5e6f"  # what the relay accepts; break_credential changes what we send
+        self.password = "relay-password-5e6f"  # the relay's; break_credential changes it there, not in our settings
 
         def authenticate(server, session, envelope, mechanism, data) -> AuthResult:  # type: ignore[no-untyped-def]
             ok = isinstance(data, LoginPassword) and (data.login, data.password) == \
@@ -87,8 +87,9 @@ class EmailHarness(Harness):
         self.smtp.sink.refuse_all = None  # the relay's window is over
 
     def break_credential(self) -> str:
-        self.password = "changed-on-the-relay-9a8b"  # the relay's password changed; we still send the old one
-        return self.password
+        old = self.password  # what the channel's settings still hold, and send
+        self.password = "changed-on-the-relay-9a8b"
+        return old
 
     def add_engagement(self, claim: Claim, receipt: Receipt) -> dict[str, float]:
         """A reader clicks the edition's link, served by the web endpoint over a real socket."""
