@@ -168,9 +168,15 @@ class SmtpTransport:
                                 "does not offer SMTPUTF8")
         envelope = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode(),
                     f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
+        verdict = None
         try:
             if conn.does_esmtp and conn.has_extn("pipelining"):
                 conn.send(b"".join(envelope))
+                # The `sending` mark is committed while the server reads the envelope: the
+                # commit leaves the round trip's critical path. A recipient refused after it is
+                # settled from `sending` like any other; a crash in between leaves an `unknown`
+                # row for a message that never went, never one sent twice.
+                verdict = commit()
                 replies = [conn.getreply() for _ in envelope]
             else:
                 replies = []
@@ -201,7 +207,7 @@ class SmtpTransport:
             if data_code != 354:
                 conn.rset()
                 return ("rejected" if data_code >= 500 else "deferred"), f"{data_code} {data_answer.decode(errors='replace')}"
-            verdict = commit()
+            verdict = verdict or commit()
             if verdict != "go":
                 conn.close()  # the only way out of DATA without a "."; the server drops the message
                 raise _Abandon(verdict)
