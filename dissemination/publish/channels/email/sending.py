@@ -93,6 +93,10 @@ class _Stop(Exception):
     """The whole run must stop (e.g. the server refuses our sender): the rest waits."""
 
 
+class _LoginRefused(_Stop):
+    """The relay refused our login (SMTP AUTH): the credential is wrong or was changed."""
+
+
 class _SenderRefused(_Stop):
     """The server refuses mail from us (5.7.x: relay, policy, authentication): our settings are
     wrong, not the recipients. Nobody is suppressed and the newsletter is not published."""
@@ -146,7 +150,7 @@ class SmtpTransport:
             if self._user:
                 conn.login(self._user, self._password or "")
         except smtplib.SMTPAuthenticationError as exc:
-            raise _Stop(f"{c.host} refused the login of {self.config.username_env}: {exc.smtp_code}") from None
+            raise _LoginRefused(f"{c.host} refused the login of {self.config.username_env}: {exc.smtp_code}") from None
         except smtplib.SMTPNotSupportedError as exc:
             raise _Stop(f"{c.host}:{c.port}: {exc}") from None
         except ssl.SSLCertVerificationError as exc:
@@ -352,8 +356,28 @@ class EmailSender(EmailChannel):
                           warning=nobody)
         if self.config.web_url is None:
             return Health(False, f"{self.id}: {WEB_URL_HINT}")
+        refused = self._login_refused()
+        if refused:
+            return Health(False, f"{refused}; set the relay's current password in {self.config.password_env}",
+                          credential_broken=True)
         return Health(True, f"sending through {self.config.host}:{self.config.port} ({self.config.security})",
                       warning=nobody)
+
+    def _login_refused(self) -> str | None:
+        """Why the relay refuses our login, checked only with a login configured and newsletters
+        planned (a connection per run otherwise): a changed password then shows at preflight as a
+        broken credential, not as recipients deferred until the edition expires.
+        Any other connection problem is left to the send, which leaves the rest for the next run."""
+        if not self.config.username_env or self.ledger is None or not self.ledger.has_open_items(self.id):
+            return None
+        try:
+            conn = self.transport.open()
+        except _LoginRefused as exc:
+            return str(exc)
+        except (_Stop, _Dropped):
+            return None
+        self.transport.close(conn)
+        return None
 
     def _no_subscribers(self) -> str | None:
         """Said on every run while newsletters are planned on this channel and the subscriber
