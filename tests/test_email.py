@@ -336,8 +336,8 @@ def ledger(request, tmp_path):
 
 
 def test_a_worker_that_lost_the_item_can_send_nobody(ledger):
-    """Worker A held the newsletter, stalled past its lease; B took the item over. A's claimed
-    rows are B's now, A's message in flight is unknown, and A can neither send nor record."""
+    """Worker A held the newsletter, stalled past its lease; B took the item over. A's message in
+    flight is unknown, and A can neither send another recipient nor record an outcome."""
     from dissemination.ledger import PlannedItem
 
     now = dt.datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
@@ -349,21 +349,42 @@ def test_a_worker_that_lost_the_item_can_send_nobody(ledger):
     def key(address):
         return "k" + address
 
+    [held] = ledger.claim_due("A", now, lease=dt.timedelta(minutes=5))
     store.prepare(item.id, "A", recipients, key, "nieuwsbrief", now)
-    claimed = store.claim(item.id, "A", 4, now, since=now)
-    assert len(claimed) == 4 and store.claim(item.id, "A", 4, now, since=now) == sorted(recipients)[4:]
-    assert store.begin_send(item.id, "A", claimed[0], "nieuwsbrief", now) == "go"
-    store.prepare(item.id, "B", recipients, key, "nieuwsbrief", now)  # B holds the item now
-    assert store.begin_send(item.id, "A", claimed[1], "nieuwsbrief", now) == "lost"
-    store.record(item.id, "A", [Outcome(claimed[0], "sent")], "nieuwsbrief", now)  # too late: not A's row
+    chunks = list(store.due(item.id, 4, now, since=now))
+    assert chunks == [sorted(recipients)[:4], sorted(recipients)[4:]]  # read ahead, nothing written
+    first, second = chunks[0][:2]
+    assert store.begin_send(item.id, "A", first, "nieuwsbrief", now) == "go"
+    later = now + dt.timedelta(minutes=10)
+    [taken] = ledger.claim_due("B", later)  # A's lease ran out: B holds the item now
+    assert taken.id == held.id
+    store.prepare(item.id, "B", recipients, key, "nieuwsbrief", later)
+    assert store.begin_send(item.id, "A", second, "nieuwsbrief", later) == "lost"
+    store.record(item.id, "A", [Outcome(first, "sent")], "nieuwsbrief", later)  # too late: not A's row
+    store.record(item.id, "A", [Outcome(second, "rejected", "bad")], "nieuwsbrief", later)  # nor this one
     rows = {r["address"]: r["state"] for r in store.rows(item.id)}
-    assert rows[claimed[0]] == "unknown" and list(rows.values()).count("pending") == 5
-    mine = store.claim(item.id, "B", 10, now, since=now)
-    assert sorted(mine) == sorted(set(recipients) - {claimed[0]})
+    assert rows[first] == "unknown" and list(rows.values()).count("pending") == 5
+    mine = [a for chunk in store.due(item.id, 10, later, since=later) for a in chunk]
+    assert sorted(mine) == sorted(set(recipients) - {first})
     for address in mine:
-        assert store.begin_send(item.id, "B", address, "nieuwsbrief", now) == "go"
-    store.record(item.id, "B", [Outcome(a, "sent") for a in mine], "nieuwsbrief", now)
+        assert store.begin_send(item.id, "B", address, "nieuwsbrief", later) == "go"
+    store.record(item.id, "B", [Outcome(a, "sent") for a in mine], "nieuwsbrief", later)
     assert store.counts(item.id) == {"sent": 5, "unknown": 1}
+
+
+def test_a_worker_without_the_items_lease_sends_nobody(ledger):
+    from dissemination.ledger import PlannedItem
+
+    now = dt.datetime(2027, 3, 2, 9, 0, tzinfo=UTC)
+    item = PlannedItem("c", "p", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", {"text": "x"})
+    ledger.apply_plan([item], now)
+    store = Deliveries(ledger)
+    store.prepare(item.id, "A", ["a@example.org"], lambda a: "k" + a, "nieuwsbrief", now)
+    assert store.begin_send(item.id, "A", "a@example.org", "nieuwsbrief", now) == "lost"  # planned, not claimed
+    ledger.claim_due("B", now)
+    assert store.begin_send(item.id, "A", "a@example.org", "nieuwsbrief", now) == "lost"  # B's lease
+    assert store.begin_send(item.id, "B", "a@example.org", "nieuwsbrief", now) == "go"
+    assert store.begin_send(item.id, "B", "a@example.org", "nieuwsbrief", now) == "lost"  # marked already
 
 
 def test_unsubscribed_meanwhile_is_not_sent(ledger):
@@ -373,8 +394,8 @@ def test_unsubscribed_meanwhile_is_not_sent(ledger):
     item = PlannedItem("c", "p", "mkb", "nieuwsbrief", 0, now, "Europe/Amsterdam", {"text": "x"})
     ledger.apply_plan([item], now)
     store = Deliveries(ledger)
+    ledger.claim_due("A", now)
     store.prepare(item.id, "A", ["a@example.org", "b@example.org"], lambda a: "k" + a, "nieuwsbrief", now)
-    store.claim(item.id, "A", 10, now, since=now)
     store.suppress("B@Example.org ", "nieuwsbrief", "unsubscribed", now, item.id)
     assert store.begin_send(item.id, "A", "b@example.org", "nieuwsbrief", now) == "suppressed"
     assert store.begin_send(item.id, "A", "a@example.org", "andere-lijst", now) == "go"  # another list's scope

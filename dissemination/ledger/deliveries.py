@@ -1,10 +1,11 @@
 """Per-recipient newsletter deliveries, the suppression list and clicks, in the ledger.
 
 A newsletter item is claimed like any other item (one worker holds its lease). Its recipients are
-rows of `deliveries`, and every state change is guarded by the row's owner and state, so a worker
-whose item lease was taken over can never send a row the new holder owns:
+rows of `deliveries`. A row is marked `sending` only by the holder of the item's lease (checked in
+the same statement) and settled only by the worker that marked it, so a worker whose item lease
+was taken over can never send a row:
 
-    pending/deferred --claim--> claimed --begin_send--> sending --record--> sent | bounced | ...
+    pending/deferred --begin_send--> sending --record--> sent | bounced | deferred | ...
 
 `sending` is committed before the final "." of the SMTP transaction. A row a dead worker left in
 `sending` may have been delivered; it is settled as `unknown` and never resent (a second copy in
@@ -21,7 +22,7 @@ import json
 import threading
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any, Callable, Collection, Iterable
+from typing import Any, Callable, Collection, Iterable, Iterator
 
 from sqlalchemy import (DateTime, Integer, String, Text, and_, bindparam, case, delete, exists, func, insert, null, or_, select,
                         update)
@@ -68,15 +69,26 @@ _SUPPRESSED = exists().where(
     suppressions.c.address == deliveries.c.address,
     or_(suppressions.c.scope == bindparam("b_scope"), suppressions.c.scope == ALL_LISTS))
 
+# A recipient is sent only by the worker holding the item's lease, checked in the statement that
+# marks the row `sending`: a worker whose lease was taken over sends nobody, and rows need no
+# claim of their own before that (a claim per row was a write per recipient, made under the same
+# write lock as every message's mark).
+_HOLDS_LEASE = exists().where(items.c.id == bindparam("b_item"), items.c.state == "claimed",
+                              items.c.lease_owner == bindparam("b_owner"))
+_SENDABLE = or_(deliveries.c.state == "pending", deliveries.c.state == "deferred")  # no IN: executemany
+_MARKED = and_(deliveries.c.owner == bindparam("b_owner"),
+               or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"))
+
 _BEGIN_SEND = update(deliveries).where(
     deliveries.c.item_id == bindparam("b_item"), deliveries.c.address == bindparam("b_address"),
-    deliveries.c.owner == bindparam("b_owner"), deliveries.c.state == "claimed", ~_SUPPRESSED,
-).values(state="sending", updated_at=bindparam("b_now"))
+    _SENDABLE, _HOLDS_LEASE, ~_SUPPRESSED,
+).values(state="sending", owner=bindparam("b_owner"), updated_at=bindparam("b_now"))
 
+# An outcome: of a row this worker marked `sending`, or of one it never marked (an address it
+# could not use, a recipient it did not get to) while it holds the lease.
 _SETTLE = update(deliveries).where(
     deliveries.c.item_id == bindparam("b_item"), deliveries.c.address == bindparam("b_address"),
-    deliveries.c.owner == bindparam("b_owner"),
-    or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"),  # no IN: it runs as executemany
+    or_(_MARKED, and_(_SENDABLE, _HOLDS_LEASE)),
 ).values(state=bindparam("b_state"), detail=bindparam("b_detail"), updated_at=bindparam("b_now"),
          sent_at=bindparam("b_sent_at"), attempts=deliveries.c.attempts + bindparam("b_attempt"), owner=None)
 
@@ -86,16 +98,15 @@ _NEXT = deliveries.c.address == bindparam("b_address")
 # The usual message: settle the previous one and mark this one `sending` in one statement (one
 # implicit transaction). Both rows must change; anything else goes the long way.
 _ADVANCE = update(deliveries).where(
-    deliveries.c.item_id == bindparam("b_item"), deliveries.c.owner == bindparam("b_owner"),
-    or_(and_(_NEXT, deliveries.c.state == "claimed", ~_SUPPRESSED),
-        and_(deliveries.c.address == bindparam("p_address"),
-             or_(deliveries.c.state == "claimed", deliveries.c.state == "sending"))),
+    deliveries.c.item_id == bindparam("b_item"),
+    or_(and_(_NEXT, _SENDABLE, _HOLDS_LEASE, ~_SUPPRESSED),
+        and_(deliveries.c.address == bindparam("p_address"), _MARKED)),
 ).values(
     state=case((_NEXT, "sending"), else_=bindparam("p_state", type_=String)),
     detail=case((_NEXT, deliveries.c.detail), else_=bindparam("p_detail", type_=Text)),
     sent_at=case((_NEXT, deliveries.c.sent_at), else_=bindparam("p_sent_at", type_=DateTime)),
     attempts=case((_NEXT, deliveries.c.attempts), else_=deliveries.c.attempts + bindparam("p_attempt", type_=Integer)),
-    owner=case((_NEXT, deliveries.c.owner), else_=null()),
+    owner=case((_NEXT, bindparam("b_owner", type_=String)), else_=null()),
     updated_at=bindparam("b_now"),
 )
 
@@ -189,10 +200,10 @@ class Deliveries:
 
     def _take_over(self, conn: Connection, item_id: str, worker: str, scope: str, stamp: dt.datetime) -> None:
         base = update(deliveries).where(deliveries.c.item_id == item_id)
-        # A previous holder of the item's lease stopped: what it claimed is ours now, and what
-        # it was in the middle of sending may have arrived, so it is not sent again.
-        conn.execute(base.where(deliveries.c.state == "claimed", deliveries.c.owner != worker).values(
-            state="pending", owner=None, updated_at=stamp))
+        # A previous holder of the item's lease stopped: what it was in the middle of sending may
+        # have arrived, so it is not sent again. (Rows `claimed` one by one, as before per-row
+        # claims were dropped, are simply pending.)
+        conn.execute(base.where(deliveries.c.state == "claimed").values(state="pending", owner=None, updated_at=stamp))
         conn.execute(base.where(deliveries.c.state == "sending", deliveries.c.owner != worker).values(
             state="unknown", owner=None, updated_at=stamp,
             detail="the sender stopped between handing the message over and recording the answer; "
@@ -225,29 +236,30 @@ class Deliveries:
                     detail="no longer subscribed to the list (or no longer in the audience); not sent"))
             self._take_over(conn, item_id, worker, scope, stamp)
 
-    def claim(self, item_id: str, worker: str, limit: int, now: dt.datetime, since: dt.datetime) -> list[str]:
-        """Up to `limit` unsent addresses of the item, now owned by `worker`. Recipients deferred
-        (4xx) wait for their back-off (`retry_backoff`), and at least for the next run (`since`)."""
-        # Two index range scans on (item_id, state, address): a single query with OR, or any other
-        # order, sorted all remaining rows for every chunk (quadratic over 100,000 recipients).
-        due = and_(deliveries.c.item_id == item_id, or_(
-            deliveries.c.state == "pending",
-            and_(deliveries.c.state == "deferred", deliveries.c.updated_at < utc_naive(since))))
-        with self.writing, self.engine.begin() as conn:
-            wanted = list(conn.execute(select(deliveries.c.address).where(
-                deliveries.c.item_id == item_id, deliveries.c.state == "pending").order_by(
-                deliveries.c.address).limit(limit)).scalars())
-            if len(wanted) < limit:
-                # Deferred rows are few; their back-off depends on their attempts, checked here.
-                wanted += [r.address for r in conn.execute(select(
-                    deliveries.c.address, deliveries.c.attempts, deliveries.c.updated_at).where(
-                    deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
-                    deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address))
-                    if as_utc(r.updated_at) + retry_backoff(r.attempts) <= now][:limit - len(wanted)]
-            if not wanted:
-                return []
-            return list(conn.execute(update(deliveries).where(due, deliveries.c.address.in_(wanted)).values(
-                state="claimed", owner=worker, updated_at=utc_naive(now)).returning(deliveries.c.address)).scalars())
+    def due(self, item_id: str, size: int, now: dt.datetime, since: dt.datetime) -> Iterator[list[str]]:
+        """The item's recipients to send now, in chunks of `size`: the pending ones in address
+        order, then the deferred (4xx) ones whose back-off (`retry_backoff`) has passed, and that
+        were deferred before this run (`since`). Nothing is written: a row becomes a worker's when
+        `begin_send` marks it, under the item's lease. Each chunk is its own short read, so a
+        long send holds no read transaction open (SQLite's WAL could not be checkpointed)."""
+        after = ""
+        while True:  # an index range scan on (item_id, state, address) per chunk
+            with self.engine.connect() as conn:
+                chunk = list(conn.execute(select(deliveries.c.address).where(
+                    deliveries.c.item_id == item_id, deliveries.c.state == "pending",
+                    deliveries.c.address > after).order_by(deliveries.c.address).limit(size)).scalars())
+            if not chunk:
+                break
+            yield chunk
+            after = chunk[-1]
+        with self.engine.connect() as conn:  # deferred rows are few; their back-off depends on their attempts
+            deferred = [r.address for r in conn.execute(select(
+                deliveries.c.address, deliveries.c.attempts, deliveries.c.updated_at).where(
+                deliveries.c.item_id == item_id, deliveries.c.state == "deferred",
+                deliveries.c.updated_at < utc_naive(since)).order_by(deliveries.c.address))
+                if as_utc(r.updated_at) + retry_backoff(r.attempts) <= now]
+        for start in range(0, len(deferred), size):
+            yield deferred[start:start + size]
 
     def begin_send(self, item_id: str, worker: str, address: str, scope: str, now: dt.datetime,
                    settled: Iterable[Outcome] = (), conn: Connection | None = None) -> str:
@@ -296,13 +308,6 @@ class Deliveries:
         if params:
             # One row (the usual case: the previous message) as a plain execute: cheaper than executemany.
             conn.execute(_SETTLE, params[0] if len(params) == 1 else params)
-
-    def release(self, item_id: str, worker: str, now: dt.datetime) -> None:
-        """Rows this worker claimed but never handed to a connection go back to pending."""
-        with self.engine.begin() as conn:
-            conn.execute(update(deliveries).where(
-                deliveries.c.item_id == item_id, deliveries.c.owner == worker, deliveries.c.state == "claimed"
-            ).values(state="pending", owner=None, updated_at=utc_naive(now)))
 
     def resend_unknown(self, item_id: str, addresses: Collection[str], by: str, now: dt.datetime) -> Resend:
         """Re-open the item's `unknown` recipients (all, or only `addresses`) for the next publish

@@ -70,6 +70,9 @@ class Capabilities:
     newsletter: bool = False  # rendered as a newsletter issue (subject, text and HTML), not a post
     link_card: bool = False  # a post's link is shown as a card with a title and description
     rate_per_minute: int | None = None  # publications (e-mail: messages) sent per minute at most
+    # A repeat with the same idempotency key cannot make a second publication (what the retries
+    # of a publish run rely on; the contract test holds every channel that says so to it).
+    idempotent: bool = False
     # Reading engagement: publications per `fetch_metrics` call (one request where the platform
     # batches), calls in flight at once, and calls started per minute (None: unlimited).
     read_batch: int = 1

@@ -276,7 +276,8 @@ class LinkedInChannel(TokenChannel):
             "linkedin", "LinkedIn", markup="little", max_length=config.max_characters, max_images=20,
             image_types=IMAGE_TYPES,
             link_card=True, read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=DUPLICATE_WINDOW)
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=DUPLICATE_WINDOW,
+            idempotent=True)  # LinkedIn refuses a duplicate post (422) within its window, then read-back
 
     @classmethod
     def text(cls, plain: str, capabilities: Capabilities) -> tuple[str, int]:

@@ -296,7 +296,8 @@ class MastodonChannel(TokenChannel):
             max_images=4, image_bytes=m.MAX_IMAGE_BYTES, alt_length=config.description_limit,
             image_types=IMAGE_TYPES,
             read_batch=cls.BATCH, read_concurrency=config.metrics_concurrency,
-            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=KEY_RETENTION)
+            read_per_minute=config.metrics_per_minute or cls.READS_PER_MINUTE, key_retention=KEY_RETENTION,
+            idempotent=True)
 
     @classmethod
     def with_live_limits(cls, config: m.ChannelSettings, limits: LiveLimits) -> m.ChannelSettings | None:

@@ -45,11 +45,11 @@ class OutboxChannel(Channel):
     @classmethod
     def capabilities_of(cls, config: m.ChannelSettings) -> Capabilities:
         if isinstance(config, OutboxSettings):
-            return Capabilities("outbox", "De outbox")
+            return Capabilities("outbox", "De outbox", idempotent=True)  # a repeat overwrites the file
         # Standing in: the real channel's text rules, but nothing is uploaded, limited or read.
         return dataclasses.replace(
             class_of(config).capabilities_of(config), rate_per_minute=None, read_batch=1, read_concurrency=1,
-            read_per_minute=None, key_retention=None)
+            read_per_minute=None, key_retention=None, idempotent=True)
 
     @classmethod
     def open(cls, channel_id: str, config: m.ChannelSettings, root: Path,

@@ -115,7 +115,8 @@ class EmailChannel(Channel):
         assert isinstance(config, EmailSettings)
         return Capabilities(
             "email", "E-mail", medium="email", markup="html", unit="bytes", max_images=50,
-            max_html_bytes=GMAIL_CLIP_BYTES, newsletter=True, rate_per_minute=config.rate_per_minute)
+            max_html_bytes=GMAIL_CLIP_BYTES, newsletter=True, rate_per_minute=config.rate_per_minute,
+            idempotent=True)  # per-recipient rows: nobody gets an edition twice
 
     @classmethod
     def open(cls, channel_id: str, config: m.ChannelSettings, root: Path,

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("dissemination.email")
 UTC = dt.timezone.utc
 RECONNECTS = 3  # fresh connections tried per message before the run leaves the rest for later
-CHUNK = 200  # recipients claimed per transaction
+CHUNK = 200  # recipients read per query and handed to the connections
 HANDFUL = 20  # recipients handed to a connection at a time
 DKIM_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"list-id", b"list-unsubscribe",
                 b"list-unsubscribe-post", b"mime-version", b"content-type"]
@@ -438,10 +438,7 @@ class EmailSender(EmailChannel):
                 track_clicks=self.config.track_clicks and self.config.web_url is not None, now=started)
             run.anonymous_clicks = {slot: mime.qp_value(f"{self.base_url}/klik/{self.signer.click(claim.id, target)}")
                                     for slot, target in template.clicks.items()}
-            try:
-                self._send_all(run, started)
-            finally:
-                self.deliveries.release(claim.id, claim.worker, self.clock())
+            self._send_all(run, started)
         counts = self.deliveries.counts(claim.id)
         if counts.get("failed"):
             for address in self.deliveries.suppress_soft_bounces(
@@ -497,9 +494,10 @@ class EmailSender(EmailChannel):
         for w in workers:
             w.start()
         renewed = time.monotonic()
+        chunks = self.deliveries.due(claim.id, CHUNK, self.clock(), since=started)
         try:
             while not run.stop.is_set():
-                addresses = self.deliveries.claim(claim.id, claim.worker, CHUNK, self.clock(), since=started)
+                addresses = next(chunks, None)
                 if not addresses:
                     break
                 if details is not None:
@@ -555,7 +553,7 @@ class EmailSender(EmailChannel):
         while not run.stop.is_set() and (handful := run.queue.get()) is not None:
             for address in handful:
                 if run.stop.is_set():
-                    break  # the rest of the handful stays claimed and is released at the end
+                    break  # the rest of the handful stays pending, for the next run
                 conn = self._send_one(run, db, address, conn, done)
                 if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
                     db.record(done, self.clock())
