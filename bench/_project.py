@@ -19,7 +19,9 @@ def make_root(folder: Path, slots: list[dt.datetime], tolerance: str = "90d") ->
     shutil.copytree(VALID, root)
     (root / "campaigns" / "reeks.md").unlink()
     channels = root / "channels.yaml"
-    channels.write_text(channels.read_text().replace("kind: mastodon", f"kind: mastodon\n  late_tolerance: {tolerance}")
+    # Slots a minute apart on purpose (many due at once): no minimum gap between them.
+    channels.write_text(channels.read_text().replace("kind: mastodon", f"kind: mastodon\n  late_tolerance: {tolerance}"
+                                                                       "\n  min_gap: 0m")
                         .replace("kind: linkedin", f"kind: linkedin\n  late_tolerance: {tolerance}"))
     zone = ZoneInfo("Europe/Amsterdam")
     local = [s.astimezone(zone) for s in slots]

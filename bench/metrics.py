@@ -114,7 +114,8 @@ def main() -> None:
             report = collect_metrics(root, ledger, now + dt.timedelta(minutes=k + 1))
             runs.append(time.perf_counter() - start)
             assert report.publications == n and report.reads == requests, report
-            assert report.added == n * 5 and report.unavailable == 0, report
+            # Five readings per status, plus one per partner whose boosts are counted (issue 16).
+            assert report.added >= n * 5 and report.added % n == 0 and report.unavailable == 0, report
         ledger.close()
         floor, ours = statistics.median(floors), statistics.median(runs)
     stop.set()

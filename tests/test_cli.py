@@ -85,3 +85,27 @@ def test_main_job_runs_on_the_sample_content_with_a_relative_root(tmp_path):
     assert re.search(r"metrics: [1-9]\d* publication\(s\) younger than 30d", done.stdout), done.stdout
     assert f"written to {root.resolve() / 'reports' / '2027-Q1.html'}" in done.stdout
     assert "Verspreidingsrapport 1e kwartaal 2027" in (root / "reports" / "2027-Q1.html").read_text()
+
+
+def test_approve_reads_the_campaign_under_the_content_root_and_refuses_one_outside(tmp_path):
+    """`approve campaigns/x.md --root R` means R's file, even when the current folder has one of
+    that name too (the repository's sample); a file outside R is refused plainly."""
+    import shutil
+
+    root = tmp_path / "content"
+    shutil.copytree(REPO / "tests" / "fixtures" / "valid", root)
+    decoy = tmp_path / "campaigns" / "reeks.md"  # the same name in the current folder
+    decoy.parent.mkdir()
+    decoy.write_text("not a campaign", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "dissemination", "--root", str(root), "approve", "campaigns/reeks.md",
+                           "--by", "Test"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert decoy.read_text(encoding="utf-8") == "not a campaign"
+    assert "approved campaigns/reeks.md by Test" in done.stdout
+    assert "approved_by: Test" in (root / "campaigns" / "reeks.md").read_text(encoding="utf-8")
+    sample = REPO / "campaigns" / "kennisreeks-praktijkvoorbeelden.md"
+    before = sample.read_bytes()
+    done = _run("--root", str(root), "approve", str(sample), "--by", "Test")
+    assert done.returncode == 1 and "not under the content root" in done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert sample.read_bytes() == before

@@ -77,11 +77,17 @@ def approve(
     """Approve a campaign: record approver, time and a digest of the approved content."""
     from dissemination.approval import NotApproved, approve_campaign
 
-    path = campaign if campaign.is_absolute() else (Path.cwd() / campaign)
+    # As written under the content root first (`--root` may name another checkout than the
+    # current folder), else as a path from here.
+    path = campaign if campaign.is_absolute() else (State.root / campaign)
     if not path.is_file():
-        path = State.root / campaign
+        path = Path.cwd() / campaign
     if not path.is_file():
         err.print(f"{campaign}: no such campaign file", markup=False)
+        raise typer.Exit(1)
+    if not path.resolve().is_relative_to(State.root.resolve()):
+        err.print(f"{campaign}: not under the content root {State.root} (approve campaigns/<file>.md of that root)",
+                  markup=False)
         raise typer.Exit(1)
     if not by.strip():
         err.print("--by: say who approves", markup=False)
