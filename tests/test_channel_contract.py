@@ -86,7 +86,8 @@ def pigeon(tmp_path):
 
 
 def test_every_kind_is_the_module_of_its_name():
-    assert kinds() == ("email", "linkedin", "mastodon", "outbox")
+    # the shipped kinds among them (a kind added later is one more module, listed here too)
+    assert {"email", "linkedin", "mastodon", "outbox"} <= set(kinds()) and list(kinds()) == sorted(kinds())
     for kind in kinds():
         channel = channel_class(kind)
         assert channel is not None and channel.kind == kind
@@ -139,7 +140,8 @@ def test_an_unknown_kind_names_the_modules(pigeon):
     _, problems = read_channels("channels.yaml", "duif:\n  kind: pigeonn\n  loft: dak\n  key_env: K\n")
     assert [str(p) for p in problems] == [
         "channels.yaml:2: channel 'duif' has unknown kind 'pigeonn' (did you mean 'pigeon'? kind is one of: "
-        "email, linkedin, mastodon, outbox, pigeon)"]
+        f"{', '.join(kinds())})"]
+    assert "pigeon" in kinds()
     _, problems = read_channels("channels.yaml", "duif:\n  kind: pigeon\n  loft: dak\n  key_env: K\n  hok: 3\n")
     assert len(problems) == 1 and str(problems[0]).startswith("channels.yaml:5:")
 
