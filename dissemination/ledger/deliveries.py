@@ -100,7 +100,7 @@ _NEXT = deliveries.c.address == bindparam("b_address")
 _ADVANCE = update(deliveries).where(
     deliveries.c.item_id == bindparam("b_item"),
     or_(and_(_NEXT, _SENDABLE, _HOLDS_LEASE, ~_SUPPRESSED),
-        and_(deliveries.c.address == bindparam("p_address"), _MARKED)),
+        and_(deliveries.c.address == bindparam("p_address"), or_(_MARKED, and_(_SENDABLE, _HOLDS_LEASE)))),
 ).values(
     state=case((_NEXT, "sending"), else_=bindparam("p_state", type_=String)),
     detail=case((_NEXT, deliveries.c.detail), else_=bindparam("p_detail", type_=Text)),
@@ -617,6 +617,9 @@ class SendLog:
             row = conn.execute(select(deliveries.c.state, deliveries.c.owner).where(
                 deliveries.c.item_id == self.item_id, deliveries.c.address == address)).first()
         if row is not None and (row.state, row.owner) == ("sending", self.worker):
+            # This one is marked; the previous outcome (if it did not change) goes the long way,
+            # which settles it if it still may be and says nothing otherwise.
+            self.store.record(self.item_id, self.worker, settled, self.scope, now)
             return "go"
         return self.store.begin_send(self.item_id, self.worker, address, self.scope, now)  # says why not
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import email.utils
 import functools
 import os
 import ssl
@@ -25,6 +26,8 @@ from dissemination.publish.credentials import (CredentialStore, CredentialStoreE
                                                 token_for)
 from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
 from dissemination.redact import redact
+
+UTC = dt.timezone.utc
 
 if TYPE_CHECKING:
     from dissemination.ledger import Ledger
@@ -117,6 +120,34 @@ class PublishError(Exception):
         self.permanent = permanent
         self.outcome_unknown = outcome_unknown
         self.retry_after = retry_after
+
+
+def wait_seconds(headers: dict[str, str]) -> float | None:
+    """How long a 429 asks us to wait, by the server's own clock: Retry-After (seconds or an
+    HTTP date), else the reset of the rate-limit window (Mastodon's X-RateLimit-Reset in
+    ISO-8601, a PDS's RateLimit-Reset in epoch seconds) less the server's Date. None: not said."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    try:
+        server_now = email.utils.parsedate_to_datetime(lower["date"]) if "date" in lower else dt.datetime.now(UTC)
+    except (TypeError, ValueError):
+        server_now = dt.datetime.now(UTC)
+    retry_after = lower.get("retry-after", "").strip()
+    if retry_after:
+        if retry_after.isdigit():
+            return float(retry_after)
+        try:
+            return (email.utils.parsedate_to_datetime(retry_after) - server_now).total_seconds()
+        except (TypeError, ValueError):
+            pass
+    reset = (lower.get("x-ratelimit-reset") or lower.get("ratelimit-reset") or "").strip()
+    if reset:
+        try:
+            moment = (dt.datetime.fromtimestamp(float(reset), UTC) if reset.replace(".", "", 1).isdigit()
+                      else dt.datetime.fromisoformat(reset.replace("Z", "+00:00")))
+        except ValueError:
+            return None
+        return (moment - server_now).total_seconds()
+    return None
 
 
 class ReadBackError(Exception):

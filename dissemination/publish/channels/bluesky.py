@@ -22,7 +22,6 @@ errors, metric names) is in this module: the kind "bluesky" is this module (see 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
 import re
 import threading
@@ -34,7 +33,7 @@ from pydantic import AfterValidator, Field
 
 from dissemination.load import models as m
 from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Channel, Health, Metric, PublishError,
-                                                    ReadBackError, content_file, tls_context)
+                                                    ReadBackError, content_file, tls_context, wait_seconds)
 from dissemination.publish.channels.text import grapheme_length
 from dissemination.publish.credentials import Token
 from dissemination.records import Claim, Receipt, Snapshot
@@ -255,23 +254,6 @@ class NoAnswer(Exception):
 
 class SignInRefused(Exception):
     """The PDS refused the identifier and app password."""
-
-
-def wait_seconds(headers: dict[str, str]) -> float | None:
-    """How long a 429 asks us to wait, by the server's clock: the PDS sends RateLimit-Reset as
-    epoch seconds (and Date beside it); Retry-After where a proxy sets one."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    try:
-        server_now = email.utils.parsedate_to_datetime(lower["date"]) if "date" in lower else dt.datetime.now(UTC)
-    except (TypeError, ValueError):
-        server_now = dt.datetime.now(UTC)
-    retry_after = lower.get("retry-after", "").strip()
-    if retry_after.isdigit():
-        return float(retry_after)
-    reset = lower.get("ratelimit-reset", "").strip()
-    if reset.replace(".", "", 1).isdigit():
-        return (dt.datetime.fromtimestamp(float(reset), UTC) - server_now).total_seconds()
-    return None
 
 
 # Sessions per (PDS, identifier, hash of the app password), kept for the life of the process:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email.utils
 import functools
 import re
 import threading
@@ -24,7 +23,8 @@ from pydantic import Field
 
 from dissemination.load import models as m
 from dissemination.publish.channels.base import (IMAGE_TYPES, Capabilities, Health, Metric, PublishError, ReadBackError,
-                                                    TokenChannel, TokenSettings, content_file, tls_context)
+                                                    TokenChannel, TokenSettings, content_file, tls_context,
+                                                    wait_seconds)
 from dissemination.publish.channels.text import grapheme_length, replace_url_tokens
 from dissemination.publish.credentials import Credential, Token, auth_command
 from dissemination.records import Claim, LiveLimits, Receipt, Snapshot
@@ -55,33 +55,6 @@ def _session_class() -> type:
             return response
 
     return _Session
-
-
-def _wait_seconds(headers: dict[str, str]) -> float | None:
-    """How long a 429 asks us to wait, by the server's own clock: Retry-After (seconds or an
-    HTTP date), else X-RateLimit-Reset (ISO-8601, or an epoch from other servers) less Date."""
-    lower = {k.lower(): v for k, v in headers.items()}
-    try:
-        server_now = email.utils.parsedate_to_datetime(lower["date"]) if "date" in lower else dt.datetime.now(UTC)
-    except (TypeError, ValueError):
-        server_now = dt.datetime.now(UTC)
-    retry_after = lower.get("retry-after", "").strip()
-    if retry_after:
-        if retry_after.isdigit():
-            return float(retry_after)
-        try:
-            return (email.utils.parsedate_to_datetime(retry_after) - server_now).total_seconds()
-        except (TypeError, ValueError):
-            pass
-    reset = lower.get("x-ratelimit-reset", "").strip()
-    if reset:
-        try:
-            moment = (dt.datetime.fromtimestamp(float(reset), UTC) if reset.replace(".", "").isdigit()
-                      else dt.datetime.fromisoformat(reset.replace("Z", "+00:00")))
-        except ValueError:
-            return None
-        return (moment - server_now).total_seconds()
-    return None
 
 
 def _snowflake(moment: dt.datetime) -> str:
@@ -529,7 +502,7 @@ class MastodonChannel(TokenChannel):
         return self._media_api
 
     def _until_reset(self) -> float:
-        wait = _wait_seconds(self._session.last_headers)
+        wait = wait_seconds(self._session.last_headers)
         if wait is None:
             return 60.0  # no usable Retry-After or reset header: try again in a minute
         return max(0.0, wait)
@@ -554,7 +527,7 @@ class MastodonChannel(TokenChannel):
             except httpx.HTTPError as exc:
                 raise ReadBackError(f"{self.base_url} cannot be reached: {type(exc).__name__}") from None
             if response.status_code == 429:
-                wait = _wait_seconds(dict(response.headers)) or 60.0
+                wait = wait_seconds(dict(response.headers)) or 60.0
                 raise PublishError(f"rate limited by {self.base_url} while reading back for {wait:.0f} s",
                                    retry_after=dt.timedelta(seconds=max(wait, 1)))
             if response.status_code != 200:
