@@ -557,7 +557,7 @@ def test_outbox_eml_names_carry_the_edition(tmp_path):
 
 # --- 6. strict tokens --------------------------------------------------------------------------
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from dissemination.publish.tokens import BadToken, Signer, _b64  # noqa: E402
@@ -727,6 +727,30 @@ from dissemination.addresses import BadAddress, display_name, mailbox  # noqa: E
 @given(address=st.emails())
 def test_every_ordinary_address_is_accepted_as_written(address):
     assert mailbox(address) == address.rpartition("@")[0] + "@" + address.rpartition("@")[2]
+
+
+_ATOMS = st.one_of(st.text(alphabet="ab1+_'\"é.\x00 \u200b", max_size=70), st.sampled_from(["a" * 64, "b" * 65]))
+_LABELS = st.one_of(st.text(alphabet="ab9-é", max_size=70), st.sampled_from(["123", "org", "xn--bcher-kva", "-a", "", "c" * 63, "d" * 64]))
+_ADDRESSY = st.builds(lambda atoms, labels, end: ".".join(atoms) + "@" + ".".join(labels) + end,
+                      st.lists(_ATOMS, min_size=1, max_size=4), st.lists(_LABELS, min_size=1, max_size=5),
+                      st.sampled_from(["", ".", "@x.org"]))
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=st.one_of(_ADDRESSY, st.emails(), st.text(max_size=80)))
+@example(text="a@" + ".".join(["c" * 63] * 4))  # 256 octets: every label and the local part fine, the whole too long
+def test_the_quick_path_for_plain_addresses_agrees_with_the_full_checks(text):
+    """`mailbox` takes the usual ASCII address in one match; whatever it gives must be what the
+    checks character by character give (the same address, or both refuse it)."""
+    from dissemination.addresses import _checked_mailbox
+
+    def outcome(check):
+        try:
+            return check(text, True)
+        except BadAddress:
+            return BadAddress
+
+    assert outcome(mailbox) == outcome(_checked_mailbox)
 
 
 @settings(max_examples=300, deadline=None)
