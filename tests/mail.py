@@ -108,7 +108,8 @@ class Sink:
     `drop_after` k: the connection is dropped at the first RCPT after k accepted messages;
     `drop_after_data` k: the k+1st message is accepted and the connection dropped before answering;
     `refuse_all`: the RCPT answer for everyone (a relay refusing us); `reject_data` maps an address
-    to the answer to its message after DATA. `commands` is the order of MAIL, RCPT, DATA and RSET seen."""
+    to the answer to its message after DATA. `commands` is the order of MAIL, RCPT, DATA and RSET seen.
+    `pipelining`: whether EHLO offers PIPELINING (RFC 2920)."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], bytes]] = []
@@ -121,6 +122,7 @@ class Sink:
         self.refuse_all: str | None = None
         self.reject_data: dict[str, str] = {}
         self.commands: list[str] = []
+        self.pipelining = True
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         if self.down:
@@ -128,6 +130,8 @@ class Sink:
             return responses
         self.connections += 1
         session.host_name = hostname
+        if self.pipelining:  # as Postfix and every relay we send to offer it (aiosmtpd does not by itself)
+            responses.insert(-1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):

@@ -580,7 +580,11 @@ def test_a_5_7_refusal_without_an_enhanced_code_is_recognised_by_its_words(tmp_p
     assert first_issue(root)["state"] == "failed" and deliveries(root).suppression_list() == []
 
 
-def test_a_message_refused_after_data_is_followed_by_rset_and_the_rest_is_delivered(tmp_path, smtp):
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_message_refused_after_data_is_followed_by_rset_and_the_rest_is_delivered(tmp_path, smtp, pipelining):
+    """With PIPELINING the RSET went ahead behind the "." with the next envelope; without, it is
+    sent once the refusal is read. Either way the next MAIL finds no transaction open."""
+    smtp.sink.pipelining = pipelining
     root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(5)])
     smtp.sink.reject_data["lid1@example.org"] = "554 5.6.0 message content rejected"
     publish(root)
@@ -674,3 +678,64 @@ def test_optional_dkim_signature_covers_the_list_unsubscribe_headers_and_verifie
         fields = {f.strip().lower() for f in signed.group(1).split(b":")}
         assert {b"from", b"to", b"subject", b"list-unsubscribe", b"list-unsubscribe-post", b"message-id"} <= fields
         assert not dkim.verify(raw.replace(b"Editie maart", b"Editie april", 1), dnsfunc=dns)  # and only it
+
+
+def test_with_pipelining_the_next_envelope_goes_behind_each_message(tmp_path, smtp):
+    """One round trip per message: behind a message's "." go RSET and the next recipient's MAIL,
+    RCPT and DATA (RFC 2920 §3.1); the server sees that order, and everyone once. Without
+    PIPELINING offered, one command at a time and no RSET between accepted messages."""
+    root = newsletter_project(tmp_path, smtp.port, [contact(i) for i in range(4)])
+    publish(root)
+    envelope = ["MAIL", "RCPT lid{}@example.org", "DATA"]
+    order = [c.format(i) for i in range(4) for c in envelope]
+    assert smtp.sink.commands == order[:3] + [c for i in range(1, 4) for c in ["RSET"] + order[3 * i:3 * i + 3]]
+    assert sorted(smtp.sink.recipients()) == [f"lid{i}@example.org" for i in range(4)]
+
+    plain = SmtpServer()
+    plain.sink.pipelining = False
+    try:
+        root = newsletter_project(tmp_path / "plain", plain.port, [contact(i) for i in range(4)])
+        publish(root)
+        assert plain.sink.commands == order
+        assert sorted(plain.sink.recipients()) == [f"lid{i}@example.org" for i in range(4)]
+    finally:
+        plain.stop()
+
+
+def test_a_connection_closed_with_an_envelope_sent_ahead_delivers_nothing_for_it(tmp_path, smtp):
+    """The connection ends (the run stopped) while the server has the next envelope, with DATA
+    open: it is closed without a QUIT (the server would read it as message content, and the
+    client would wait for an answer that never comes) and without a "."; the server keeps
+    nothing for that recipient."""
+    from dissemination.publish.channels.email import EmailSettings
+    from dissemination.publish.channels.email.sending import SmtpTransport
+
+    class Recording:  # the socket, with what was written kept
+        def __init__(self, sock):
+            self.sock, self.written = sock, []
+
+        def sendall(self, data):
+            self.written.append(bytes(data))
+            return self.sock.sendall(data)
+
+        def __getattr__(self, name):
+            return getattr(self.sock, name)
+
+    config = EmailSettings(kind="email", host="127.0.0.1", port=smtp.port, security="none",
+                           from_address="nieuwsbrief@example.org", web_url="https://nieuwsbrief.example.org")
+    transport = SmtpTransport(config, tmp_path)
+    session = transport.open()
+    session.smtp.sock = wire = Recording(session.smtp.sock)
+    message = b"Subject: een\r\n\r\nEerste bericht.\r\n"
+    said = transport.send(session, "nieuwsbrief@example.org", "lid0@example.org", message, lambda: "go", "x",
+                          then=("nieuwsbrief@example.org", "lid1@example.org"))
+    assert said == ("sent", None)
+    assert wire.written[-1] == (message + b".\r\nRSET\r\nMAIL FROM:<nieuwsbrief@example.org>\r\n"
+                                b"RCPT TO:<lid1@example.org>\r\nDATA\r\n")
+    transport.close(session)
+    assert wire.written[-1].endswith(b"DATA\r\n") and session.smtp.sock is None  # hung up: nothing more written
+    deadline = time.monotonic() + 5
+    while "RCPT lid1@example.org" not in smtp.sink.commands and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert smtp.sink.commands == ["MAIL", "RCPT lid0@example.org", "DATA", "RSET", "MAIL", "RCPT lid1@example.org"]
+    assert smtp.sink.recipients() == ["lid0@example.org"]

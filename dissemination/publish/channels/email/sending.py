@@ -7,11 +7,13 @@ transaction that marks each message as being sent). Every recipient is a ledger 
 leaves the unsent rows for the next run, and the item is published once every row is settled.
 
 Per message, on one reused connection: MAIL, RCPT and DATA are sent (in one write where the
-server offers PIPELINING); once the server has said 354, the row is committed as `sending`; then
-the body with its final "." is sent and the answer recorded. A crash before the commit cannot
-have delivered anything (a transaction without its "." is dropped by the server); a crash after
-it leaves at most one row per connection `unknown`, which is reported and not resent unless an
-operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
+server offers PIPELINING); the row is committed as `sending`; once the server has said 354, the
+body with its final "." is sent and the answer recorded. With PIPELINING, the next recipient's
+RSET, MAIL, RCPT and DATA go in the same write as this message's "." (RFC 2920 §3.1 lets message
+content start a group): one round trip per message instead of two. A crash before the commit
+cannot have delivered anything (a transaction without its "." is dropped by the server); a crash
+after it leaves at most one row per connection `unknown`, which is reported and not resent unless
+an operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
 
 Answers are read by their enhanced status code (`dissemination.publish.bounces`): 5.7.x to MAIL
 or RCPT means the relay refuses us, so the run stops, nobody is suppressed and the item fails
@@ -38,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Protocol, cast
 
 from dissemination.addresses import BadAddress, display_name, mailbox
 from dissemination.files import remove_orphans, write_atomically
@@ -112,13 +114,31 @@ class _Abandon(Exception):
     """The row may not be sent after all (suppressed or taken over); the DATA phase was cut."""
 
 
+Envelope = tuple[str, str]  # (MAIL FROM, RCPT TO) of one message
+
+
 class Transport(Protocol):
     def open(self) -> object: ...
 
     def send(self, conn: object, sender: str, address: str, data: bytes, commit: Callable[[], str],
-             name: str) -> tuple[str, str | None]: ...
+             name: str, then: Envelope | None = None) -> tuple[str, str | None]: ...
 
     def close(self, conn: object) -> None: ...
+
+
+def _envelope(sender: str, address: str) -> bytes:
+    utf8 = " SMTPUTF8" if not address.isascii() else ""
+    return f"MAIL FROM:<{sender}>{utf8}\r\nRCPT TO:<{address}>\r\nDATA\r\n".encode()
+
+
+@dataclass
+class _Session:
+    """One SMTP connection, and the envelope sent ahead on it behind the last message's "."
+    whose answers (RSET, MAIL, RCPT, DATA) are still to be read."""
+
+    smtp: smtplib.SMTP
+    pipelining: bool
+    ahead: Envelope | None = None
 
 
 class SmtpTransport:
@@ -130,7 +150,7 @@ class SmtpTransport:
         self._password = os.environ.get(password_env) if password_env else None
         register(self._password)
 
-    def open(self) -> smtplib.SMTP:
+    def open(self) -> _Session:
         c = self.config
         timeout = c.timeout.total_seconds()
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -158,32 +178,39 @@ class SmtpTransport:
                         f"tls_ca_file if a private CA signed it") from None
         except (OSError, smtplib.SMTPException) as exc:
             raise _Dropped(f"cannot connect to {c.host}:{c.port}: {type(exc).__name__}: {exc}", False) from None
-        return conn
+        return _Session(conn, bool(conn.does_esmtp and conn.has_extn("pipelining")))
 
-    def send(self, conn: smtplib.SMTP, sender: str, address: str, data: bytes, commit: Callable[[], str],
-             name: str) -> tuple[str, str | None]:
+    def send(self, session: _Session, sender: str, address: str, data: bytes, commit: Callable[[], str],
+             name: str, then: Envelope | None = None) -> tuple[str, str | None]:
         """One transaction; `data` is dot-stuffed already. With PIPELINING (RFC 2920), MAIL, RCPT
-        and DATA go out in one write: one round trip instead of three."""
+        and DATA go out in one write: one round trip instead of three; and `then`, the envelope
+        of the message this connection sends next, goes out behind this one's "." (after an
+        RSET, so a refused message leaves no transaction open for it)."""
+        conn = session.smtp
         dot_sent = False
-        utf8 = not address.isascii()
-        if utf8 and not conn.has_extn("smtputf8"):  # RFC 6531: only a server that offers it takes such an address
+        ahead, session.ahead = session.ahead, None
+        if ahead is not None and ahead != (sender, address):
+            # Not the message the connection expected next: the transaction sent ahead may be
+            # open for content already (354), and only hanging up ends it without a message.
+            conn.close()
+            raise _Dropped("the connection had another recipient's envelope open; reconnecting", False)
+        if not address.isascii() and not conn.has_extn("smtputf8"):  # RFC 6531: only a server that offers it takes such an address
             return "rejected", (f"not sent: the address has non-ASCII characters before the @ and {self.config.host} "
                                 "does not offer SMTPUTF8")
-        envelope = [f"MAIL FROM:<{sender}>{' SMTPUTF8' if utf8 else ''}\r\n".encode(),
-                    f"RCPT TO:<{address}>\r\n".encode(), b"DATA\r\n"]
         mark: str | None = None  # what committing the `sending` mark said
         try:
-            if conn.does_esmtp and conn.has_extn("pipelining"):
-                conn.send(b"".join(envelope))
-                # The `sending` mark is committed while the server reads the envelope: the
-                # commit leaves the round trip's critical path. A recipient refused after it is
-                # settled from `sending` like any other; a crash in between leaves an `unknown`
-                # row for a message that never went, never one sent twice.
+            if session.pipelining:
+                if ahead is None:
+                    conn.send(_envelope(sender, address))
+                # The `sending` mark is committed while the server reads the envelope (or after
+                # the answer to the previous message, with the envelope already there). A
+                # recipient refused after it is settled from `sending` like any other; a crash in
+                # between leaves an `unknown` row for a message that never went, never one sent twice.
                 mark = commit()
-                replies = [conn.getreply() for _ in envelope]
+                replies = [conn.getreply() for _ in range(4 if ahead else 3)][-3:]  # an RSET's answer first
             else:
                 replies = []
-                for command in envelope:
+                for command in _envelope(sender, address).splitlines(keepends=True):
                     conn.send(command)
                     replies.append(conn.getreply())
                     if replies[-1][0] >= 400:
@@ -215,9 +242,13 @@ class SmtpTransport:
                 conn.close()  # the only way out of DATA without a "."; the server drops the message
                 raise _Abandon(mark)
             dot_sent = True  # from here on the message may arrive, whatever happens to us
-            conn.send(data + b".\r\n")
+            if then is not None and session.pipelining and (then[1].isascii() or conn.has_extn("smtputf8")):
+                conn.send(data + b".\r\nRSET\r\n" + _envelope(*then))
+                session.ahead = then
+            else:
+                conn.send(data + b".\r\n")
             code, answer = conn.getreply()
-            if code != 250:
+            if code != 250 and session.ahead is None:
                 _reset(conn)
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(f"{type(exc).__name__}: {exc}", dot_sent) from None
@@ -228,11 +259,14 @@ class SmtpTransport:
         # After the message, a 5.7.x is about this message (content, DMARC of this domain), not the relay.
         return _STATE["refused" if kind == "sender" else kind, code >= 500], text
 
-    def close(self, conn: smtplib.SMTP) -> None:
+    def close(self, session: _Session) -> None:
+        if session.ahead is not None:  # in DATA already, a QUIT would be read as the message
+            session.smtp.close()
+            return
         try:
-            conn.quit()
+            session.smtp.quit()
         except (smtplib.SMTPException, OSError):
-            conn.close()
+            session.smtp.close()
 
 
 def _reset(conn: smtplib.SMTP) -> None:
@@ -258,7 +292,7 @@ class OutboxTransport:
         return self.folder
 
     def send(self, conn: Path, sender: str, address: str, data: bytes, commit: Callable[[], str],
-             name: str) -> tuple[str, str | None]:
+             name: str, then: Envelope | None = None) -> tuple[str, str | None]:
         conn.mkdir(parents=True, exist_ok=True)
 
         def committed() -> None:
@@ -547,34 +581,54 @@ class EmailSender(EmailChannel):
             db.close()
 
     def _connection_loop(self, run: _Run, db: SendLog) -> None:
-        """One connection's loop: take recipients from the queue until it says stop."""
+        """One connection's loop: take recipients from the queue until it says stop, knowing
+        the next one while sending one (its envelope can go behind this message's ".")."""
         done: list[Outcome] = []  # outcomes not yet committed (committed with the next message)
         conn = None
-        while not run.stop.is_set() and (handful := run.queue.get()) is not None:
-            for address in handful:
-                if run.stop.is_set():
-                    break  # the rest of the handful stays pending, for the next run
-                conn = self._send_one(run, db, address, conn, done)
-                if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
-                    db.record(done, self.clock())
-                    done.clear()
+        handed = self._handed(run)
+        address = next(handed, None)
+        while address is not None and not run.stop.is_set():  # once stopped, the rest stays pending
+            following = next(handed, None)
+            conn = self._send_one(run, db, address, conn, done, following)
+            if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
+                db.record(done, self.clock())
+                done.clear()
+            address = following
         db.record(done, self.clock())
         if conn is not None:
             self.transport.close(conn)
 
-    def _send_one(self, run: _Run, db: SendLog, address: str, conn: object, done: list[Outcome]) -> object:
+    @staticmethod
+    def _handed(run: _Run) -> Iterator[str]:
+        while not run.stop.is_set() and (handful := run.queue.get()) is not None:
+            yield from handful
+
+    def _usable(self, run: _Run, address: str, recipient: Recipient | None) -> Envelope:
+        """The envelope (MAIL FROM, RCPT TO) of a message to `address`, or BadAddress."""
+        envelope = mailbox(address)
+        if recipient is not None and recipient.name:
+            display_name(recipient.name)
+        return self._envelope_sender(run, address), envelope
+
+    def _send_one(self, run: _Run, db: SendLog, address: str, conn: object, done: list[Outcome],
+                  following: str | None = None) -> object:
         """Send to one recipient (reconnecting if needed); its outcome goes to `done`. Returns the
         connection to go on with (None: open a new one). A recipient whose address or name cannot
-        be used is skipped with the reason; the others go."""
+        be used is skipped with the reason; the others go. `following`: the recipient this
+        connection sends next."""
         recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
         try:
-            envelope = mailbox(address)
-            if recipient is not None and recipient.name:
-                display_name(recipient.name)
+            sender, envelope = self._usable(run, address, recipient)
         except BadAddress as exc:
             done.append(Outcome(address, "rejected", f"not sent: the address or name {exc}"))
             run.handled[0] += 1
             return conn
+        then: Envelope | None = None
+        if following is not None and not self.outbox:
+            try:
+                then = self._usable(run, following, run.recipients.get(following))
+            except BadAddress:
+                pass  # skipped with its reason when its turn comes; nothing is sent ahead for it
         data = self._fill(run, address, recipient, wire=not self.outbox)
         if self._dkim is not None:
             data = self._dkim_sign(run, address, recipient) + data
@@ -592,8 +646,7 @@ class EmailSender(EmailChannel):
                 if conn is None:
                     conn = self.transport.open()
                 run.rate.wait()
-                state, detail = self.transport.send(conn, self._envelope_sender(run, address), envelope, data,
-                                                    commit, name)
+                state, detail = self.transport.send(conn, sender, envelope, data, commit, name, then)
             except _Abandon:
                 return None  # closed by the transport to leave the DATA phase
             except _Dropped as exc:
@@ -698,7 +751,7 @@ def send_single(config: EmailSettings, root: Path, message: "EmailMessage") -> N
     except (_Stop, _Dropped) as exc:
         raise PublishError(str(exc)) from None
     try:
-        conn.send_message(message)
+        conn.smtp.send_message(message)
     except (smtplib.SMTPException, OSError) as exc:
         raise PublishError(f"the relay did not take the mail: {type(exc).__name__}: {exc}") from None
     finally:
