@@ -727,15 +727,17 @@ def test_a_connection_closed_with_an_envelope_sent_ahead_delivers_nothing_for_it
     session = transport.open()
     session.smtp.sock = wire = Recording(session.smtp.sock)
     message = b"Subject: een\r\n\r\nEerste bericht.\r\n"
-    said = transport.send(session, "nieuwsbrief@example.org", "lid0@example.org", message, lambda: "go", "x",
-                          then=("nieuwsbrief@example.org", "lid1@example.org"))
-    assert said == ("sent", None)
+    handed_over = transport.send(session, "nieuwsbrief@example.org", "lid0@example.org", message, lambda: "go", "x",
+                                 then=("nieuwsbrief@example.org", "lid1@example.org"))
+    assert handed_over is None and transport.answer(session) == ("sent", None)
     assert wire.written[-1] == (message + b".\r\nRSET\r\nMAIL FROM:<nieuwsbrief@example.org>\r\n"
                                 b"RCPT TO:<lid1@example.org>\r\nDATA\r\n")
     transport.close(session)
     assert wire.written[-1].endswith(b"DATA\r\n") and session.smtp.sock is None  # hung up: nothing more written
     deadline = time.monotonic() + 5
-    while "RCPT lid1@example.org" not in smtp.sink.commands and time.monotonic() < deadline:
+    while "RSET" not in smtp.sink.commands and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert smtp.sink.commands == ["MAIL", "RCPT lid0@example.org", "DATA", "RSET", "MAIL", "RCPT lid1@example.org"]
+    # The server may or may not get to the RCPT before it notices the hang-up; never to a message.
+    seen = ["MAIL", "RCPT lid0@example.org", "DATA", "RSET", "MAIL", "RCPT lid1@example.org"]
+    assert smtp.sink.commands == seen[:len(smtp.sink.commands)] and len(smtp.sink.commands) >= 4
     assert smtp.sink.recipients() == ["lid0@example.org"]

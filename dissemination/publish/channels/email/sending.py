@@ -10,7 +10,9 @@ Per message, on one reused connection: MAIL, RCPT and DATA are sent (in one writ
 server offers PIPELINING); the row is committed as `sending`; once the server has said 354, the
 body with its final "." is sent and the answer recorded. With PIPELINING, the next recipient's
 RSET, MAIL, RCPT and DATA go in the same write as this message's "." (RFC 2920 §3.1 lets message
-content start a group): one round trip per message instead of two. A crash before the commit
+content start a group): one round trip per message instead of two. One thread drives all of a
+send's connections in turn: while the server works on one connection's message, the thread reads
+the answer on another and starts its next message there. A crash before the commit
 cannot have delivered anything (a transaction without its "." is dropped by the server); a crash
 after it leaves at most one row per connection `unknown`, which is reported and not resent unless
 an operator re-opens it (`dissemination resend-unknown`, after checking it did not arrive).
@@ -121,7 +123,10 @@ class Transport(Protocol):
     def open(self) -> object: ...
 
     def send(self, conn: object, sender: str, address: str, data: bytes, commit: Callable[[], str],
-             name: str, then: Envelope | None = None) -> tuple[str, str | None]: ...
+             name: str, then: Envelope | None = None) -> tuple[str, str | None] | None:
+        """The message's outcome, or None: handed over, its answer to be read by `answer`."""
+
+    def answer(self, conn: object) -> tuple[str, str | None]: ...
 
     def close(self, conn: object) -> None: ...
 
@@ -139,6 +144,7 @@ class _Session:
     smtp: smtplib.SMTP
     pipelining: bool
     ahead: Envelope | None = None
+    reset_after: bool = False  # a refused message needs an RSET of its own (none went ahead)
 
 
 class SmtpTransport:
@@ -181,11 +187,13 @@ class SmtpTransport:
         return _Session(conn, bool(conn.does_esmtp and conn.has_extn("pipelining")))
 
     def send(self, session: _Session, sender: str, address: str, data: bytes, commit: Callable[[], str],
-             name: str, then: Envelope | None = None) -> tuple[str, str | None]:
-        """One transaction; `data` is dot-stuffed already. With PIPELINING (RFC 2920), MAIL, RCPT
-        and DATA go out in one write: one round trip instead of three; and `then`, the envelope
-        of the message this connection sends next, goes out behind this one's "." (after an
-        RSET, so a refused message leaves no transaction open for it)."""
+             name: str, then: Envelope | None = None) -> tuple[str, str | None] | None:
+        """One transaction up to its final "."; `data` is dot-stuffed already. Returns None once
+        the message is handed over (`answer` reads what the server says to it), or the outcome
+        of a recipient refused before. With PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in
+        one write: one round trip instead of three; and `then`, the envelope of the message this
+        connection sends next, goes out behind this one's "." (after an RSET, so a refused
+        message leaves no transaction open for it)."""
         conn = session.smtp
         dot_sent = False
         ahead, session.ahead = session.ahead, None
@@ -247,11 +255,21 @@ class SmtpTransport:
                 session.ahead = then
             else:
                 conn.send(data + b".\r\n")
-            code, answer = conn.getreply()
-            if code != 250 and session.ahead is None:
-                _reset(conn)
+                session.reset_after = True
         except (smtplib.SMTPServerDisconnected, OSError) as exc:
             raise _Dropped(f"{type(exc).__name__}: {exc}", dot_sent) from None
+        return None
+
+    def answer(self, session: _Session) -> tuple[str, str | None]:
+        """What the server said to the message `send` handed over."""
+        conn = session.smtp
+        reset, session.reset_after = session.reset_after, False
+        try:
+            code, answer = conn.getreply()
+            if code != 250 and reset:
+                _reset(conn)
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Dropped(f"{type(exc).__name__}: {exc}", True) from None
         if code == 250:
             return "sent", None
         text = f"{code} {answer.decode(errors='replace')}"
@@ -303,8 +321,21 @@ class OutboxTransport:
         write_atomically(conn / name, data, before_replace=committed)
         return "sent", None
 
+    def answer(self, conn: object) -> tuple[str, str | None]:
+        raise AssertionError("the outbox's send says the outcome itself")
+
     def close(self, conn: object) -> None:
         pass
+
+
+@dataclass
+class _Line:
+    """One of a send's connections: its transport connection (None: to open), the recipient
+    whose message's answer is awaited on it, and the recipient it sends next."""
+
+    conn: object = None
+    in_flight: str | None = None
+    next: str | None = None
 
 
 @dataclass
@@ -523,8 +554,7 @@ class EmailSender(EmailChannel):
         details = Subscribers(self.ledger).details if run.streamed else None
         label = f"{self.id} {claim.campaign}/{claim.post} to {claim.audience}"
         settled_before = total - sum(self.deliveries.counts(claim.id).get(s, 0) for s in ("pending", "deferred"))
-        workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)
-                   for _ in range(1 if self.outbox else self.config.connections)]
+        workers = [threading.Thread(target=self._guarded, args=(run,), daemon=True)]  # it drives every connection
         for w in workers:
             w.start()
         renewed = time.monotonic()
@@ -581,22 +611,37 @@ class EmailSender(EmailChannel):
             db.close()
 
     def _connection_loop(self, run: _Run, db: SendLog) -> None:
-        """One connection's loop: take recipients from the queue until it says stop, knowing
-        the next one while sending one (its envelope can go behind this message's ".")."""
+        """The connections' loop, in one thread: each connection in turn reads the answer to its
+        message in flight and starts its next one there, so the server works on one
+        connection's message while this thread handles another's. (A thread per connection
+        spent more on taking turns for the interpreter and the ledger than on sending.)"""
         done: list[Outcome] = []  # outcomes not yet committed (committed with the next message)
-        conn = None
         handed = self._handed(run)
-        address = next(handed, None)
-        while address is not None and not run.stop.is_set():  # once stopped, the rest stays pending
-            following = next(handed, None)
-            conn = self._send_one(run, db, address, conn, done, following)
-            if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
-                db.record(done, self.clock())
-                done.clear()
-            address = following
-        db.record(done, self.clock())
-        if conn is not None:
-            self.transport.close(conn)
+        lines = [_Line() for _ in range(1 if self.outbox else self.config.connections)]
+        try:
+            while True:
+                started = False
+                for line in lines:
+                    if line.in_flight is not None:
+                        self._finish(run, line, done)
+                    if run.stop.is_set():
+                        continue  # once stopped, the rest stays pending, for the next run
+                    address = line.next if line.next is not None else next(handed, None)
+                    if address is None:
+                        continue
+                    line.next = next(handed, None)  # its envelope can go behind this message's "."
+                    self._send_one(run, db, address, line, done)
+                    started = True
+                    if len(done) >= 50:  # only when no message follows soon; normally begin_send commits them
+                        db.record(done, self.clock())
+                        done.clear()
+                if not started and all(line.in_flight is None for line in lines):
+                    break
+        finally:
+            db.record(done, self.clock())
+            for line in lines:
+                if line.conn is not None:
+                    self.transport.close(line.conn)
 
     @staticmethod
     def _handed(run: _Run) -> Iterator[str]:
@@ -610,30 +655,28 @@ class EmailSender(EmailChannel):
             display_name(recipient.name)
         return self._envelope_sender(run, address), envelope
 
-    def _send_one(self, run: _Run, db: SendLog, address: str, conn: object, done: list[Outcome],
-                  following: str | None = None) -> object:
-        """Send to one recipient (reconnecting if needed); its outcome goes to `done`. Returns the
-        connection to go on with (None: open a new one). A recipient whose address or name cannot
-        be used is skipped with the reason; the others go. `following`: the recipient this
-        connection sends next."""
+    def _send_one(self, run: _Run, db: SendLog, address: str, line: _Line, done: list[Outcome]) -> None:
+        """Start the message to one recipient on `line` (reconnecting if needed): its outcome goes
+        to `done`, or, once handed over, its answer is awaited (`line.in_flight`). A recipient
+        whose address or name cannot be used is skipped with the reason; the others go."""
         recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
         try:
             sender, envelope = self._usable(run, address, recipient)
         except BadAddress as exc:
             done.append(Outcome(address, "rejected", f"not sent: the address or name {exc}"))
             run.handled[0] += 1
-            return conn
+            return
         then: Envelope | None = None
-        if following is not None and not self.outbox:
+        if line.next is not None and not self.outbox:
             try:
-                then = self._usable(run, following, run.recipients.get(following))
+                then = self._usable(run, line.next, run.recipients.get(line.next))
             except BadAddress:
                 pass  # skipped with its reason when its turn comes; nothing is sent ahead for it
         data = self._fill(run, address, recipient, wire=not self.outbox)
         if self._dkim is not None:
             data = self._dkim_sign(run, address, recipient) + data
         # The edition is in the name: a second newsletter to the same person is a second file.
-        name = f"{run.claim.id}-{self.signer.address_key(address)}.eml"  # type: ignore[union-attr]
+        name = f"{run.claim.id}-{self.signer.address_key(address)}.eml" if self.outbox else ""  # type: ignore[union-attr]
 
         def commit() -> str:
             verdict = db.begin_send(address, self.clock(), done)
@@ -643,18 +686,19 @@ class EmailSender(EmailChannel):
 
         for attempt in range(RECONNECTS + 1):
             try:
-                if conn is None:
-                    conn = self.transport.open()
+                if line.conn is None:
+                    line.conn = self.transport.open()
                 run.rate.wait()
-                state, detail = self.transport.send(conn, sender, envelope, data, commit, name, then)
+                said = self.transport.send(line.conn, sender, envelope, data, commit, name, then)
             except _Abandon:
-                return None  # closed by the transport to leave the DATA phase
+                line.conn = None  # closed by the transport to leave the DATA phase
+                return
             except _Dropped as exc:
-                conn = None
+                line.conn = None
                 if exc.delivered_unknown:
                     done.append(Outcome(address, "unknown", f"connection dropped after the message was handed "
                                                              f"over ({exc}); not sent again"))
-                    return None
+                    return
                 if attempt < RECONNECTS:
                     time.sleep(0.1 * 2 ** attempt)
                     continue
@@ -663,18 +707,36 @@ class EmailSender(EmailChannel):
                 run.error.append(str(exc))
                 run.sender_refused = run.sender_refused or isinstance(exc, _SenderRefused)
             else:
-                if state == "sent":
-                    run.sent_count[0] += 1
-                    _fault("email_after_reply", run.sent_count[0])
+                if said is None:
+                    line.in_flight = address
                 else:
-                    log.warning("%s: %s: %s (%s)", self.id, run.claim.id, state, detail)
-                done.append(Outcome(address, state, detail))
-                run.handled[0] += 1
-                return conn
+                    self._settled(run, address, *said, done)
+                return
             done.append(Outcome(address, "pending"))  # not sent: the next run tries again
             run.stop.set()
-            return conn
-        raise AssertionError("unreachable: every attempt returns")
+            return
+
+    def _finish(self, run: _Run, line: _Line, done: list[Outcome]) -> None:
+        """Read the answer to the message in flight on `line`."""
+        address, line.in_flight = line.in_flight, None
+        assert address is not None
+        try:
+            state, detail = self.transport.answer(line.conn)
+        except _Dropped as exc:
+            line.conn = None
+            done.append(Outcome(address, "unknown", f"connection dropped after the message was handed over ({exc}); "
+                                                    "not sent again"))
+            return
+        self._settled(run, address, state, detail, done)
+
+    def _settled(self, run: _Run, address: str, state: str, detail: str | None, done: list[Outcome]) -> None:
+        if state == "sent":
+            run.sent_count[0] += 1
+            _fault("email_after_reply", run.sent_count[0])
+        else:
+            log.warning("%s: %s: %s (%s)", self.id, run.claim.id, state, detail)
+        done.append(Outcome(address, state, detail))
+        run.handled[0] += 1
 
     def _dkim_sign(self, run: _Run, address: str, recipient: Recipient | None) -> bytes:
         """The DKIM-Signature header for this recipient's message (the message as the recipient
