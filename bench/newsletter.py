@@ -3,8 +3,9 @@
 ours:     render the sample newsletter for one audience (Jinja2 + css-inline), then
           EmailChannel.publish(): per-recipient ledger rows (SQLite), the byte template filled per
           recipient (signed unsubscribe and click links, To, Message-ID, List-Unsubscribe), SMTP
-          over reused connections with one ledger commit per message (the `sending` mark before
-          the final "."), results recorded.
+          over reused connections (driven in turn by one thread, the next envelope behind each
+          final ".") with one ledger commit per message (the `sending` mark before the final
+          "."), results recorded.
 baseline: a bare smtplib loop (`sendmail` per message, connections reused, the same number of
           connections) sending pre-built messages of the same size to the same sink.
 
