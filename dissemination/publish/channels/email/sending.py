@@ -328,6 +328,10 @@ class OutboxTransport:
         pass
 
 
+def _unknown(address: str, exc: _Dropped) -> Outcome:
+    return Outcome(address, "unknown", f"connection dropped after the message was handed over ({exc}); not sent again")
+
+
 @dataclass
 class _Line:
     """One of a send's connections: its transport connection (None: to open), the recipient
@@ -696,8 +700,7 @@ class EmailSender(EmailChannel):
             except _Dropped as exc:
                 line.conn = None
                 if exc.delivered_unknown:
-                    done.append(Outcome(address, "unknown", f"connection dropped after the message was handed "
-                                                             f"over ({exc}); not sent again"))
+                    done.append(_unknown(address, exc))
                     return
                 if attempt < RECONNECTS:
                     time.sleep(0.1 * 2 ** attempt)
@@ -724,8 +727,7 @@ class EmailSender(EmailChannel):
             state, detail = self.transport.answer(line.conn)
         except _Dropped as exc:
             line.conn = None
-            done.append(Outcome(address, "unknown", f"connection dropped after the message was handed over ({exc}); "
-                                                    "not sent again"))
+            done.append(_unknown(address, exc))
             return
         self._settled(run, address, state, detail, done)
 
