@@ -335,11 +335,13 @@ def _unknown(address: str, exc: _Dropped) -> Outcome:
 @dataclass
 class _Line:
     """One of a send's connections: its transport connection (None: to open), the recipient
-    whose message's answer is awaited on it, and the recipient it sends next."""
+    whose message's answer is awaited on it, the recipient it sends next, and that one's
+    envelope once worked out (to send it ahead)."""
 
     conn: object = None
     in_flight: str | None = None
     next: str | None = None
+    next_envelope: Envelope | None = None
 
 
 @dataclass
@@ -665,7 +667,8 @@ class EmailSender(EmailChannel):
         whose address or name cannot be used is skipped with the reason; the others go."""
         recipient = run.recipients.pop(address, None) if run.streamed else run.recipients.get(address)
         try:
-            sender, envelope = self._usable(run, address, recipient)
+            known, line.next_envelope = line.next_envelope, None
+            sender, envelope = known or self._usable(run, address, recipient)
         except BadAddress as exc:
             done.append(Outcome(address, "rejected", f"not sent: the address or name {exc}"))
             run.handled[0] += 1
@@ -673,7 +676,7 @@ class EmailSender(EmailChannel):
         then: Envelope | None = None
         if line.next is not None and not self.outbox:
             try:
-                then = self._usable(run, line.next, run.recipients.get(line.next))
+                then = line.next_envelope = self._usable(run, line.next, run.recipients.get(line.next))
             except BadAddress:
                 pass  # skipped with its reason when its turn comes; nothing is sent ahead for it
         data = self._fill(run, address, recipient, wire=not self.outbox)
